@@ -1,0 +1,451 @@
+//! The command line: thin wrappers that call one stage each. The only user of anyhow.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::journal::{read_json, JobDir, JobStatus, SweepDir};
+use crate::plan::{Plan, PlanFile};
+use crate::report::{self, Format, JobView};
+use crate::schedule::{self, place, RunOptions, Summary};
+use crate::spec::{self, Override, Spec};
+
+/// Exit codes: 0 every job done (or diverged), 1 a job failed, 2 bad input, 130 interrupted.
+pub mod code {
+    pub const OK: u8 = 0;
+    pub const JOB_FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "sweep", version, about = "Reproduce and extend the ablation tables of object-detection loss papers", after_help = "Example:\n  sweep run sweeps/ablation_ugs.yaml      # train every row, print the table\n  sweep table results/ablation_ugs        # the table again, as Markdown")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+struct SpecArgs {
+    /// Override a spec key for every job, before hashing (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Pick one of the spec's `scales:` (default: quick, when the spec has it)
+    #[arg(long)]
+    scale: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Expand a spec into jobs, train those not done yet, and render its table
+    #[command(after_help = "Examples:\n  sweep run sweeps/ablation_ugs.yaml\n  sweep run ablation_ugs.yaml --set train.iterations=50 --out /tmp/try\n\nA bare name that is not a file here is looked up in sweeps/. Running the same command\nagain finishes an interrupted sweep without redoing finished jobs.")]
+    Run {
+        /// The sweep spec (YAML)
+        spec: PathBuf,
+        /// Sweep directory (default: results/<spec name>/)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        args: SpecArgs,
+        /// Extra starts of a job after a crash
+        #[arg(long, default_value_t = 1)]
+        max_retries: u32,
+    },
+    /// Finish an interrupted sweep from its directory
+    #[command(after_help = "Example:\n  sweep resume results/ablation_ugs")]
+    Resume {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        max_retries: u32,
+    },
+    /// Show the state of every job of a sweep
+    #[command(after_help = "Examples:\n  sweep status results/ablation_ugs\n  sweep status results/ablation_ugs --json | jq '.jobs[] | select(.state == \"failed\")'")]
+    Status {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dry run: the expanded jobs, their ids and placement
+    #[command(after_help = "Examples:\n  sweep plan sweeps/ablation_ugs.yaml\n  sweep plan ablation_ugs.yaml --json --set train.iterations=50")]
+    Plan {
+        spec: PathBuf,
+        #[command(flatten)]
+        args: SpecArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a sweep's table (also written to DIR/tables/)
+    #[command(after_help = "Examples:\n  sweep table results/ablation_ugs\n  sweep table results/ablation_ugs --format tex > table.tex")]
+    Table {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = FormatArg::Md)]
+        format: FormatArg,
+    },
+    /// Train one config (no sweep) into a job directory
+    #[command(after_help = "Example:\n  sweep train my_config.yaml --out runs/try1 --threads 2")]
+    Train {
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Intra-op threads (default: all cores)
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+        device: DeviceArg,
+    },
+    /// Evaluate COCO-format detections against COCO-format ground truth
+    #[command(after_help = "Examples:\n  sweep eval --gt instances_val.json --dt detections.json\n  sweep eval --gt gt.json --dt dt.json --json\n  sweep eval --gt gt.json --dt dt.json --protocol voc07")]
+    Eval {
+        #[arg(long)]
+        gt: PathBuf,
+        #[arg(long)]
+        dt: PathBuf,
+        #[arg(long, value_enum, default_value_t = ProtocolArg::Coco)]
+        protocol: ProtocolArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one job (started by the executors)
+    #[command(hide = true)]
+    Worker {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+        device: DeviceArg,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum FormatArg {
+    Md,
+    Csv,
+    Tex,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ProtocolArg {
+    Coco,
+    Voc07,
+    Voc,
+}
+
+impl From<DeviceArg> for crate::trainer::DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => crate::trainer::DeviceChoice::Auto,
+            DeviceArg::Cpu => crate::trainer::DeviceChoice::Cpu,
+            DeviceArg::Cuda => crate::trainer::DeviceChoice::Cuda(0),
+        }
+    }
+}
+
+/// A bad-input error: printed, exit code 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(BadInput(e.to_string()))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Worker { .. }) {
+        // `sweep status | head` should end quietly. Workers keep SIGPIPE ignored: a vanished
+        // orchestrator must not kill a training run whose files are the truth.
+        // SAFETY: restoring the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // Bad input and a sweep that could not run at all (disk, lock) both exit 2.
+            eprintln!("sweep: error: {e:#}");
+            ExitCode::from(code::BAD_INPUT)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run { spec, out, args, max_retries } => {
+            let path = find_spec(&spec)?;
+            let spec = load_spec(&path, &args)?;
+            let reference = spec.read_reference().map_err(bad)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&spec.name));
+            run_sweep(spec, reference, &SweepDir::new(dir), max_retries, true)
+        }
+        Command::Resume { dir, max_retries } => {
+            let sweep = SweepDir::new(&dir);
+            let (spec, reference) = reload(&sweep)?;
+            run_sweep(spec, reference, &sweep, max_retries, false)
+        }
+        Command::Status { dir, json } => status(&SweepDir::new(dir), json),
+        Command::Plan { spec, args, json } => {
+            let path = find_spec(&spec)?;
+            let spec = load_spec(&path, &args)?;
+            spec.read_reference().map_err(bad)?;
+            let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
+            let (gpus, notice) = schedule::nvml::discover();
+            let slots = place::slots(&gpus, cores(), plan.distinct_jobs());
+            let file = PlanFile::new(&plan, &spec, &placements(&plan, &slots));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&file)?);
+            } else {
+                if let Some(n) = notice {
+                    eprintln!("sweep: {n}");
+                }
+                print_plan(&file, &plan);
+            }
+            Ok(code::OK)
+        }
+        Command::Table { dir, format } => {
+            let sweep = SweepDir::new(&dir);
+            let format = match format {
+                FormatArg::Md => Format::Markdown,
+                FormatArg::Csv => Format::Csv,
+                FormatArg::Tex => Format::Latex,
+            };
+            let (spec, reference) = reload(&sweep)?;
+            let table = write_tables(&sweep, &spec, reference.as_ref())?;
+            print!("{}", format.render(&table));
+            Ok(code::OK)
+        }
+        Command::Train { config, out, threads, device } => {
+            let cfg = spec::read_config(&config).map_err(bad)?;
+            let job = JobDir::new(&out);
+            job.prepare(&spec::config_to_yaml(&cfg))?;
+            crate::worker::check_supported(&cfg).map_err(bad)?;
+            let rc = crate::worker::run(&out, threads.unwrap_or_else(cores), device.into());
+            if let Some(result) = job.read_result()? {
+                println!("{}", serde_json::to_string_pretty(&result.metrics)?);
+            }
+            Ok(match rc {
+                0 | 3 => code::OK,
+                130 => code::INTERRUPTED,
+                4 => code::BAD_INPUT,
+                _ => code::JOB_FAILED,
+            })
+        }
+        Command::Eval { gt, dt, protocol, json } => {
+            let protocol = match protocol {
+                ProtocolArg::Coco => crate::eval::Protocol::Coco,
+                ProtocolArg::Voc07 => crate::eval::Protocol::Voc07,
+                ProtocolArg::Voc => crate::eval::Protocol::Voc,
+            };
+            let text = crate::eval::command(&gt, &dt, protocol, json).map_err(bad)?;
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            Ok(code::OK)
+        }
+        Command::Worker { dir, threads, device } => {
+            let rc = crate::worker::run(&dir, threads, device.into());
+            Ok(u8::try_from(rc).unwrap_or(1))
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A spec path as given, or a bare name looked up in `sweeps/` (with or without `.yaml`).
+fn find_spec(given: &Path) -> Result<PathBuf> {
+    if given.is_file() {
+        return Ok(given.to_path_buf());
+    }
+    if given.components().count() == 1 {
+        for candidate in [Path::new("sweeps").join(given), Path::new("sweeps").join(given).with_extension("yaml")] {
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(bad(format!("{}: no such spec file (also looked in sweeps/)", given.display())))
+}
+
+fn load_spec(path: &Path, args: &SpecArgs) -> Result<Spec> {
+    let overrides: Vec<Override> = args
+        .set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    spec::load(path, args.scale.as_deref(), &overrides).map_err(bad)
+}
+
+/// The spec, overrides and scale a sweep directory was run with.
+fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFile>)> {
+    let plan: PlanFile = read_json(&sweep.plan_path())?
+        .ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
+    let overrides: Vec<Override> = plan.overrides.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>().map_err(bad)?;
+    let spec = spec::load(&sweep.spec_path(), plan.scale.as_deref(), &overrides).map_err(bad)?;
+    let ref_path = sweep.root.join("reference.yaml");
+    let reference = if ref_path.exists() { Some(spec::read_reference(&ref_path).map_err(bad)?) } else { None };
+    Ok((spec, reference))
+}
+
+fn placements(plan: &Plan, slots: &[place::Placement]) -> HashMap<String, place::Placement> {
+    let order = plan.order().expect("checked when the plan was built");
+    order.iter().enumerate().map(|(i, j)| (j.id.clone(), slots[i % slots.len()].clone())).collect()
+}
+
+fn print_plan(file: &PlanFile, plan: &Plan) {
+    println!("{} jobs ({} distinct) for `{}`{}", file.jobs.len(), plan.distinct_jobs(), file.spec, file.scale.as_ref().map(|s| format!(", scale {s}")).unwrap_or_default());
+    for j in &file.jobs {
+        let supported = crate::worker::check_supported(&j.config).err().map(|r| format!("  [not run: {r}]")).unwrap_or_default();
+        println!("  {}  {:<40} seed {:<3} {}{}", j.id, j.row, j.seed, j.placement, supported);
+    }
+}
+
+fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDir, max_retries: u32, fresh: bool) -> Result<u8> {
+    let jobs = crate::expand::expand(&spec).map_err(bad)?;
+    let plan = Plan::new(jobs).map_err(bad)?;
+    sweep.create()?;
+    let _lock = sweep.lock()?;
+    let (gpus, notice) = schedule::nvml::discover();
+    if let Some(n) = notice {
+        eprintln!("sweep: {n}");
+    }
+    let slots = place::slots(&gpus, cores(), plan.distinct_jobs());
+    let file = PlanFile::new(&plan, &spec, &placements(&plan, &slots));
+    if fresh {
+        report_changes(sweep, &file)?;
+        crate::journal::write_atomic(&sweep.spec_path(), spec.source.as_bytes()).with_context(|| format!("writing {}", sweep.spec_path().display()))?;
+        if let Some(r) = &reference {
+            let text = serde_json::to_string_pretty(r)?;
+            crate::journal::write_atomic(&sweep.root.join("reference.yaml"), text.as_bytes())?;
+        }
+    }
+    crate::journal::write_json(&sweep.plan_path(), &file)?;
+    eprintln!("sweep: {} jobs ({} distinct) in {}, {} at a time ({})", file.jobs.len(), plan.distinct_jobs(), sweep.root.display(), slots.len(), slots[0]);
+    let exe = std::env::current_exe().context("finding the sweep binary to start workers")?;
+    let executor = crate::execute::local::LocalExecutor::new(exe);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut refresh = || {
+        if let Err(e) = write_tables(sweep, &spec, reference.as_ref()) {
+            eprintln!("sweep: warning: could not update the tables: {e:#}");
+        }
+    };
+    let summary = runtime.block_on(schedule::run(sweep, &plan, &slots, &executor, &RunOptions { max_retries, ..RunOptions::default() }, &crate::worker::check_supported, &mut refresh))?;
+    let table = write_tables(sweep, &spec, reference.as_ref())?;
+    let Summary { already_done, done, diverged, failed, unsupported, interrupted } = summary;
+    println!("{}", report::markdown(&table));
+    eprintln!("sweep: {done} done, {already_done} already done, {diverged} diverged, {failed} failed, {unsupported} not run (not implemented); tables in {}", sweep.tables_dir().display());
+    Ok(if interrupted {
+        code::INTERRUPTED
+    } else if failed > 0 {
+        code::JOB_FAILED
+    } else {
+        code::OK
+    })
+}
+
+/// On a rerun with a changed spec: which jobs are reused, new, or no longer in the spec.
+fn report_changes(sweep: &SweepDir, file: &PlanFile) -> Result<()> {
+    let Some(old) = read_json::<PlanFile>(&sweep.plan_path())? else { return Ok(()) };
+    let old_ids: std::collections::HashSet<&str> = old.jobs.iter().map(|j| j.id.as_str()).collect();
+    let new_ids: std::collections::HashSet<&str> = file.jobs.iter().map(|j| j.id.as_str()).collect();
+    let (reused, added) = (new_ids.intersection(&old_ids).count(), new_ids.difference(&old_ids).count());
+    let orphaned: Vec<&&str> = old_ids.difference(&new_ids).collect();
+    if added > 0 || !orphaned.is_empty() {
+        eprintln!("sweep: the spec changed: {reused} jobs reused, {added} new, {} no longer in the spec (kept in jobs/)", orphaned.len());
+    }
+    Ok(())
+}
+
+fn job_views(sweep: &SweepDir, file: &PlanFile) -> Result<BTreeMap<String, JobView>> {
+    let mut views = BTreeMap::new();
+    for j in &file.jobs {
+        let dir = JobDir::new(sweep.job_dir(&j.id));
+        if let Some(r) = dir.read_result()? {
+            views.insert(j.id.clone(), JobView::Result(r));
+        } else if let Some(s) = dir.read_state()? {
+            views.insert(j.id.clone(), JobView::Status(s.status));
+        }
+    }
+    Ok(views)
+}
+
+fn write_tables(sweep: &SweepDir, spec: &Spec, reference: Option<&spec::ReferenceFile>) -> Result<report::Table> {
+    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
+    let views = job_views(sweep, &file)?;
+    let table_spec = spec.table.clone().unwrap_or_default();
+    let table = report::build(&file, &table_spec, reference, &views, &spec.name);
+    std::fs::create_dir_all(sweep.tables_dir())?;
+    for f in [Format::Markdown, Format::Csv, Format::Latex] {
+        let path = sweep.tables_dir().join(format!("{}.{}", spec.name, f.extension()));
+        crate::journal::write_atomic(&path, f.render(&table).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(table)
+}
+
+fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
+    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
+    let views = job_views(sweep, &file)?;
+    let mut rows = Vec::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for j in &file.jobs {
+        if !seen.insert(j.id.clone()) {
+            continue;
+        }
+        let (state, metrics) = match views.get(&j.id) {
+            Some(JobView::Result(r)) => (r.status.clone(), Some(r.metrics.clone())),
+            Some(JobView::Status(JobStatus::Running { pid, .. })) if !alive(*pid) => ("interrupted".to_string(), None),
+            Some(JobView::Status(s)) => (state_name(s), None),
+            None => ("pending".to_string(), None),
+        };
+        *counts.entry(state.clone()).or_default() += 1;
+        rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "metrics": metrics}));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"spec": file.spec, "counts": counts, "jobs": rows}))?);
+    } else {
+        println!("{}: {}", file.spec, counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "));
+        for r in &rows {
+            let ap = r["metrics"]["AP"].as_f64().map(|v| format!("AP {:.1}", v * 100.0)).unwrap_or_default();
+            println!("  {}  {:<12} {:<40} seed {:<3} {ap}", r["id"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""), r["row"].as_str().unwrap_or(""), r["seed"]);
+        }
+    }
+    Ok(code::OK)
+}
+
+fn state_name(s: &JobStatus) -> String {
+    match s {
+        JobStatus::Pending => "pending",
+        JobStatus::Running { .. } => "running",
+        JobStatus::Done => "done",
+        JobStatus::Diverged { .. } => "diverged",
+        JobStatus::Failed { .. } => "failed",
+        JobStatus::Unsupported { .. } => "unsupported",
+    }
+    .into()
+}
+
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+}
+

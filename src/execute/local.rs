@@ -1,0 +1,122 @@
+//! Child processes on this machine: one `sweep worker` per job, in its own process group so a
+//! Ctrl-C in the terminal reaches only the orchestrator, which forwards SIGTERM (the worker
+//! checkpoints, then exits).
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{ExecError, ExecEvent, Executor, Launch, Outcome};
+use crate::schedule::place::Placement;
+use crate::worker::protocol::WorkerMessage;
+
+/// Lines of a failed worker's stderr kept with its failure.
+const STDERR_TAIL: usize = 40;
+
+pub struct LocalExecutor {
+    exe: PathBuf,
+    running: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl LocalExecutor {
+    pub fn new(exe: PathBuf) -> LocalExecutor {
+        LocalExecutor {
+            exe,
+            running: Arc::default(),
+        }
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn start(&self, launch: Launch, events: UnboundedSender<ExecEvent>) -> Result<(), ExecError> {
+        let stderr_path = launch.dir.join("stderr.log");
+        let spawn_err = |source| ExecError::Spawn {
+            job: launch.job.clone(),
+            source,
+        };
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .map_err(spawn_err)?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("worker")
+            .arg(&launch.dir)
+            .arg("--threads")
+            .arg(launch.placement.threads().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .process_group(0)
+            .kill_on_drop(false);
+        match &launch.placement {
+            Placement::Gpu { index, .. } => {
+                cmd.env("CUDA_VISIBLE_DEVICES", index.to_string()).args(["--device", "cuda"]);
+            }
+            Placement::Cpu { .. } => {
+                cmd.env("CUDA_VISIBLE_DEVICES", "").args(["--device", "cpu"]);
+            }
+        }
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        let pid = child.id().unwrap_or(0);
+        self.running.lock().expect("lock not poisoned").insert(launch.job.clone(), pid);
+        let _ = events.send(ExecEvent::Started {
+            job: launch.job.clone(),
+            pid,
+        });
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let running = Arc::clone(&self.running);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                // Anything that is not a protocol line (a library printing) is ignored.
+                if let Ok(message) = serde_json::from_str::<WorkerMessage>(&line) {
+                    let _ = events.send(ExecEvent::Message {
+                        job: launch.job.clone(),
+                        message,
+                    });
+                }
+            }
+            let status = child.wait().await;
+            running.lock().expect("lock not poisoned").remove(&launch.job);
+            let outcome = match status {
+                Ok(s) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    Outcome::from_exit(s.code(), s.signal())
+                }
+                Err(_) => Outcome::from_exit(None, None),
+            };
+            let stderr_tail = match outcome {
+                Outcome::Done | Outcome::Diverged | Outcome::Interrupted => Vec::new(),
+                Outcome::Failed(_) => tail(&stderr_path, STDERR_TAIL),
+            };
+            let _ = events.send(ExecEvent::Exited {
+                job: launch.job,
+                outcome,
+                stderr_tail,
+            });
+        });
+        Ok(())
+    }
+
+    fn cancel_all(&self) {
+        for pid in self.running.lock().expect("lock not poisoned").values() {
+            // SAFETY: kill(2) on a process group we created; no memory is involved.
+            unsafe {
+                libc::kill(-(*pid as i32), libc::SIGTERM);
+            }
+        }
+    }
+}
+
+fn tail(path: &std::path::Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}

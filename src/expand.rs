@@ -1,0 +1,211 @@
+//! base + variants + grid + seeds → jobs, each identified by the hash of its resolved config.
+//!
+//! Expansion is pure (no disk): the same spec always gives the same jobs in the same order
+//! (variants in file order, then grid points with the last axis fastest, then seeds).
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::spec::{config::TRAINER_SCHEMA_VERSION, JobConfig, Layer, LayerAt, Spec, SpecErrors, Value};
+
+/// Short hex hash of a canonical resolved config: the job's id and directory name.
+pub type JobId = String;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: JobId,
+    /// The row this job belongs to: the variant name, plus the grid point when there is one.
+    pub row: String,
+    pub variant: String,
+    /// Grid values of this job, as `(dotted key, value)`.
+    pub point: Vec<(String, Value)>,
+    pub seed: u64,
+    pub config: JobConfig,
+}
+
+/// The canonical text of a config, prefixed by the trainer schema version, so equal configs
+/// hash equally whatever the YAML looked like. A config is a tree of typed structs and enums
+/// (no free-form maps), so serde's field order, fixed by the schema, is a canonical key order;
+/// numbers are typed (`1` and `1.0` are the same f64) and printed shortest-round-trip.
+pub fn canonical(cfg: &JobConfig) -> String {
+    let json = serde_json::to_string(cfg).expect("configs serialize to JSON");
+    // -0.0 and 0.0 are the same setting.
+    let json = json.replace(":-0.0,", ":0.0,").replace(":-0.0}", ":0.0}");
+    format!("{{\"schema\":{TRAINER_SCHEMA_VERSION},\"config\":{json}}}")
+}
+
+pub fn job_id(cfg: &JobConfig) -> JobId {
+    let digest = Sha256::digest(canonical(cfg).as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// All index tuples of a cartesian product, last axis fastest.
+fn points(sizes: &[usize]) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new()];
+    for &n in sizes {
+        out = out
+            .into_iter()
+            .flat_map(|p| {
+                (0..n).map(move |i| {
+                    let mut q = p.clone();
+                    q.push(i);
+                    q
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+fn short_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+/// Expands a loaded spec. Problems from every job are gathered and reported once each.
+pub fn expand(spec: &Spec) -> Result<Vec<Job>, SpecErrors> {
+    let seed_values: Vec<Value> = spec.seeds.iter().map(|s| Value::from(*s)).collect();
+    let scale_layers: Vec<Layer> = spec
+        .scales
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| Some(name) == spec.scale.as_ref())
+        .flat_map(|(i, (_, entries))| {
+            entries.iter().map(move |(k, v)| Layer {
+                key: k,
+                value: v,
+                at: LayerAt::Scale(i),
+            })
+        })
+        .collect();
+
+    let mut work = Vec::new();
+    for (vi, variant) in spec.variants.iter().enumerate() {
+        let axes: Vec<(&crate::spec::Axis, LayerAt)> = spec
+            .grid
+            .iter()
+            .map(|a| (a, LayerAt::Grid))
+            .chain(variant.grid.iter().map(|a| (a, LayerAt::VariantGrid(vi))))
+            .collect();
+        let sizes: Vec<usize> = axes.iter().map(|(a, _)| a.values.len()).collect();
+        for point in points(&sizes) {
+            for (si, _) in spec.seeds.iter().enumerate() {
+                work.push((vi, axes.clone(), point.clone(), si));
+            }
+        }
+    }
+
+    let results: Vec<Result<Job, SpecErrors>> = work
+        .par_iter()
+        .map(|(vi, axes, point, si)| {
+            let variant = &spec.variants[*vi];
+            let mut layers: Vec<Layer> = variant
+                .set
+                .iter()
+                .map(|(k, v)| Layer {
+                    key: k,
+                    value: v,
+                    at: LayerAt::VariantSet(*vi),
+                })
+                .collect();
+            for ((axis, at), &i) in axes.iter().zip(point) {
+                layers.push(Layer {
+                    key: &axis.key,
+                    value: &axis.values[i],
+                    at: *at,
+                });
+            }
+            layers.extend(scale_layers.iter().copied());
+            layers.push(Layer {
+                key: "train.seed",
+                value: &seed_values[*si],
+                at: LayerAt::VariantSet(*vi),
+            });
+            layers.extend(spec.overrides.iter().enumerate().map(|(i, o)| Layer {
+                key: &o.key,
+                value: &o.value,
+                at: LayerAt::CommandLine(i),
+            }));
+            let config = spec.resolve(&layers)?;
+            let point: Vec<(String, Value)> = axes
+                .iter()
+                .zip(point)
+                .map(|((a, _), &i)| (a.key.clone(), a.values[i].clone()))
+                .collect();
+            let row = if point.is_empty() {
+                variant.name.clone()
+            } else {
+                let parts: Vec<String> = point
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), short_value(v)))
+                    .collect();
+                format!("{} [{}]", variant.name, parts.join(", "))
+            };
+            Ok(Job {
+                id: job_id(&config),
+                row,
+                variant: variant.name.clone(),
+                point,
+                seed: config.train.seed,
+                config,
+            })
+        })
+        .collect();
+
+    let mut jobs = Vec::with_capacity(results.len());
+    let mut errors: Vec<crate::spec::SpecError> = Vec::new();
+    for r in results {
+        match r {
+            Ok(job) => jobs.push(job),
+            Err(SpecErrors(es)) => {
+                for e in es {
+                    if !errors.contains(&e) {
+                        errors.push(e);
+                    }
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SpecErrors(errors));
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn spec(text: &str) -> Spec {
+        crate::spec::parse(Path::new("t.yaml"), text.into(), None, &[]).expect("valid spec")
+    }
+
+    #[test]
+    fn expands_variants_grid_and_seeds_in_order() {
+        let s = spec("name: t\nvariants:\n  - {name: a, set: {loss.reg.kind: l1}}\n  - {name: b, set: {loss.reg.kind: l2}}\ngrid:\n  train.lr: [0.01, 0.02]\nseeds: [0, 1]\n");
+        let jobs = expand(&s).unwrap();
+        assert_eq!(jobs.len(), 8);
+        assert_eq!(jobs[0].row, "a [lr=0.01]");
+        assert_eq!((jobs[1].seed, jobs[2].config.train.lr), (1, 0.02));
+        assert_eq!(jobs[4].variant, "b");
+        let ids: std::collections::HashSet<_> = jobs.iter().map(|j| &j.id).collect();
+        assert_eq!(ids.len(), 8);
+    }
+
+    #[test]
+    fn id_ignores_spelling_but_not_values() {
+        let a = spec("name: t\nbase: {train: {lr: 1, iterations: 5}}\n");
+        let b = spec("name: t\nbase:\n  train:\n    iterations: 5\n    lr: 1.0\n");
+        let c = spec("name: t\nbase: {train: {lr: 1.5, iterations: 5}}\n");
+        let id = |s: &Spec| expand(s).unwrap()[0].id.clone();
+        assert_eq!(id(&a), id(&b));
+        assert_ne!(id(&a), id(&c));
+        assert_eq!(id(&a).len(), 12);
+    }
+}

@@ -1,0 +1,191 @@
+//! The sweep directory: the only state of a sweep, kept on disk as it changes.
+//!
+//! ```text
+//! spec.yaml  plan.json  events.jsonl  lock
+//! jobs/<id>/config.yaml state.json train.log curves.csv checkpoint/ result.json
+//! tables/  plots/
+//! ```
+//! `result.json` exists only for a finished job and is written last, atomically: its presence
+//! is the definition of done. Job directories describe themselves (`config.yaml`, `state.json`)
+//! so a lost `plan.json` or `events.jsonl` can be rebuilt from them.
+
+pub mod atomic;
+mod lock;
+mod records;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use atomic::write_atomic;
+pub use lock::SweepLock;
+pub use records::{now as records_now, Event, JobResult, JobState, JobStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {problem}")]
+    Corrupt { path: PathBuf, problem: String },
+    #[error("another sweep (pid {pid}) is running in {dir}; wait for it or stop it")]
+    Locked { dir: PathBuf, pid: String },
+    #[error("{dir} is not a sweep directory (no plan.json)")]
+    NotASweep { dir: PathBuf },
+}
+
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> JournalError {
+    let path = path.to_path_buf();
+    move |source| JournalError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Paths of one sweep directory.
+#[derive(Debug, Clone)]
+pub struct SweepDir {
+    pub root: PathBuf,
+}
+
+impl SweepDir {
+    pub fn new(root: impl Into<PathBuf>) -> SweepDir {
+        SweepDir { root: root.into() }
+    }
+
+    pub fn create(&self) -> Result<(), JournalError> {
+        for d in [self.root.clone(), self.root.join("jobs"), self.root.join("tables")] {
+            fs::create_dir_all(&d).map_err(io("create", &d))?;
+        }
+        Ok(())
+    }
+
+    pub fn spec_path(&self) -> PathBuf {
+        self.root.join("spec.yaml")
+    }
+    pub fn plan_path(&self) -> PathBuf {
+        self.root.join("plan.json")
+    }
+    pub fn events_path(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+    pub fn tables_dir(&self) -> PathBuf {
+        self.root.join("tables")
+    }
+    pub fn job_dir(&self, id: &str) -> PathBuf {
+        self.root.join("jobs").join(id)
+    }
+
+    /// Takes the sweep's lock for this process (one orchestrator per directory).
+    pub fn lock(&self) -> Result<SweepLock, JournalError> {
+        SweepLock::acquire(&self.root.join("lock"))
+    }
+
+    /// Appends one transition to `events.jsonl`, fsync'd before returning.
+    pub fn append_event(&self, event: &Event) -> Result<(), JournalError> {
+        let path = self.events_path();
+        let mut line = serde_json::to_string(event).expect("events serialize");
+        line.push('\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io("open", &path))?;
+        f.write_all(line.as_bytes()).map_err(io("append to", &path))?;
+        f.sync_data().map_err(io("sync", &path))
+    }
+
+    /// Reads `events.jsonl`, skipping (and counting) a torn last line.
+    pub fn read_events(&self) -> Result<(Vec<Event>, usize), JournalError> {
+        let path = self.events_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        let mut events = Vec::new();
+        let mut skipped = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str(line) {
+                Ok(e) => events.push(e),
+                Err(_) => skipped += 1,
+            }
+        }
+        Ok((events, skipped))
+    }
+}
+
+/// Files of one job directory; usable by a worker that knows nothing of the sweep.
+#[derive(Debug, Clone)]
+pub struct JobDir {
+    pub path: PathBuf,
+}
+
+impl JobDir {
+    pub fn new(path: impl Into<PathBuf>) -> JobDir {
+        JobDir { path: path.into() }
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join("config.yaml")
+    }
+    pub fn state_path(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+    pub fn result_path(&self) -> PathBuf {
+        self.path.join("result.json")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.path.join("train.log")
+    }
+    pub fn stderr_path(&self) -> PathBuf {
+        self.path.join("stderr.log")
+    }
+
+    /// Creates the directory and its `config.yaml` (kept if already there: same id, same config).
+    pub fn prepare(&self, config_yaml: &str) -> Result<(), JournalError> {
+        fs::create_dir_all(&self.path).map_err(io("create", &self.path))?;
+        let cfg = self.config_path();
+        if !cfg.exists() {
+            write_atomic(&cfg, config_yaml.as_bytes()).map_err(io("write", &cfg))?;
+        }
+        Ok(())
+    }
+
+    pub fn read_state(&self) -> Result<Option<JobState>, JournalError> {
+        read_json(&self.state_path())
+    }
+
+    pub fn write_state(&self, state: &JobState) -> Result<(), JournalError> {
+        write_json(&self.state_path(), state)
+    }
+
+    /// The job's result, if it finished (done or diverged).
+    pub fn read_result(&self) -> Result<Option<JobResult>, JournalError> {
+        read_json(&self.result_path())
+    }
+
+    pub fn write_result(&self, result: &JobResult) -> Result<(), JournalError> {
+        write_json(&self.result_path(), result)
+    }
+}
+
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, JournalError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| JournalError::Corrupt {
+            path: path.into(),
+            problem: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("read", path)(e)),
+    }
+}
+
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), JournalError> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("journal records serialize");
+    bytes.push(b'\n');
+    write_atomic(path, &bytes).map_err(io("write", path))
+}

@@ -1,0 +1,65 @@
+//! What the journal stores: a job's state, its result, and the events log's lines.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch, for timestamps in records.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Where a job stands. `done` and `diverged` also have a `result.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Running { pid: u32, placement: String },
+    Done,
+    /// The loss became NaN/inf: a result, shown in the table, not retried.
+    Diverged { iteration: u64 },
+    Failed { cause: String, message: String },
+    /// The config asks for something the trainer cannot do yet.
+    Unsupported { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    #[serde(flatten)]
+    pub status: JobStatus,
+    /// Starts so far (a resume after a crash is a new start).
+    pub attempts: u32,
+    /// Intra-op threads: fixed at the first start, reused on resume (CPU results depend on it).
+    pub threads: usize,
+    pub updated_at: f64,
+}
+
+/// `result.json`: what a finished job produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub id: String,
+    /// "done" or "diverged".
+    pub status: String,
+    /// COCO summary: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl.
+    pub metrics: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub diverged_at: Option<u64>,
+    pub iterations: u64,
+    pub seconds: f64,
+    pub device: String,
+    pub threads: usize,
+    pub parameters: i64,
+    pub finished_at: f64,
+}
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: f64,
+    pub job: String,
+    #[serde(flatten)]
+    pub status: JobStatus,
+}

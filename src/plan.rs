@@ -1,0 +1,130 @@
+//! The jobs of a sweep as a DAG (petgraph): a node per distinct job id, an edge where one job
+//! must finish before another starts. Rows that resolve to the same config share one job.
+
+use std::collections::{HashMap, HashSet};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+use crate::expand::{Job, JobId};
+use crate::schedule::place::Placement;
+use crate::spec::JobConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the jobs form a cycle: {}", names.join(" -> "))]
+    Cycle { names: Vec<String> },
+}
+
+pub struct Plan {
+    /// Every (row, seed) of the spec, in spec order; several may share an id.
+    pub entries: Vec<Job>,
+    graph: DiGraph<JobId, ()>,
+    nodes: HashMap<JobId, NodeIndex>,
+}
+
+impl Plan {
+    pub fn new(entries: Vec<Job>) -> Result<Plan, PlanError> {
+        let mut graph = DiGraph::new();
+        let mut nodes = HashMap::new();
+        for job in &entries {
+            nodes
+                .entry(job.id.clone())
+                .or_insert_with(|| graph.add_node(job.id.clone()));
+        }
+        let plan = Plan {
+            entries,
+            graph,
+            nodes,
+        };
+        plan.order()?;
+        Ok(plan)
+    }
+
+    /// Distinct jobs in a stable topological order (spec order among independent jobs).
+    pub fn order(&self) -> Result<Vec<&Job>, PlanError> {
+        let topo = petgraph::algo::toposort(&self.graph, None).map_err(|cycle| {
+            let start = cycle.node_id();
+            PlanError::Cycle {
+                names: vec![self.graph[start].clone(), self.graph[start].clone()],
+            }
+        })?;
+        let rank: HashMap<NodeIndex, usize> = topo.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut seen = HashSet::new();
+        let mut jobs: Vec<(usize, usize, &Job)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| seen.insert(j.id.clone()))
+            .map(|(i, j)| (rank[&self.nodes[&j.id]], i, j))
+            .collect();
+        // Independent jobs have no constraint between them: keep the spec's order.
+        if self.graph.edge_count() == 0 {
+            jobs.sort_by_key(|(_, i, _)| *i);
+        } else {
+            jobs.sort_by_key(|(r, i, _)| (*r, *i));
+        }
+        Ok(jobs.into_iter().map(|(_, _, j)| j).collect())
+    }
+
+    /// Ids a job waits for.
+    pub fn depends_on(&self, id: &str) -> Vec<JobId> {
+        let Some(&n) = self.nodes.get(id) else {
+            return Vec::new();
+        };
+        self.graph
+            .neighbors_directed(n, petgraph::Direction::Incoming)
+            .map(|d| self.graph[d].clone())
+            .collect()
+    }
+
+    pub fn distinct_jobs(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// `plan.json` and `sweep plan --json`: what a script needs to know about a sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanFile {
+    pub spec: String,
+    pub scale: Option<String>,
+    pub overrides: Vec<String>,
+    pub jobs: Vec<PlannedJob>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedJob {
+    pub id: JobId,
+    pub row: String,
+    pub variant: String,
+    pub seed: u64,
+    pub config: JobConfig,
+    pub depends_on: Vec<JobId>,
+    pub placement: Placement,
+}
+
+impl PlanFile {
+    pub fn new(plan: &Plan, spec: &crate::spec::Spec, placements: &HashMap<JobId, Placement>) -> PlanFile {
+        PlanFile {
+            spec: spec.name.clone(),
+            scale: spec.scale.clone(),
+            overrides: spec.overrides.iter().map(|o| o.arg.clone()).collect(),
+            jobs: plan
+                .entries
+                .iter()
+                .map(|j| PlannedJob {
+                    id: j.id.clone(),
+                    row: j.row.clone(),
+                    variant: j.variant.clone(),
+                    seed: j.seed,
+                    config: j.config.clone(),
+                    depends_on: plan.depends_on(&j.id),
+                    placement: placements
+                        .get(&j.id)
+                        .cloned()
+                        .unwrap_or(Placement::Cpu { threads: 1 }),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The sweep spec: a YAML file with a base config, named variants, grid axes and seeds.
+//!
+//! Loading checks the file's own shape (unknown top-level keys, empty axes, duplicate names);
+//! [`Spec::resolve`] merges the layers of one job onto the base, fills every default through the
+//! typed [`config::JobConfig`], checks ranges, and locates each problem at file:line:col.
+
+pub mod config;
+mod error;
+mod resolve;
+pub mod table;
+mod validate;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use config::JobConfig;
+pub use error::{Origin, SpecError, SpecErrors};
+pub use resolve::{Layer, LayerAt};
+pub use table::{ReferenceFile, TableSpec};
+pub use yaml::{Pos, Seg, Value};
+
+/// The spec as written, before expansion.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    base: yaml::Mapping,
+    #[serde(default)]
+    variants: Vec<VariantFile>,
+    #[serde(default)]
+    grid: yaml::Mapping,
+    #[serde(default = "default_seeds")]
+    seeds: Vec<u64>,
+    #[serde(default)]
+    scales: yaml::Mapping,
+    #[serde(default)]
+    table: Option<TableSpec>,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantFile {
+    name: String,
+    #[serde(default)]
+    set: yaml::Mapping,
+    #[serde(default)]
+    grid: yaml::Mapping,
+}
+
+/// One named row of the ablation.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub set: Vec<(String, Value)>,
+    /// Axes that apply to this variant only, after the spec-wide grid.
+    pub grid: Vec<Axis>,
+}
+
+/// One cartesian axis: a dotted key and the values it takes.
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub key: String,
+    pub values: Vec<Value>,
+}
+
+/// A `--set key=value` from the command line, applied after everything in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub key: String,
+    pub value: Value,
+    pub arg: String,
+}
+
+impl Override {
+    /// Parses `key=value`; the value is typed as YAML types it (`50` a number, `l2` a string).
+    pub fn parse(arg: &str) -> Result<Override, SpecError> {
+        let bad = |problem: String| SpecError {
+            origin: Origin::CommandLine { arg: arg.into() },
+            key: String::new(),
+            problem,
+            allowed: Some("KEY=VALUE with a dotted KEY, e.g. train.iterations=50".into()),
+        };
+        let (key, text) = arg
+            .split_once('=')
+            .ok_or_else(|| bad("missing `=`".into()))?;
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(bad(format!("`{key}` is not a dotted key")));
+        }
+        let value = yaml::parse_scalar(text).map_err(|e| bad(format!("bad value: {e}")))?;
+        Ok(Override {
+            key: key.into(),
+            value,
+            arg: arg.into(),
+        })
+    }
+}
+
+/// A loaded spec.
+pub struct Spec {
+    pub path: PathBuf,
+    pub source: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub base: Value,
+    pub variants: Vec<Variant>,
+    pub grid: Vec<Axis>,
+    pub seeds: Vec<u64>,
+    /// Named override sets (`quick`, `full`, ...); the chosen one applies after the grid.
+    pub scales: Vec<(String, Vec<(String, Value)>)>,
+    pub scale: Option<String>,
+    pub overrides: Vec<Override>,
+    pub table: Option<TableSpec>,
+    locator: yaml::Locator,
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec").field("path", &self.path).field("name", &self.name).finish()
+    }
+}
+
+/// Reads and checks a spec file. `scale` picks one of its `scales:` (default: `quick` when the
+/// spec defines it); `overrides` are the command line's `--set`s.
+pub fn load(path: &Path, scale: Option<&str>, overrides: &[Override]) -> Result<Spec, SpecErrors> {
+    let source = std::fs::read_to_string(path).map_err(|e| SpecError {
+        origin: Origin::File {
+            path: path.into(),
+            pos: None,
+        },
+        key: String::new(),
+        problem: format!("cannot read the spec: {e}"),
+        allowed: None,
+    })?;
+    parse(path, source, scale, overrides)
+}
+
+/// As [`load`], from text already read (`path` names it in errors).
+pub fn parse(
+    path: &Path,
+    source: String,
+    scale: Option<&str>,
+    overrides: &[Override],
+) -> Result<Spec, SpecErrors> {
+    let at = |pos: Option<Pos>, key: &str, problem: String, allowed: Option<String>| SpecError {
+        origin: Origin::File {
+            path: path.into(),
+            pos,
+        },
+        key: key.into(),
+        problem,
+        allowed,
+    };
+    let file: SpecFile = yaml::from_str(&source).map_err(|(msg, pos)| {
+        let (problem, allowed, _) = error::explain_serde(&msg);
+        at(pos, "", problem, allowed)
+    })?;
+    let locator = yaml::Locator::new(&source);
+    let loc = |path: &[Seg]| locator.locate(path);
+    let mut errors = Vec::new();
+
+    let axes = |map: &yaml::Mapping, prefix: Vec<Seg>, errors: &mut Vec<SpecError>| {
+        let mut out = Vec::new();
+        for (k, v) in map {
+            let Some(key) = k.as_str() else {
+                errors.push(at(loc(&prefix), &render(&prefix), "axis keys must be strings".into(), None));
+                continue;
+            };
+            let mut p = prefix.clone();
+            p.push(Seg::Key(key.into()));
+            match v.as_sequence() {
+                Some(values) if !values.is_empty() => out.push(Axis {
+                    key: key.into(),
+                    values: values.clone(),
+                }),
+                Some(_) => errors.push(at(loc(&p), &render(&p), "empty axis".into(), Some("a list of at least one value".into()))),
+                None => errors.push(at(loc(&p), &render(&p), "an axis must be a list".into(), Some("a list of values, e.g. [0.5, 1.0]".into()))),
+            }
+        }
+        out
+    };
+    let grid = axes(&file.grid, vec![Seg::Key("grid".into())], &mut errors);
+
+    let mut variants = Vec::new();
+    for (i, v) in file.variants.iter().enumerate() {
+        let p = vec![Seg::Key("variants".into()), Seg::Index(i)];
+        if variants.iter().any(|w: &Variant| w.name == v.name) {
+            let mut pn = p.clone();
+            pn.push(Seg::Key("name".into()));
+            errors.push(at(loc(&pn), &render(&pn), format!("duplicate variant name `{}`", v.name), Some("unique names".into())));
+        }
+        let mut set = Vec::new();
+        for (k, value) in &v.set {
+            match k.as_str() {
+                Some(key) if !key.split('.').any(str::is_empty) => set.push((key.to_string(), value.clone())),
+                _ => {
+                    let mut ps = p.clone();
+                    ps.push(Seg::Key("set".into()));
+                    errors.push(at(loc(&ps), &render(&ps), format!("bad key {k:?}"), Some("dotted keys such as loss.reg.kind".into())));
+                }
+            }
+        }
+        let mut pg = p.clone();
+        pg.push(Seg::Key("grid".into()));
+        let vgrid = axes(&v.grid, pg, &mut errors);
+        variants.push(Variant {
+            name: v.name.clone(),
+            set,
+            grid: vgrid,
+        });
+    }
+    if variants.is_empty() {
+        variants.push(Variant {
+            name: file.name.clone(),
+            set: Vec::new(),
+            grid: Vec::new(),
+        });
+    }
+    if file.seeds.is_empty() {
+        let p = [Seg::Key("seeds".into())];
+        errors.push(at(loc(&p), "seeds", "no seeds".into(), Some("a list of at least one seed".into())));
+    }
+
+    let mut scales = Vec::new();
+    for (k, v) in &file.scales {
+        let name = k.as_str().unwrap_or_default().to_string();
+        let p = vec![Seg::Key("scales".into()), Seg::Key(name.clone())];
+        let entries = match v {
+            Value::Null => Vec::new(),
+            Value::Mapping(m) => m
+                .iter()
+                .filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v.clone())))
+                .collect(),
+            _ => {
+                errors.push(at(loc(&p), &render(&p), "a scale must be a mapping of dotted keys".into(), None));
+                Vec::new()
+            }
+        };
+        scales.push((name, entries));
+    }
+    let scale = match scale {
+        Some(s) if scales.iter().any(|(n, _)| n == s) => Some(s.to_string()),
+        Some(s) => {
+            let names: Vec<&str> = scales.iter().map(|(n, _)| n.as_str()).collect();
+            errors.push(SpecError {
+                origin: Origin::CommandLine { arg: format!("--scale {s}") },
+                key: String::new(),
+                problem: format!("the spec has no scale `{s}`"),
+                allowed: Some(if names.is_empty() { "none (the spec defines no scales:)".into() } else { names.join(", ") }),
+            });
+            None
+        }
+        None => scales.iter().any(|(n, _)| n == "quick").then(|| "quick".to_string()),
+    };
+
+    if let Some(table) = &file.table {
+        for (i, c) in table.columns.iter().enumerate() {
+            if !table::METRICS.contains(&c.as_str()) {
+                let p = [Seg::Key("table".into()), Seg::Key("columns".into()), Seg::Index(i)];
+                errors.push(at(loc(&p), &render(&p), format!("unknown metric `{c}`"), Some(table::METRICS.join(", "))));
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| match &e.origin {
+            Origin::File { pos: Some(p), .. } => (p.line, p.col),
+            _ => (usize::MAX, 0),
+        });
+        return Err(SpecErrors(errors));
+    }
+    Ok(Spec {
+        path: path.into(),
+        source,
+        name: file.name,
+        description: file.description,
+        // Every default written out, so `loss.cls.gamma: 1` tweaks the default focal loss.
+        base: {
+            let mut base = yaml::to_value(&JobConfig::default());
+            resolve::merge(&mut base, Value::Mapping(file.base));
+            base
+        },
+        variants,
+        grid,
+        seeds: file.seeds,
+        scales,
+        scale,
+        overrides: overrides.to_vec(),
+        table: file.table,
+        locator,
+    })
+}
+
+impl Spec {
+    /// The paper's numbers named by `table.reference`, read relative to the spec's folder.
+    pub fn read_reference(&self) -> Result<Option<ReferenceFile>, SpecErrors> {
+        let Some(reference) = self.table.as_ref().and_then(|t| t.reference.as_ref()) else {
+            return Ok(None);
+        };
+        read_reference(&reference_path(&self.path, reference)).map(Some).map_err(|problem| {
+            let p = [Seg::Key("table".into()), Seg::Key("reference".into())];
+            SpecErrors(vec![SpecError {
+                origin: Origin::File { path: self.path.clone(), pos: self.locator.locate(&p) },
+                key: "table.reference".into(),
+                problem,
+                allowed: None,
+            }])
+        })
+    }
+}
+
+/// The reference file named by a table, relative to the spec's folder.
+pub fn reference_path(spec_path: &Path, reference: &str) -> PathBuf {
+    spec_path.parent().unwrap_or(Path::new(".")).join(reference)
+}
+
+pub fn read_reference(path: &Path) -> Result<ReferenceFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read reference file {}: {e}", path.display()))?;
+    yaml::from_str(&text).map_err(|(msg, pos)| match pos {
+        Some(p) => format!("{}:{}:{}: {msg}", path.display(), p.line, p.col),
+        None => format!("{}: {msg}", path.display()),
+    })
+}
+
+/// A job config as YAML (the job dir's `config.yaml`).
+pub fn config_to_yaml(cfg: &JobConfig) -> String {
+    yaml::to_string(cfg)
+}
+
+/// Reads a job's `config.yaml` (or any single-config file, for `sweep train`), fills defaults
+/// and checks ranges.
+pub fn read_config(path: &Path) -> Result<JobConfig, SpecErrors> {
+    let file_err = |pos, key: String, problem: String, allowed| SpecError {
+        origin: Origin::File {
+            path: path.into(),
+            pos,
+        },
+        key,
+        problem,
+        allowed,
+    };
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| file_err(None, String::new(), format!("cannot read: {e}"), None))?;
+    let value = yaml::parse_value(&source).map_err(|(msg, pos)| file_err(pos, String::new(), msg, None))?;
+    let locator = yaml::Locator::new(&source);
+    resolve::resolve_value(value, &|cfg_path: &[Seg]| {
+        let origin = Origin::File {
+            path: path.into(),
+            pos: locator.locate(cfg_path),
+        };
+        (origin, render(cfg_path))
+    })
+}
+
+/// Renders a document path as `variants[2].set.loss.reg`.
+pub fn render(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k)
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}

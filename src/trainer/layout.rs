@@ -1,0 +1,199 @@
+//! Where the head's predictions sit ("priors") and what they mean: the detector-specific glue
+//! between the network, the targets, the losses and the decoder.
+//!
+//! Predictions are flattened over (level, y, x, anchor) into `N` rows per image, the order of
+//! [`super::model::Head::forward`]. Each row has a prior `[cx, cy, sw, sh]`: for FCOS the point
+//! (cell centre `stride · (i + ½)`) and the stride twice; for RetinaNet the anchor's centre and
+//! size. Target assignment runs in plain Rust on the ground-truth boxes (a few hundred rows ×
+//! ≤ 8 boxes per image: microseconds, and no device work), see [`super::fcos`] and
+//! [`super::retina`]; the regression encodings and decodings live here.
+
+use super::model::STRIDES;
+use super::synth::Object;
+use super::{fcos::Fcos, retina::Retina};
+use crate::spec::config::{DetectorSpec, JobConfig};
+use tch::{Device, Tensor};
+
+/// One FPN level: its stride, map size and rows `start .. start + len` of the flattened output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    pub stride: f32,
+    pub side: usize,
+    pub start: usize,
+    pub len: usize,
+}
+
+/// The targets of one batch, in plain Rust. `P` positives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Assignment {
+    /// `[B · N]`: −1 ignored, 0 background, `k` in `1..=C` class `k − 1`.
+    pub labels: Vec<i64>,
+    /// `[P]`: flat row `b · N + n` of each positive, ascending.
+    pub pos: Vec<i64>,
+    /// `[P]`: its prior `n`.
+    pub prior: Vec<i64>,
+    /// `[P · 4]`: the matched ground-truth box `[x1, y1, x2, y2]` in pixels.
+    pub boxes: Vec<f32>,
+    /// `[P · 4]`: the encoded target (FCOS: ltrb / stride, clamped ≥ 0; RetinaNet: deltas).
+    pub encoded: Vec<f32>,
+    /// `[P]`: regression weight (FCOS with center-ness: the center-ness target; else 1).
+    pub weight: Vec<f32>,
+    /// `[P]`: center-ness target (FCOS only; empty otherwise).
+    pub centerness: Vec<f32>,
+}
+
+/// The assignment as device tensors.
+#[derive(Debug)]
+pub struct Targets {
+    pub labels: Tensor,
+    pub pos: Tensor,
+    pub priors: Tensor,
+    pub boxes: Tensor,
+    pub encoded: Tensor,
+    pub weight: Tensor,
+    pub centerness: Option<Tensor>,
+    pub num_pos: usize,
+    pub weight_sum: f64,
+}
+
+impl Assignment {
+    pub fn to_device(&self, priors: &Tensor, device: Device) -> Targets {
+        let p = self.pos.len() as i64;
+        let dev = |t: Tensor| t.to_device(device);
+        Targets {
+            labels: dev(Tensor::from_slice(&self.labels)),
+            pos: dev(Tensor::from_slice(&self.pos)),
+            priors: priors.index_select(0, &dev(Tensor::from_slice(&self.prior))),
+            boxes: dev(Tensor::from_slice(&self.boxes).view([p, 4])),
+            encoded: dev(Tensor::from_slice(&self.encoded).view([p, 4])),
+            weight: dev(Tensor::from_slice(&self.weight)),
+            centerness: (!self.centerness.is_empty()).then(|| dev(Tensor::from_slice(&self.centerness))),
+            num_pos: self.pos.len(),
+            weight_sum: self.weight.iter().map(|&w| w as f64).sum(),
+        }
+    }
+}
+
+/// The detector-specific layout of one config.
+#[derive(Debug)]
+pub enum Layout {
+    Fcos(Fcos),
+    Retina(Retina),
+}
+
+/// The levels of a square image of side `size` with `per_cell` priors per location.
+pub fn levels(size: usize, per_cell: usize) -> Vec<Level> {
+    let mut start = 0;
+    STRIDES
+        .iter()
+        .map(|&s| {
+            let side = size.div_ceil(s as usize);
+            let l = Level { stride: s as f32, side, start, len: side * side * per_cell };
+            start += l.len;
+            l
+        })
+        .collect()
+}
+
+/// Clamp on RetinaNet's dw, dh before `exp` (detectron2's `log(1000 / 16)`).
+pub const MAX_DWH: f32 = 4.135_166_6;
+
+impl Layout {
+    pub fn new(cfg: &JobConfig) -> Layout {
+        let crate::spec::config::DatasetSpec::Synthetic(ds) = &cfg.dataset;
+        let size = ds.image_size as usize;
+        match &cfg.model.detector {
+            DetectorSpec::Fcos { center_sampling_radius, centerness } => {
+                Layout::Fcos(Fcos::new(size, *center_sampling_radius as f32, *centerness))
+            }
+            DetectorSpec::Retinanet { anchor_scale, scales_per_octave, aspect_ratios, pos_iou, neg_iou } => {
+                Layout::Retina(Retina::new(size, *anchor_scale, *scales_per_octave, aspect_ratios, *pos_iou, *neg_iou))
+            }
+        }
+    }
+
+    /// Priors per location.
+    pub fn per_cell(&self) -> usize {
+        match self {
+            Layout::Fcos(_) => 1,
+            Layout::Retina(r) => r.per_cell,
+        }
+    }
+
+    pub fn levels(&self) -> &[Level] {
+        match self {
+            Layout::Fcos(f) => &f.levels,
+            Layout::Retina(r) => &r.levels,
+        }
+    }
+
+    /// `[N]` priors `[cx, cy, sw, sh]`.
+    pub fn priors(&self) -> &[[f32; 4]] {
+        match self {
+            Layout::Fcos(f) => &f.priors,
+            Layout::Retina(r) => &r.priors,
+        }
+    }
+
+    pub fn priors_tensor(&self, device: Device) -> Tensor {
+        let flat: Vec<f32> = self.priors().iter().flatten().copied().collect();
+        Tensor::from_slice(&flat).view([-1, 4]).to_device(device)
+    }
+
+    /// Targets of a batch of images.
+    pub fn assign(&self, objects: &[&[Object]]) -> Assignment {
+        let n = self.priors().len();
+        let mut a = Assignment::default();
+        for (b, objs) in objects.iter().enumerate() {
+            let first = a.pos.len();
+            match self {
+                Layout::Fcos(f) => f.assign_image(objs, &mut a),
+                Layout::Retina(r) => r.assign_image(objs, &mut a),
+            }
+            for p in &mut a.pos[first..] {
+                *p += (b * n) as i64;
+            }
+        }
+        a
+    }
+
+    /// Differentiable decoding of `pred [P, 4]` at `priors [P, 4]` into `[x1, y1, x2, y2]`.
+    pub fn decode(&self, pred: &Tensor, priors: &Tensor) -> Tensor {
+        let (c, s) = (priors.narrow(1, 0, 2), priors.narrow(1, 2, 2));
+        match self {
+            Layout::Fcos(_) => {
+                Tensor::cat(&[&c - pred.narrow(1, 0, 2) * &s, &c + pred.narrow(1, 2, 2) * &s], 1)
+            }
+            Layout::Retina(_) => {
+                let ctr = &c + pred.narrow(1, 0, 2) * &s;
+                let half = pred.narrow(1, 2, 2).clamp_max(MAX_DWH as f64).exp() * &s * 0.5;
+                Tensor::cat(&[&ctr - &half, &ctr + &half], 1)
+            }
+        }
+    }
+
+    /// [`Layout::decode`] of one row, in plain Rust (post-processing).
+    pub fn decode_one(&self, d: [f32; 4], p: [f32; 4]) -> [f32; 4] {
+        match self {
+            Layout::Fcos(_) => [p[0] - d[0] * p[2], p[1] - d[1] * p[3], p[0] + d[2] * p[2], p[1] + d[3] * p[3]],
+            Layout::Retina(_) => {
+                let (cx, cy) = (p[0] + d[0] * p[2], p[1] + d[1] * p[3]);
+                let (hw, hh) = (d[2].min(MAX_DWH).exp() * p[2] * 0.5, d[3].min(MAX_DWH).exp() * p[3] * 0.5);
+                [cx - hw, cy - hh, cx + hw, cy + hh]
+            }
+        }
+    }
+}
+
+/// Intersection over union of two `[x1, y1, x2, y2]` boxes (0 when the union is empty).
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}

@@ -1,0 +1,112 @@
+//! From head outputs to detections: score, threshold, per-level top-k, decode, class-wise NMS,
+//! max detections per image. Runs on the host in plain Rust after one copy of the outputs.
+//!
+//! Score of a (prior, class): RetinaNet `σ(cls)`; FCOS with center-ness `sqrt(σ(cls) · σ(ctr))`
+//! (the FCOS repository's test-time form: center-ness down-weights off-centre boxes while the
+//! score stays on the scale of a probability, so `score_threshold` keeps its meaning).
+//! Candidates with score ≤ `score_threshold` are dropped, the `pre_nms_top_k` best of each level
+//! are decoded and clipped to the image, boxes without area are dropped, NMS runs per class
+//! (greedy, IoU > `nms_iou` suppressed; libtorch has no NMS), and the `max_detections` best
+//! remain. Ties in score are broken by (level, prior, class) order, so the output is
+//! deterministic.
+
+use super::layout::{iou, Layout};
+use super::model::HeadOutput;
+use crate::eval::Detection;
+use crate::spec::config::EvalSpec;
+use tch::{Kind, Tensor};
+
+/// One detection of one image: `[x1, y1, x2, y2]`, score, class in `0..C`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Det {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub class: usize,
+}
+
+fn host(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1)).expect("float tensor")
+}
+
+/// Detections of every image of a batch.
+pub fn detect(out: &HeadOutput, layout: &Layout, spec: &EvalSpec, image_size: f32) -> Vec<Vec<Det>> {
+    let size = out.cls.size();
+    let (b, n, c) = (size[0] as usize, size[1] as usize, size[2] as usize);
+    let mut scores = host(&out.cls.sigmoid());
+    if let Some(ctr) = &out.ctr {
+        let ctr = host(&ctr.sigmoid());
+        for (i, s) in scores.iter_mut().enumerate() {
+            *s = (*s * ctr[i / c]).sqrt();
+        }
+    }
+    let reg = host(&out.reg);
+    (0..b)
+        .map(|img| {
+            let mut cands = Vec::new();
+            for lv in layout.levels() {
+                let mut level: Vec<(f32, usize, usize)> = Vec::new();
+                for p in lv.start..lv.start + lv.len {
+                    for k in 0..c {
+                        let s = scores[(img * n + p) * c + k];
+                        if s > spec.score_threshold as f32 {
+                            level.push((s, p, k));
+                        }
+                    }
+                }
+                level.sort_by(|a, b| b.0.total_cmp(&a.0));
+                level.truncate(spec.pre_nms_top_k as usize);
+                for (score, p, class) in level {
+                    let r = &reg[(img * n + p) * 4..][..4];
+                    let bx = layout.decode_one([r[0], r[1], r[2], r[3]], layout.priors()[p]);
+                    let bbox = bx.map(|v| v.clamp(0.0, image_size));
+                    if bbox[2] > bbox[0] && bbox[3] > bbox[1] {
+                        cands.push(Det { bbox, score, class });
+                    }
+                }
+            }
+            nms(cands, spec.nms_iou as f32, spec.max_detections as usize)
+        })
+        .collect()
+}
+
+/// Class-wise greedy NMS, then the `max_det` best by score (stable: earlier candidates win ties).
+pub fn nms(mut cands: Vec<Det>, threshold: f32, max_det: usize) -> Vec<Det> {
+    cands.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut keep: Vec<Det> = Vec::new();
+    for d in cands {
+        if keep.len() >= max_det {
+            break;
+        }
+        if keep.iter().all(|k| k.class != d.class || iou(&k.bbox, &d.bbox) <= threshold) {
+            keep.push(d);
+        }
+    }
+    keep
+}
+
+/// COCO records of one image (`image_id`, category `class + 1`, bbox `[x, y, w, h]`).
+pub fn records(image_id: u64, dets: &[Det]) -> Vec<Detection> {
+    dets.iter()
+        .map(|d| {
+            let b = d.bbox.map(f64::from);
+            Detection { image_id, category_id: d.class as u64 + 1, bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]], score: d.score as f64 }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x: f32, score: f32, class: usize) -> Det {
+        Det { bbox: [x, 0.0, x + 10.0, 10.0], score, class }
+    }
+
+    #[test]
+    fn nms_is_class_wise_and_keeps_the_best() {
+        let d = vec![det(0.0, 0.5, 0), det(1.0, 0.9, 0), det(1.0, 0.8, 1), det(30.0, 0.7, 0), det(2.0, 0.6, 0)];
+        let kept = nms(d, 0.5, 100);
+        assert_eq!(kept, vec![det(1.0, 0.9, 0), det(1.0, 0.8, 1), det(30.0, 0.7, 0)]);
+        assert_eq!(nms(kept, 0.5, 2).len(), 2);
+    }
+}

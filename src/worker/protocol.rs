@@ -1,0 +1,52 @@
+//! What a worker prints on stdout, one JSON object per line, and what its exit code means.
+//! The orchestrator reads these; a Slurm job's output file holds the same lines.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WorkerMessage {
+    Started {
+        threads: usize,
+        device: String,
+        resumed_from: Option<u64>,
+    },
+    Progress {
+        iteration: u64,
+        iterations: u64,
+        lr: f64,
+        losses: BTreeMap<String, f64>,
+        weights: BTreeMap<String, f64>,
+        images_per_sec: f64,
+    },
+    Finished {
+        status: String,
+        metrics: BTreeMap<String, f64>,
+        seconds: f64,
+    },
+    Failed {
+        cause: String,
+        message: String,
+    },
+}
+
+/// Documented worker exit codes; anything else is a crash.
+pub mod exit {
+    pub const DONE: i32 = 0;
+    pub const CRASH: i32 = 1;
+    /// The loss diverged; `result.json` records it.
+    pub const DIVERGED: i32 = 3;
+    /// The config cannot run (invalid, or not implemented by the trainer).
+    pub const BAD_CONFIG: i32 = 4;
+    pub const OUT_OF_MEMORY: i32 = 5;
+    /// Stopped by SIGINT/SIGTERM after saving a checkpoint.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+impl WorkerMessage {
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("worker messages serialize")
+    }
+}
