@@ -1,6 +1,6 @@
 //! The command line: thin wrappers that call one stage each. The only user of anyhow.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::journal::{read_json, JobDir, JobStatus, SweepDir};
 use crate::plan::{Plan, PlanFile};
 use crate::report::{self, Format, JobView};
-use crate::schedule::{self, place, RunOptions, Summary};
+use crate::schedule::{self, place, Hardware, RunOptions, Summary};
 use crate::spec::{self, Override, Spec};
 
 /// Exit codes: 0 every job done (or diverged), 1 a job failed, 2 bad input, 130 interrupted.
@@ -38,6 +38,22 @@ struct SpecArgs {
     scale: Option<String>,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+struct ExecArgs {
+    /// Extra starts of a job after a crash or a timeout (with doubling back-off)
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// Stop a job that runs longer than this many seconds (then retried as a timeout)
+    #[arg(long, value_name = "SECONDS")]
+    job_timeout: Option<f64>,
+    /// Use only these GPUs (indices, e.g. 0,2); CUDA_VISIBLE_DEVICES is honoured too
+    #[arg(long, value_delimiter = ',')]
+    gpus: Option<Vec<u32>>,
+    /// At most this many jobs on one GPU
+    #[arg(long, default_value_t = 4)]
+    max_per_gpu: usize,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Expand a spec into jobs, train those not done yet, and render its table
@@ -50,16 +66,15 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         args: SpecArgs,
-        /// Extra starts of a job after a crash
-        #[arg(long, default_value_t = 1)]
-        max_retries: u32,
+        #[command(flatten)]
+        exec: ExecArgs,
     },
     /// Finish an interrupted sweep from its directory
     #[command(after_help = "Example:\n  sweep resume results/ablation_ugs")]
     Resume {
         dir: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        max_retries: u32,
+        #[command(flatten)]
+        exec: ExecArgs,
     },
     /// Show the state of every job of a sweep
     #[command(after_help = "Examples:\n  sweep status results/ablation_ugs\n  sweep status results/ablation_ugs --json | jq '.jobs[] | select(.state == \"failed\")'")]
@@ -76,6 +91,9 @@ enum Command {
         args: SpecArgs,
         #[arg(long)]
         json: bool,
+        /// Use only these GPUs (indices)
+        #[arg(long, value_delimiter = ',')]
+        gpus: Option<Vec<u32>>,
     },
     /// Render a sweep's table (also written to DIR/tables/)
     #[command(after_help = "Examples:\n  sweep table results/ablation_ugs\n  sweep table results/ablation_ugs --format tex > table.tex")]
@@ -187,33 +205,32 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Run { spec, out, args, max_retries } => {
+        Command::Run { spec, out, args, exec } => {
             let path = find_spec(&spec)?;
             let spec = load_spec(&path, &args)?;
             let reference = spec.read_reference().map_err(bad)?;
             let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&spec.name));
-            run_sweep(spec, reference, &SweepDir::new(dir), max_retries, true)
+            run_sweep(spec, reference, &SweepDir::new(dir), &exec, true)
         }
-        Command::Resume { dir, max_retries } => {
+        Command::Resume { dir, exec } => {
             let sweep = SweepDir::new(&dir);
             let (spec, reference) = reload(&sweep)?;
-            run_sweep(spec, reference, &sweep, max_retries, false)
+            run_sweep(spec, reference, &sweep, &exec, false)
         }
         Command::Status { dir, json } => status(&SweepDir::new(dir), json),
-        Command::Plan { spec, args, json } => {
+        Command::Plan { spec, args, json, gpus } => {
             let path = find_spec(&spec)?;
             let spec = load_spec(&path, &args)?;
             spec.read_reference().map_err(bad)?;
             let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
-            let (gpus, notice) = schedule::nvml::discover();
-            let slots = place::slots(&gpus, cores(), plan.distinct_jobs());
-            let file = PlanFile::new(&plan, &spec, &placements(&plan, &slots));
+            let (hardware, notice) = Hardware::detect(gpus.as_deref(), place::Policy::default(), cores(), plan.distinct_jobs());
+            let file = PlanFile::new(&plan, &spec, &hardware.preview(&plan_ids(&plan)));
+            if let Some(n) = notice {
+                eprintln!("sweep: {n}");
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&file)?);
             } else {
-                if let Some(n) = notice {
-                    eprintln!("sweep: {n}");
-                }
                 print_plan(&file, &plan);
             }
             Ok(code::OK)
@@ -233,7 +250,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Train { config, out, threads, device } => {
             let cfg = spec::read_config(&config).map_err(bad)?;
             let job = JobDir::new(&out);
-            job.prepare(&spec::config_to_yaml(&cfg))?;
+            let id = crate::expand::job_id(&cfg);
+            let meta = crate::expand::JobMeta { id, row: config.display().to_string(), variant: String::new(), seed: cfg.train.seed, scale: None, overrides: Vec::new() };
+            job.prepare(&spec::config_to_yaml(&cfg), &meta)?;
             crate::worker::check_supported(&cfg).map_err(bad)?;
             let rc = crate::worker::run(&out, threads.unwrap_or_else(cores), device.into());
             if let Some(result) = job.read_result()? {
@@ -295,10 +314,21 @@ fn load_spec(path: &Path, args: &SpecArgs) -> Result<Spec> {
     spec::load(path, args.scale.as_deref(), &overrides).map_err(bad)
 }
 
-/// The spec, overrides and scale a sweep directory was run with.
+/// The spec, overrides and scale a sweep directory was run with. Job directories are the
+/// truth: without `plan.json` the scale and overrides come from any job's `job.json`.
 fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFile>)> {
-    let plan: PlanFile = read_json(&sweep.plan_path())?
-        .ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
+    let (scale, overrides) = match read_json::<PlanFile>(&sweep.plan_path())? {
+        Some(plan) => (plan.scale, plan.overrides),
+        None => {
+            let meta = first_job_meta(sweep).ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
+            eprintln!("sweep: {} is missing; rebuilding it from the job directories", sweep.plan_path().display());
+            (meta.scale, meta.overrides)
+        }
+    };
+    if !sweep.spec_path().exists() {
+        return Err(bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }));
+    }
+    let plan = PlanFile { spec: String::new(), scale, overrides, jobs: Vec::new() };
     let overrides: Vec<Override> = plan.overrides.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>().map_err(bad)?;
     let spec = spec::load(&sweep.spec_path(), plan.scale.as_deref(), &overrides).map_err(bad)?;
     let ref_path = sweep.root.join("reference.yaml");
@@ -306,9 +336,13 @@ fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFile>)> {
     Ok((spec, reference))
 }
 
-fn placements(plan: &Plan, slots: &[place::Placement]) -> HashMap<String, place::Placement> {
-    let order = plan.order().expect("checked when the plan was built");
-    order.iter().enumerate().map(|(i, j)| (j.id.clone(), slots[i % slots.len()].clone())).collect()
+fn first_job_meta(sweep: &SweepDir) -> Option<crate::expand::JobMeta> {
+    let entries = std::fs::read_dir(sweep.root.join("jobs")).ok()?;
+    entries.filter_map(|e| e.ok()).find_map(|e| read_json(&e.path().join("job.json")).ok().flatten())
+}
+
+fn plan_ids(plan: &Plan) -> Vec<String> {
+    plan.order().expect("checked when the plan was built").iter().map(|j| j.id.clone()).collect()
 }
 
 fn print_plan(file: &PlanFile, plan: &Plan) {
@@ -319,17 +353,17 @@ fn print_plan(file: &PlanFile, plan: &Plan) {
     }
 }
 
-fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDir, max_retries: u32, fresh: bool) -> Result<u8> {
+fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDir, exec: &ExecArgs, fresh: bool) -> Result<u8> {
     let jobs = crate::expand::expand(&spec).map_err(bad)?;
     let plan = Plan::new(jobs).map_err(bad)?;
     sweep.create()?;
     let _lock = sweep.lock()?;
-    let (gpus, notice) = schedule::nvml::discover();
+    let policy = place::Policy { max_per_gpu: exec.max_per_gpu, ..place::Policy::default() };
+    let (hardware, notice) = Hardware::detect(exec.gpus.as_deref(), policy, cores(), plan.distinct_jobs());
     if let Some(n) = notice {
         eprintln!("sweep: {n}");
     }
-    let slots = place::slots(&gpus, cores(), plan.distinct_jobs());
-    let file = PlanFile::new(&plan, &spec, &placements(&plan, &slots));
+    let file = PlanFile::new(&plan, &spec, &hardware.preview(&plan_ids(&plan)));
     if fresh {
         report_changes(sweep, &file)?;
         crate::journal::write_atomic(&sweep.spec_path(), spec.source.as_bytes()).with_context(|| format!("writing {}", sweep.spec_path().display()))?;
@@ -339,7 +373,7 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
         }
     }
     crate::journal::write_json(&sweep.plan_path(), &file)?;
-    eprintln!("sweep: {} jobs ({} distinct) in {}, {} at a time ({})", file.jobs.len(), plan.distinct_jobs(), sweep.root.display(), slots.len(), slots[0]);
+    eprintln!("sweep: {} jobs ({} distinct) in {}, {}", file.jobs.len(), plan.distinct_jobs(), sweep.root.display(), hardware.describe());
     let exe = std::env::current_exe().context("finding the sweep binary to start workers")?;
     let executor = crate::execute::local::LocalExecutor::new(exe);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -348,7 +382,13 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
             eprintln!("sweep: warning: could not update the tables: {e:#}");
         }
     };
-    let summary = runtime.block_on(schedule::run(sweep, &plan, &slots, &executor, &RunOptions { max_retries, ..RunOptions::default() }, &crate::worker::check_supported, &mut refresh))?;
+    let opts = RunOptions {
+        retries: exec.retries,
+        job_timeout: exec.job_timeout.map(std::time::Duration::from_secs_f64),
+        gpu_memory_mib: spec.resources.gpu_memory_mib,
+        ..RunOptions::default()
+    };
+    let summary = runtime.block_on(schedule::run(sweep, &spec, &plan, &hardware, &executor, &opts, schedule::Display::for_stderr(), &crate::worker::check_supported, &mut refresh))?;
     let table = write_tables(sweep, &spec, reference.as_ref())?;
     let Summary { already_done, done, diverged, failed, unsupported, interrupted } = summary;
     println!("{}", report::markdown(&table));
@@ -411,25 +451,47 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         if !seen.insert(j.id.clone()) {
             continue;
         }
-        let (state, metrics) = match views.get(&j.id) {
-            Some(JobView::Result(r)) => (r.status.clone(), Some(r.metrics.clone())),
-            Some(JobView::Status(JobStatus::Running { pid, .. })) if !alive(*pid) => ("interrupted".to_string(), None),
-            Some(JobView::Status(s)) => (state_name(s), None),
-            None => ("pending".to_string(), None),
+        let (state, place, metrics) = match views.get(&j.id) {
+            Some(JobView::Result(r)) => (r.status.clone(), None, Some(r.metrics.clone())),
+            Some(JobView::Status(JobStatus::Running { pid, started, placement })) => {
+                let live = *started != None && crate::journal::process_start(*pid) == *started;
+                (if live { "running" } else { "interrupted" }.to_string(), Some(placement.clone()), None)
+            }
+            Some(JobView::Status(s)) => (state_name(s), None, None),
+            None => ("pending".to_string(), None, None),
         };
+        let progress = last_progress(&JobDir::new(sweep.job_dir(&j.id)));
         *counts.entry(state.clone()).or_default() += 1;
-        rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "metrics": metrics}));
+        let (iteration, iterations, elapsed) = progress.unwrap_or((0, 0, 0.0));
+        let eta = (iteration > 0 && state == "running").then(|| elapsed / iteration as f64 * (iterations.saturating_sub(iteration)) as f64);
+        rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place,
+            "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics}));
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"spec": file.spec, "counts": counts, "jobs": rows}))?);
-    } else {
-        println!("{}: {}", file.spec, counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "));
-        for r in &rows {
-            let ap = r["metrics"]["AP"].as_f64().map(|v| format!("AP {:.1}", v * 100.0)).unwrap_or_default();
-            println!("  {}  {:<12} {:<40} seed {:<3} {ap}", r["id"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""), r["row"].as_str().unwrap_or(""), r["seed"]);
-        }
+        return Ok(code::OK);
+    }
+    println!("{}: {}", file.spec, counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "));
+    for r in &rows {
+        let ap = r["metrics"]["AP"].as_f64().map(|v| format!("AP {:.1}", v * 100.0)).unwrap_or_default();
+        let it = match r["iterations"].as_u64() {
+            Some(n) if n > 0 && ap.is_empty() => format!("it {}/{n}  {:.0} s", r["iteration"], r["elapsed"].as_f64().unwrap_or(0.0)),
+            _ => String::new(),
+        };
+        let eta = r["eta"].as_f64().map(|e| format!("  eta {e:.0} s")).unwrap_or_default();
+        let place = r["place"].as_str().map(|p| format!("  on {p}")).unwrap_or_default();
+        println!("  {}  {:<12} {:<40} seed {:<3} {ap}{it}{eta}{place}", r["id"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""), r["row"].as_str().unwrap_or(""), r["seed"]);
     }
     Ok(code::OK)
+}
+
+/// The last progress line of a job's log: (iteration, iterations, elapsed seconds).
+fn last_progress(job: &JobDir) -> Option<(u64, u64, f64)> {
+    let text = std::fs::read_to_string(job.log_path()).ok()?;
+    text.lines().rev().find_map(|line| match serde_json::from_str(line).ok()? {
+        crate::worker::protocol::WorkerMessage::Progress { iteration, iterations, elapsed, .. } => Some((iteration, iterations, elapsed)),
+        _ => None,
+    })
 }
 
 fn state_name(s: &JobStatus) -> String {
@@ -444,8 +506,5 @@ fn state_name(s: &JobStatus) -> String {
     .into()
 }
 
-fn alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
-}
+
 

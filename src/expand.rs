@@ -24,6 +24,34 @@ pub struct Job {
     pub config: JobConfig,
 }
 
+/// What a job directory says about itself (`job.json`), so that a lost `plan.json` can be
+/// rebuilt from the job directories.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct JobMeta {
+    pub id: JobId,
+    pub row: String,
+    pub variant: String,
+    pub seed: u64,
+    /// The sweep's scale and `--set`s, so the sweep can be re-expanded without `plan.json`.
+    #[serde(default)]
+    pub scale: Option<String>,
+    #[serde(default)]
+    pub overrides: Vec<String>,
+}
+
+impl Job {
+    pub fn meta(&self, spec: &Spec) -> JobMeta {
+        JobMeta {
+            id: self.id.clone(),
+            row: self.row.clone(),
+            variant: self.variant.clone(),
+            seed: self.seed,
+            scale: spec.scale.clone(),
+            overrides: spec.overrides.iter().map(|o| o.arg.clone()).collect(),
+        }
+    }
+}
+
 /// The canonical text of a config, prefixed by the trainer schema version, so equal configs
 /// hash equally whatever the YAML looked like. A config is a tree of typed structs and enums
 /// (no free-form maps), so serde's field order, fixed by the schema, is a canonical key order;
@@ -174,7 +202,62 @@ pub fn expand(spec: &Spec) -> Result<Vec<Job>, SpecErrors> {
     if !errors.is_empty() {
         return Err(SpecErrors(errors));
     }
+    link_init_from(spec, &mut jobs)?;
     Ok(jobs)
+}
+
+/// Variants in an order where every `init_from` parent comes before its children.
+fn parents_first(spec: &Spec) -> Vec<usize> {
+    let mut order = Vec::new();
+    let mut placed = vec![false; spec.variants.len()];
+    while order.len() < spec.variants.len() {
+        let before = order.len();
+        for (i, v) in spec.variants.iter().enumerate() {
+            if !placed[i] && v.init_from.is_none_or(|p| placed[p]) {
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        // The spec rejected cycles; this only guards against looping forever.
+        if order.len() == before {
+            break;
+        }
+    }
+    order
+}
+
+/// Points each job of a variant with `init_from` at the job of the parent variant with the
+/// same seed and the same spec-wide grid point; the parent's id enters the child's config,
+/// and so its id (a retrained parent means a new child).
+fn link_init_from(spec: &Spec, jobs: &mut [Job]) -> Result<(), SpecErrors> {
+    let shared_axes = spec.grid.len();
+    for vi in parents_first(spec) {
+        let Some(parent) = spec.variants[vi].init_from else { continue };
+        let (child_name, parent_name) = (&spec.variants[vi].name, &spec.variants[parent].name);
+        for c in 0..jobs.len() {
+            if jobs[c].variant != *child_name {
+                continue;
+            }
+            let matches: Vec<&Job> = jobs
+                .iter()
+                .filter(|p| p.variant == *parent_name && p.seed == jobs[c].seed && p.point[..shared_axes] == jobs[c].point[..shared_axes])
+                .collect();
+            if matches.len() != 1 {
+                return Err(crate::spec::SpecError {
+                    origin: crate::spec::Origin::File { path: spec.path.clone(), pos: None },
+                    key: format!("variants.{child_name}.init_from"),
+                    problem: format!("{} jobs of `{parent_name}` match seed {} of `{child_name}`", matches.len(), jobs[c].seed),
+                    allowed: Some("a parent variant without grid axes of its own".into()),
+                }
+                .into());
+            }
+            let parent_id = matches[0].id.clone();
+            let child = &mut jobs[c];
+            child.config.train.init_from = Some(parent_id);
+            child.id = job_id(&child.config);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -196,6 +279,26 @@ mod tests {
         assert_eq!(jobs[4].variant, "b");
         let ids: std::collections::HashSet<_> = jobs.iter().map(|j| &j.id).collect();
         assert_eq!(ids.len(), 8);
+    }
+
+    #[test]
+    fn init_from_links_same_seed_jobs_and_changes_ids() {
+        let s = spec("name: t\nvariants:\n  - {name: b, init_from: a}\n  - {name: a}\nseeds: [0, 1]\n");
+        let jobs = expand(&s).unwrap();
+        let (b0, a0) = (&jobs[0], &jobs[2]);
+        assert_eq!((b0.variant.as_str(), a0.variant.as_str(), b0.seed, a0.seed), ("b", "a", 0, 0));
+        assert_eq!(b0.config.train.init_from.as_deref(), Some(a0.id.as_str()));
+        assert_eq!(jobs[1].config.train.init_from.as_deref(), Some(jobs[3].id.as_str()));
+        assert_ne!(b0.id, a0.id, "same config otherwise, but a child is a different job");
+    }
+
+    #[test]
+    fn init_from_cycles_and_unknown_names_are_spec_errors() {
+        let parse = |t: &str| crate::spec::parse(Path::new("t.yaml"), t.into(), None, &[]).unwrap_err().to_string();
+        let e = parse("name: t\nvariants:\n  - {name: a, init_from: b}\n  - {name: b, init_from: a}\n");
+        assert!(e.contains("t.yaml:3:") && e.contains("init_from forms a cycle: a -> b -> a"), "{e}");
+        let e = parse("name: t\nvariants:\n  - {name: a, init_from: zz}\n");
+        assert!(e.contains("`zz` is not another variant"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::spec::JobConfig;
 pub enum PlanError {
     #[error("the jobs form a cycle: {}", names.join(" -> "))]
     Cycle { names: Vec<String> },
+    #[error("{job} starts from job {id}, which is not in the sweep")]
+    UnknownDependency { job: String, id: String },
 }
 
 pub struct Plan {
@@ -21,6 +23,7 @@ pub struct Plan {
     pub entries: Vec<Job>,
     graph: DiGraph<JobId, ()>,
     nodes: HashMap<JobId, NodeIndex>,
+    names: HashMap<JobId, String>,
 }
 
 impl Plan {
@@ -32,10 +35,22 @@ impl Plan {
                 .entry(job.id.clone())
                 .or_insert_with(|| graph.add_node(job.id.clone()));
         }
+        // An edge parent -> child where a job starts from another job's weights.
+        let mut names: HashMap<JobId, String> = HashMap::new();
+        for job in &entries {
+            names.entry(job.id.clone()).or_insert_with(|| format!("{} seed {}", job.row, job.seed));
+            if let Some(parent) = &job.config.train.init_from {
+                let Some(&p) = nodes.get(parent) else {
+                    return Err(PlanError::UnknownDependency { job: names[&job.id].clone(), id: parent.clone() });
+                };
+                graph.update_edge(p, nodes[&job.id], ());
+            }
+        }
         let plan = Plan {
             entries,
             graph,
             nodes,
+            names,
         };
         plan.order()?;
         Ok(plan)
@@ -43,11 +58,16 @@ impl Plan {
 
     /// Distinct jobs in a stable topological order (spec order among independent jobs).
     pub fn order(&self) -> Result<Vec<&Job>, PlanError> {
-        let topo = petgraph::algo::toposort(&self.graph, None).map_err(|cycle| {
-            let start = cycle.node_id();
-            PlanError::Cycle {
-                names: vec![self.graph[start].clone(), self.graph[start].clone()],
+        let topo = petgraph::algo::toposort(&self.graph, None).map_err(|_| {
+            let cycle = petgraph::algo::tarjan_scc(&self.graph)
+                .into_iter()
+                .find(|c| c.len() > 1)
+                .unwrap_or_default();
+            let mut names: Vec<String> = cycle.iter().rev().map(|n| self.names[&self.graph[*n]].clone()).collect();
+            if let Some(first) = names.first().cloned() {
+                names.push(first);
             }
+            PlanError::Cycle { names }
         })?;
         let rank: HashMap<NodeIndex, usize> = topo.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut seen = HashSet::new();

@@ -105,12 +105,57 @@ impl Executor for LocalExecutor {
         Ok(())
     }
 
+    fn cancel(&self, job: &str) {
+        if let Some(pid) = self.running.lock().expect("lock not poisoned").get(job) {
+            signal_group(*pid, libc::SIGTERM);
+        }
+    }
+
     fn cancel_all(&self) {
         for pid in self.running.lock().expect("lock not poisoned").values() {
-            // SAFETY: kill(2) on a process group we created; no memory is involved.
-            unsafe {
-                libc::kill(-(*pid as i32), libc::SIGTERM);
-            }
+            signal_group(*pid, libc::SIGTERM);
+        }
+    }
+
+    fn kill_all(&self) {
+        for pid in self.running.lock().expect("lock not poisoned").values() {
+            signal_group(*pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// A worker still running from an orchestrator that died (its `state.json` says running and
+/// the same process, same start time, is alive): asked to checkpoint and stop, then killed
+/// after `grace`, so the job can be started again from its checkpoint without two writers.
+pub fn stop_orphan(dir: &crate::journal::JobDir, grace: std::time::Duration) -> bool {
+    let Ok(Some(crate::journal::JobState { status: crate::journal::JobStatus::Running { pid, started: Some(started), .. }, .. })) = dir.read_state() else {
+        return false;
+    };
+    let alive = || crate::journal::process_start(pid) == Some(started);
+    if !alive() {
+        return false;
+    }
+    eprintln!("sweep: stopping worker {pid} left running by a previous orchestrator ({})", dir.path.display());
+    signal_group(pid, libc::SIGTERM);
+    let deadline = std::time::Instant::now() + grace;
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if alive() {
+        signal_group(pid, libc::SIGKILL);
+        while alive() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    true
+}
+
+/// Signals a worker's process group (the worker leads its own group).
+pub fn signal_group(pid: u32, signal: i32) {
+    if pid > 1 {
+        // SAFETY: kill(2) on a process group we created; no memory is involved.
+        unsafe {
+            libc::kill(-(pid as i32), signal);
         }
     }
 }

@@ -17,6 +17,20 @@ pub enum FailureCause {
     Crash { code: Option<i32>, signal: Option<i32> },
     OutOfMemory,
     BadConfig,
+    /// Ran past `--job-timeout`.
+    Timeout,
+}
+
+impl FailureCause {
+    /// The cause's name in `state.json`, events and tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FailureCause::Crash { .. } => "crash",
+            FailureCause::OutOfMemory => "out_of_memory",
+            FailureCause::BadConfig => "bad_config",
+            FailureCause::Timeout => "timeout",
+        }
+    }
 }
 
 impl std::fmt::Display for FailureCause {
@@ -27,6 +41,7 @@ impl std::fmt::Display for FailureCause {
             FailureCause::Crash { .. } => write!(f, "crash"),
             FailureCause::OutOfMemory => write!(f, "out of memory"),
             FailureCause::BadConfig => write!(f, "bad config"),
+            FailureCause::Timeout => write!(f, "timeout"),
         }
     }
 }
@@ -79,6 +94,10 @@ pub enum ExecError {
 
 pub trait Executor {
     fn start(&self, launch: Launch, events: UnboundedSender<ExecEvent>) -> Result<(), ExecError>;
+    /// Asks one running job to checkpoint and stop (SIGTERM).
+    fn cancel(&self, job: &str);
     /// Asks every running job to checkpoint and stop.
     fn cancel_all(&self);
+    /// Kills every running job at once (SIGKILL): a second Ctrl-C, or a grace period spent.
+    fn kill_all(&self);
 }

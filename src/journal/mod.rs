@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use atomic::write_atomic;
 pub use lock::SweepLock;
-pub use records::{now as records_now, Event, JobResult, JobState, JobStatus};
+pub use records::{now as records_now, process_start, Event, JobResult, JobState, JobStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -145,12 +145,20 @@ impl JobDir {
         self.path.join("stderr.log")
     }
 
-    /// Creates the directory and its `config.yaml` (kept if already there: same id, same config).
-    pub fn prepare(&self, config_yaml: &str) -> Result<(), JournalError> {
+    pub fn meta_path(&self) -> PathBuf {
+        self.path.join("job.json")
+    }
+
+    /// Creates the directory with its `config.yaml` and `job.json` (kept if already there:
+    /// same id, same config).
+    pub fn prepare<M: serde::Serialize>(&self, config_yaml: &str, meta: &M) -> Result<(), JournalError> {
         fs::create_dir_all(&self.path).map_err(io("create", &self.path))?;
         let cfg = self.config_path();
         if !cfg.exists() {
             write_atomic(&cfg, config_yaml.as_bytes()).map_err(io("write", &cfg))?;
+        }
+        if !self.meta_path().exists() {
+            write_json(&self.meta_path(), meta)?;
         }
         Ok(())
     }

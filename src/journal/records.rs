@@ -17,7 +17,14 @@ pub fn now() -> f64 {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum JobStatus {
     Pending,
-    Running { pid: u32, placement: String },
+    /// `started` is the process's start time (clock ticks since boot, from /proc) so that a
+    /// reused pid is not mistaken for our worker.
+    Running {
+        pid: u32,
+        placement: String,
+        #[serde(default)]
+        started: Option<u64>,
+    },
     Done,
     /// The loss became NaN/inf: a result, shown in the table, not retried.
     Diverged { iteration: u64 },
@@ -35,6 +42,14 @@ pub struct JobState {
     /// Intra-op threads: fixed at the first start, reused on resume (CPU results depend on it).
     pub threads: usize,
     pub updated_at: f64,
+}
+
+/// Start time of a process (clock ticks since boot), to tell a live worker from a reused pid.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// `result.json`: what a finished job produced.

@@ -158,13 +158,13 @@ fn cell(views: &[Option<&JobView>], metric: &str) -> Cell {
         .collect();
     if values.is_empty() {
         let why = views.iter().find_map(|v| match v {
-            Some(JobView::Status(JobStatus::Unsupported { .. })) => Some("not implemented"),
-            Some(JobView::Status(JobStatus::Failed { .. })) => Some("failed"),
-            Some(JobView::Result(r)) if r.status == "diverged" => Some("diverged"),
-            Some(JobView::Status(JobStatus::Running { .. })) => Some("running"),
+            Some(JobView::Status(JobStatus::Unsupported { .. })) => Some("not implemented".to_string()),
+            Some(JobView::Status(JobStatus::Failed { cause, .. })) => Some(format!("failed ({cause})")),
+            Some(JobView::Result(r)) if r.status == "diverged" => Some(format!("diverged@{}", r.diverged_at.unwrap_or(0))),
+            Some(JobView::Status(JobStatus::Running { .. })) => Some("running".to_string()),
             _ => None,
         });
-        return Cell::Missing(why.unwrap_or("pending").to_string());
+        return Cell::Missing(why.unwrap_or_else(|| "pending".to_string()));
     }
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;

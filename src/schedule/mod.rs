@@ -1,33 +1,54 @@
-//! The dispatcher: a tokio loop that starts ready jobs on free slots, hears executor events,
-//! records every transition in the journal before acting on it, retries crashes, and on
-//! SIGINT/SIGTERM stops launching and lets running workers checkpoint and exit.
+//! The dispatcher: a tokio loop that starts ready jobs where they fit, hears executor events,
+//! records every transition in the journal before acting on it, retries what is worth
+//! retrying, and on SIGINT/SIGTERM stops launching and lets running workers checkpoint.
+//!
+//! Decisions are made here, work happens in the executor, state lives in the journal: the
+//! loop owns no process and no file other than through those two.
 
 pub mod nvml;
 pub mod place;
+mod progress;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::execute::{ExecEvent, Executor, FailureCause, Launch, Outcome};
+use crate::expand::Job;
 use crate::journal::{records_now, Event, JobDir, JobState, JobStatus, JournalError, SweepDir};
 use crate::plan::Plan;
 use crate::worker::protocol::WorkerMessage;
-use place::Placement;
+use place::{Demand, GpuLoad, GpuState, Gpus, Placement, Policy};
+pub use progress::Display;
+
+/// Where the sweep's jobs may run.
+pub enum Hardware {
+    Cpu { concurrent: usize, threads: usize },
+    Gpu { gpus: Box<dyn Gpus>, threads: usize, policy: Policy },
+}
 
 pub struct RunOptions {
-    /// Extra starts after a crash (a bad config or a divergence is never retried).
-    pub max_retries: u32,
-    /// Seconds between progress lines of one job.
-    pub progress_every: Duration,
+    /// Extra starts after a crash or a timeout (a bad config or a divergence is never retried;
+    /// an out-of-memory failure is retried once with the GPU to itself).
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each later one.
+    pub backoff: Duration,
+    pub job_timeout: Option<Duration>,
+    /// Expected peak GPU memory of every job, when the spec gives it.
+    pub gpu_memory_mib: Option<u64>,
+    /// Time a stopped worker gets to checkpoint before it is killed.
+    pub grace: Duration,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            max_retries: 1,
-            progress_every: Duration::from_secs(15),
+            retries: 2,
+            backoff: Duration::from_secs(1),
+            job_timeout: None,
+            gpu_memory_mib: None,
+            grace: Duration::from_secs(30),
         }
     }
 }
@@ -43,176 +64,469 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
-struct Running {
-    slot: usize,
-    row: String,
+struct Queued<'a> {
+    job: &'a Job,
+    attempt: u32,
+    not_before: Instant,
+    exclusive: bool,
+}
+
+struct Running<'a> {
+    job: &'a Job,
+    attempt: u32,
+    exclusive: bool,
+    gpu: Option<usize>,
+    cpu: bool,
+    shape: String,
     started: Instant,
-    last_print: Instant,
+    peak_mib: u64,
+    timed_out: bool,
+    progress: Option<(u64, u64)>,
+}
+
+impl Hardware {
+    /// GPUs when there are any (else the cores split among `jobs` concurrent CPU jobs), and
+    /// the notice to print when falling back to the CPU.
+    pub fn detect(gpus_flag: Option<&[u32]>, policy: Policy, cores: usize, jobs: usize) -> (Hardware, Option<String>) {
+        let (gpus, notice) = nvml::open(gpus_flag);
+        match gpus {
+            Some(gpus) => {
+                let n = gpus.snapshot().map(|g| g.len()).unwrap_or(1).max(1);
+                (Hardware::Gpu { gpus, threads: (cores / n).max(1), policy }, notice)
+            }
+            None => {
+                let (concurrent, threads) = place::cpu_split(cores, jobs);
+                (Hardware::Cpu { concurrent, threads }, notice)
+            }
+        }
+    }
+
+    /// Where each of `ids` would go if all started now: for `sweep plan`.
+    pub fn preview(&self, ids: &[String]) -> HashMap<String, Placement> {
+        let slots: Vec<Placement> = match self {
+            Hardware::Cpu { threads, .. } => vec![Placement::Cpu { threads: *threads }],
+            Hardware::Gpu { gpus, threads, .. } => gpus
+                .snapshot()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|g| Placement::Gpu { index: g.index, uuid: g.uuid, threads: *threads })
+                .collect(),
+        };
+        let slots = if slots.is_empty() { vec![Placement::Cpu { threads: 1 }] } else { slots };
+        ids.iter().enumerate().map(|(i, id)| (id.clone(), slots[i % slots.len()].clone())).collect()
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Hardware::Cpu { concurrent, threads } => format!("{concurrent} at a time on the CPU, {threads} threads each"),
+            Hardware::Gpu { gpus, policy, .. } => {
+                let g = gpus.snapshot().unwrap_or_default();
+                format!("{} GPU(s) ({}), up to {} jobs per GPU", g.len(), g.iter().map(|g| format!("{} {}, {} MiB free", g.index, g.name, g.free_mib)).collect::<Vec<_>>().join("; "), policy.max_per_gpu)
+            }
+        }
+    }
+}
+
+/// The shape of a job for memory purposes: what decides its peak GPU memory.
+pub fn shape_of(cfg: &crate::spec::JobConfig) -> String {
+    let crate::spec::config::DatasetSpec::Synthetic(d) = &cfg.dataset;
+    let model = serde_json::to_string(&cfg.model).unwrap_or_default();
+    let fake = cfg.fake.as_ref().map(|f| f.memory_mib).unwrap_or(0);
+    format!("{model}/{}px/b{}/f{fake}", d.image_size, cfg.train.batch_size)
+}
+
+struct Dispatcher<'a> {
+    sweep: &'a SweepDir,
+    spec: &'a crate::spec::Spec,
+    plan: &'a Plan,
+    opts: &'a RunOptions,
+    hardware: &'a Hardware,
+    queue: VecDeque<Queued<'a>>,
+    running: HashMap<String, Running<'a>>,
+    /// Ids whose result exists (done or diverged) and ids that failed for good.
+    finished: HashSet<String>,
+    failed: HashSet<String>,
+    cpu_busy: usize,
+    gpu_load: Vec<GpuLoad>,
+    peaks: HashMap<String, u64>,
+    summary: Summary,
+    total: usize,
+    display: Display,
 }
 
 fn event(sweep: &SweepDir, job: &str, status: JobStatus) -> Result<(), JournalError> {
-    sweep.append_event(&Event {
-        at: records_now(),
-        job: job.into(),
-        status,
-    })
+    sweep.append_event(&Event { at: records_now(), job: job.into(), status })
 }
 
-/// Runs every job of `plan` that has no result yet. `on_result` is called after each job that
-/// finishes (to refresh tables). Journal errors stop scheduling: a transition that cannot be
-/// saved must not be acted on.
+/// Runs every job of `plan` that has no result yet. `on_result` runs after each job that
+/// finishes (to refresh tables). A journal error stops scheduling: a transition that cannot
+/// be saved must not be acted on.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     sweep: &SweepDir,
+    spec: &crate::spec::Spec,
     plan: &Plan,
-    slots: &[Placement],
+    hardware: &Hardware,
     executor: &dyn Executor,
     opts: &RunOptions,
+    display: Display,
     supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>,
     on_result: &mut dyn FnMut(),
 ) -> Result<Summary, JournalError> {
-    let mut summary = Summary::default();
-    let mut queue: VecDeque<(&crate::expand::Job, u32)> = VecDeque::new();
     let order = plan.order().expect("the plan was checked for cycles when built");
-    let total = order.len();
-    let mut not_run: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for job in order {
-        let dir = JobDir::new(sweep.job_dir(&job.id));
-        dir.prepare(&crate::spec::config_to_yaml(&job.config))?;
-        if dir.read_result()?.is_some() {
-            summary.already_done += 1;
-            continue;
-        }
-        if let Err(reason) = supported(&job.config) {
-            let status = JobStatus::Unsupported { reason: reason.clone() };
-            dir.write_state(&JobState { status: status.clone(), attempts: 0, threads: 0, updated_at: records_now() })?;
-            event(sweep, &job.id, status)?;
-            let rows = not_run.entry(reason).or_default();
-            if !rows.contains(&job.row) {
-                rows.push(job.row.clone());
-            }
-            summary.unsupported += 1;
-            continue;
-        }
-        queue.push_back((job, 0));
-    }
-    for (reason, rows) in &not_run {
-        eprintln!("sweep: not run ({reason}): {}", rows.join("; "));
-    }
-    if summary.already_done > 0 {
-        eprintln!("sweep: {} of {total} jobs already done, skipped", summary.already_done);
-    }
+    let gpu_count = match hardware {
+        Hardware::Gpu { gpus, .. } => gpus.snapshot().map(|g| g.len()).unwrap_or(0),
+        Hardware::Cpu { .. } => 0,
+    };
+    let mut d = Dispatcher {
+        sweep,
+        spec,
+        plan,
+        opts,
+        hardware,
+        queue: VecDeque::new(),
+        running: HashMap::new(),
+        finished: HashSet::new(),
+        failed: HashSet::new(),
+        cpu_busy: 0,
+        gpu_load: vec![GpuLoad::default(); gpu_count],
+        peaks: HashMap::new(),
+        summary: Summary::default(),
+        total: order.len(),
+        display,
+    };
+    d.admit_jobs(order, supported)?;
+    d.display.start(d.total, d.summary.already_done);
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut free: Vec<usize> = (0..slots.len()).rev().collect();
-    let mut running: HashMap<String, Running> = HashMap::new();
-    let mut attempts: HashMap<String, u32> = HashMap::new();
-    let mut finished = summary.already_done;
-    let mut stopping = false;
+    let mut stopping: Option<Instant> = None;
+    let mut killed = false;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| JournalError::Io { action: "listen for", path: "SIGTERM".into(), source: e })?;
+    let tick = Duration::from_millis(200);
 
     loop {
-        while !stopping && !queue.is_empty() && !free.is_empty() {
-            let (job, tries) = queue.pop_front().expect("checked non-empty");
-            let slot = free.pop().expect("checked non-empty");
-            let placement = slots[slot].clone();
-            event(sweep, &job.id, JobStatus::Running { pid: 0, placement: placement.to_string() })?;
-            let launch = Launch { job: job.id.clone(), dir: sweep.job_dir(&job.id), placement };
-            match executor.start(launch, tx.clone()) {
-                Ok(()) => {
-                    attempts.insert(job.id.clone(), tries + 1);
-                    let now = Instant::now();
-                    running.insert(job.id.clone(), Running { slot, row: format!("{} seed {}", job.row, job.seed), started: now, last_print: now });
-                }
-                Err(e) => {
-                    free.push(slot);
-                    let status = JobStatus::Failed { cause: "spawn".into(), message: e.to_string() };
-                    event(sweep, &job.id, status)?;
-                    eprintln!("sweep: {e}");
-                    summary.failed += 1;
-                }
-            }
+        if stopping.is_none() {
+            d.launch_ready(executor, &tx)?;
         }
-        if running.is_empty() {
+        if d.running.is_empty() && (stopping.is_some() || d.queue.is_empty()) {
             break;
         }
         let ev = tokio::select! {
             ev = rx.recv() => ev,
-            _ = tokio::signal::ctrl_c(), if !stopping => { stop(&mut stopping, executor); continue }
-            _ = sigterm.recv(), if !stopping => { stop(&mut stopping, executor); continue }
+            _ = tokio::signal::ctrl_c() => { d.stop(&mut stopping, &mut killed, executor); continue }
+            _ = sigterm.recv() => { d.stop(&mut stopping, &mut killed, executor); continue }
+            _ = tokio::time::sleep(tick) => {
+                d.check_timeouts(executor);
+                if let Some(since) = stopping {
+                    if !killed && since.elapsed() > d.opts.grace {
+                        killed = true;
+                        executor.kill_all();
+                    }
+                }
+                continue
+            }
         };
         let Some(ev) = ev else { break };
         match ev {
             ExecEvent::Started { .. } => {}
-            ExecEvent::Message { job, message } => {
-                if let (Some(r), WorkerMessage::Progress { iteration, iterations, losses, images_per_sec, .. }) = (running.get_mut(&job), &message) {
-                    if r.last_print.elapsed() >= opts.progress_every {
-                        r.last_print = Instant::now();
-                        let loss = losses.get("total").copied().unwrap_or(f64::NAN);
-                        eprintln!("         {job}  {}: iteration {iteration}/{iterations}, loss {loss:.4}, {images_per_sec:.0} images/s", r.row);
-                    }
-                }
-            }
+            ExecEvent::Message { job, message } => d.on_message(&job, message),
             ExecEvent::Exited { job, outcome, stderr_tail } => {
-                let r = running.remove(&job).expect("exits only for started jobs");
-                free.push(r.slot);
-                let secs = r.started.elapsed().as_secs_f64();
-                let dir = JobDir::new(sweep.job_dir(&job));
-                match outcome {
-                    Outcome::Done | Outcome::Diverged => {
-                        let result = dir.read_result()?;
-                        let Some(result) = result else {
-                            // An exit code of success without result.json is a crash.
-                            summary.failed += 1;
-                            event(sweep, &job, JobStatus::Failed { cause: "crash".into(), message: "worker exited without result.json".into() })?;
-                            continue;
-                        };
-                        finished += 1;
-                        if result.status == "diverged" {
-                            summary.diverged += 1;
-                            event(sweep, &job, JobStatus::Diverged { iteration: result.diverged_at.unwrap_or(0) })?;
-                            eprintln!("[{finished:>3}/{total}] diverged {job}  {} at iteration {}", r.row, result.diverged_at.unwrap_or(0));
-                        } else {
-                            summary.done += 1;
-                            event(sweep, &job, JobStatus::Done)?;
-                            let m = |k: &str| result.metrics.get(k).copied().unwrap_or(-1.0) * 100.0;
-                            eprintln!("[{finished:>3}/{total}] done {job}  {}: AP {:.1}  AP50 {:.1}  APs {:.1}  ({secs:.0} s)", r.row, m("AP"), m("AP50"), m("APs"));
-                        }
-                        on_result();
-                    }
-                    Outcome::Interrupted => {
-                        event(sweep, &job, JobStatus::Pending)?;
-                        eprintln!("         {job}  {}: stopped after a checkpoint; it resumes on the next run", r.row);
-                    }
-                    Outcome::Failed(cause) => {
-                        let tries = attempts.get(&job).copied().unwrap_or(1);
-                        let retry = !stopping && cause != FailureCause::BadConfig && tries <= opts.max_retries;
-                        let status = JobStatus::Failed { cause: cause.to_string(), message: stderr_tail.last().cloned().unwrap_or_default() };
-                        event(sweep, &job, status.clone())?;
-                        if retry {
-                            eprintln!("         {job}  {}: {cause}; retrying ({tries}/{})", r.row, opts.max_retries);
-                            let entry = plan.entries.iter().find(|j| j.id == job).expect("job is in the plan");
-                            queue.push_front((entry, tries));
-                        } else {
-                            finished += 1;
-                            summary.failed += 1;
-                            dir.write_state(&JobState { status, attempts: tries, threads: slots[r.slot].threads(), updated_at: records_now() })?;
-                            eprintln!("[{finished:>3}/{total}] FAILED {job}  {}: {cause}; last lines of {}:", r.row, dir.stderr_path().display());
-                            for line in &stderr_tail {
-                                eprintln!("    {line}");
-                            }
-                        }
-                    }
+                if d.on_exit(&job, outcome, stderr_tail, stopping.is_some())? {
+                    on_result();
                 }
             }
         }
     }
-    summary.interrupted = stopping;
-    Ok(summary)
+    d.summary.interrupted = stopping.is_some();
+    d.display.finish();
+    Ok(d.summary)
 }
 
-fn stop(stopping: &mut bool, executor: &dyn Executor) {
-    *stopping = true;
-    eprintln!("sweep: stopping: no new jobs; running jobs save a checkpoint and exit (run again to resume)");
-    executor.cancel_all();
+impl<'a> Dispatcher<'a> {
+    /// Sorts the plan's jobs into done (skipped), not runnable, and queued.
+    fn admit_jobs(&mut self, order: Vec<&'a Job>, supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>) -> Result<(), JournalError> {
+        let mut not_run: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let now = Instant::now();
+        for job in order {
+            let dir = JobDir::new(self.sweep.job_dir(&job.id));
+            dir.prepare(&crate::spec::config_to_yaml(&job.config), &job.meta(self.spec))?;
+            if dir.read_result()?.is_some() {
+                self.summary.already_done += 1;
+                self.finished.insert(job.id.clone());
+                continue;
+            }
+            if let Err(reason) = supported(&job.config) {
+                let status = JobStatus::Unsupported { reason: reason.clone() };
+                dir.write_state(&JobState { status: status.clone(), attempts: 0, threads: 0, updated_at: records_now() })?;
+                event(self.sweep, &job.id, status)?;
+                let rows = not_run.entry(reason).or_default();
+                if !rows.contains(&job.row) {
+                    rows.push(job.row.clone());
+                }
+                self.summary.unsupported += 1;
+                self.failed.insert(job.id.clone());
+                continue;
+            }
+            crate::execute::local::stop_orphan(&dir, self.opts.grace);
+            self.queue.push_back(Queued { job, attempt: 0, not_before: now, exclusive: false });
+        }
+        for (reason, rows) in &not_run {
+            self.display.line(&format!("sweep: not run ({reason}): {}", rows.join("; ")));
+        }
+        if self.summary.already_done > 0 {
+            self.display.line(&format!("sweep: {} of {} jobs already done, skipped", self.summary.already_done, self.total));
+        }
+        Ok(())
+    }
+
+    fn demand(&self, q: &Queued) -> Demand {
+        let shape = shape_of(&q.job.config);
+        let peak_mib = self.peaks.get(&shape).copied().or(self.opts.gpu_memory_mib);
+        Demand { shape, peak_mib, exclusive: q.exclusive }
+    }
+
+    /// Where the job at `q` could start now: a placement and the GPU it takes, if any.
+    fn place(&mut self, demand: &Demand, snapshot: &[GpuState]) -> Option<(Placement, Option<usize>)> {
+        match self.hardware {
+            Hardware::Cpu { concurrent, threads } => (self.cpu_busy < *concurrent).then(|| (Placement::Cpu { threads: *threads }, None)),
+            Hardware::Gpu { threads, policy, .. } => {
+                for (load, g) in self.gpu_load.iter_mut().zip(snapshot) {
+                    if load.shapes.is_empty() {
+                        load.baseline_free_mib = g.free_mib;
+                    }
+                }
+                let i = place::admit(snapshot, &self.gpu_load, demand, policy)?;
+                let g = &snapshot[i];
+                Some((Placement::Gpu { index: g.index, uuid: g.uuid.clone(), threads: *threads }, Some(i)))
+            }
+        }
+    }
+
+    fn deps_state(&self, job: &Job) -> DepState {
+        let deps = self.plan.depends_on(&job.id);
+        if deps.iter().any(|d| self.failed.contains(d)) {
+            DepState::Failed
+        } else if deps.iter().all(|d| self.finished.contains(d)) {
+            DepState::Ready
+        } else {
+            DepState::Waiting
+        }
+    }
+
+    /// Starts every queued job that is ready and fits, in queue order (a job that does not fit
+    /// does not hold back smaller ones behind it).
+    fn launch_ready(&mut self, executor: &dyn Executor, tx: &mpsc::UnboundedSender<ExecEvent>) -> Result<(), JournalError> {
+        if self.queue.is_empty() {
+            return Ok(());
+        }
+        let snapshot = match self.hardware {
+            Hardware::Gpu { gpus, .. } => gpus.snapshot().unwrap_or_default(),
+            Hardware::Cpu { .. } => Vec::new(),
+        };
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.queue.len() {
+            let q = &self.queue[i];
+            if q.not_before > now {
+                i += 1;
+                continue;
+            }
+            match self.deps_state(q.job) {
+                DepState::Waiting => {
+                    i += 1;
+                    continue;
+                }
+                DepState::Failed => {
+                    let q = self.queue.remove(i).expect("index in range");
+                    self.fail_for_good(q.job, q.attempt, "dependency_failed", "a job this one starts from failed".into(), &[])?;
+                    continue;
+                }
+                DepState::Ready => {}
+            }
+            let demand = self.demand(&self.queue[i]);
+            let Some((placement, gpu)) = self.place(&demand, &snapshot) else {
+                i += 1;
+                continue;
+            };
+            let q = self.queue.remove(i).expect("index in range");
+            let shape = shape_of(&q.job.config);
+            event(self.sweep, &q.job.id, JobStatus::Running { pid: 0, placement: placement.to_string(), started: None })?;
+            let launch = Launch { job: q.job.id.clone(), dir: self.sweep.job_dir(&q.job.id), placement: placement.clone() };
+            if let Err(e) = executor.start(launch, tx.clone()) {
+                self.fail_for_good(q.job, q.attempt + 1, "crash", e.to_string(), &[])?;
+                continue;
+            }
+            match gpu {
+                Some(g) => {
+                    let load = &mut self.gpu_load[g];
+                    load.reserved_mib += self.peaks.get(&shape).copied().or(self.opts.gpu_memory_mib).unwrap_or(0);
+                    load.shapes.push(shape.clone());
+                    load.exclusive |= q.exclusive;
+                }
+                None => self.cpu_busy += 1,
+            }
+            self.display.started(&q.job.id, &format!("{} seed {}", q.job.row, q.job.seed), &placement.to_string());
+            self.running.insert(
+                q.job.id.clone(),
+                Running { job: q.job, attempt: q.attempt + 1, exclusive: q.exclusive, gpu, cpu: gpu.is_none(), shape, started: Instant::now(), peak_mib: 0, timed_out: false, progress: None },
+            );
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, job: &str, message: WorkerMessage) {
+        let Some(r) = self.running.get_mut(job) else { return };
+        if let WorkerMessage::Progress { iteration, iterations, losses, images_per_sec, memory_mib, .. } = &message {
+            r.progress = Some((*iteration, *iterations));
+            if let Some(m) = memory_mib {
+                r.peak_mib = r.peak_mib.max(*m);
+            }
+            let loss = losses.get("total").copied().unwrap_or(f64::NAN);
+            self.display.progress(job, *iteration, *iterations, loss, *images_per_sec);
+        }
+    }
+
+    /// Releases what a job held; learns its shape's peak memory when it ran to the end.
+    fn release(&mut self, r: &Running, learn: bool) {
+        if r.cpu {
+            self.cpu_busy -= 1;
+        }
+        if let Some(g) = r.gpu {
+            let load = &mut self.gpu_load[g];
+            if let Some(pos) = load.shapes.iter().position(|s| *s == r.shape) {
+                load.shapes.remove(pos);
+            }
+            let reserved = self.peaks.get(&r.shape).copied().or(self.opts.gpu_memory_mib).unwrap_or(0);
+            load.reserved_mib = load.reserved_mib.saturating_sub(reserved);
+            if r.exclusive || load.shapes.is_empty() {
+                load.exclusive = false;
+            }
+            if load.shapes.is_empty() {
+                load.reserved_mib = 0;
+            }
+        }
+        if learn && r.peak_mib > 0 {
+            let peak = self.peaks.entry(r.shape.clone()).or_insert(0);
+            *peak = (*peak).max(r.peak_mib);
+        }
+    }
+
+    /// Handles a worker's exit; returns whether a result arrived (tables need refreshing).
+    fn on_exit(&mut self, job: &str, outcome: Outcome, stderr_tail: Vec<String>, stopping: bool) -> Result<bool, JournalError> {
+        let Some(r) = self.running.remove(job) else { return Ok(false) };
+        let outcome = if r.timed_out && outcome != Outcome::Done { Outcome::Failed(FailureCause::Timeout) } else { outcome };
+        self.release(&r, matches!(outcome, Outcome::Done));
+        let dir = JobDir::new(self.sweep.job_dir(job));
+        let row = format!("{} seed {}", r.job.row, r.job.seed);
+        let secs = r.started.elapsed().as_secs_f64();
+        match outcome {
+            Outcome::Done | Outcome::Diverged => {
+                let Some(result) = dir.read_result()? else {
+                    // Success without result.json is a crash of the worker's last step.
+                    self.retry_or_fail(&r, FailureCause::Crash { code: Some(0), signal: None }, vec!["the worker exited without result.json".into()], stopping)?;
+                    return Ok(false);
+                };
+                self.finished.insert(job.to_string());
+                if result.status == "diverged" {
+                    self.summary.diverged += 1;
+                    let k = result.diverged_at.unwrap_or(0);
+                    event(self.sweep, job, JobStatus::Diverged { iteration: k })?;
+                    self.display.finished(job, &format!("diverged {job}  {row}: diverged@{k}"));
+                } else {
+                    self.summary.done += 1;
+                    event(self.sweep, job, JobStatus::Done)?;
+                    let m = |k: &str| result.metrics.get(k).copied().unwrap_or(-1.0) * 100.0;
+                    self.display.finished(job, &format!("done {job}  {row}: AP {:.1}  AP50 {:.1}  APs {:.1}  ({secs:.0} s)", m("AP"), m("AP50"), m("APs")));
+                }
+                Ok(true)
+            }
+            Outcome::Interrupted => {
+                event(self.sweep, job, JobStatus::Pending)?;
+                self.display.paused(job, &format!("{job}  {row}: stopped after a checkpoint; it resumes on the next run"));
+                Ok(false)
+            }
+            Outcome::Failed(cause) => {
+                self.retry_or_fail(&r, cause, stderr_tail, stopping)?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn retry_or_fail(&mut self, r: &Running<'a>, cause: FailureCause, tail: Vec<String>, stopping: bool) -> Result<(), JournalError> {
+        let message = tail.last().cloned().unwrap_or_default();
+        event(self.sweep, &r.job.id, JobStatus::Failed { cause: cause.name().into(), message: cause.to_string() })?;
+        let (retry, exclusive) = match &cause {
+            FailureCause::BadConfig => (false, false),
+            // Once more with the GPU to itself, and the shape's expected peak raised.
+            FailureCause::OutOfMemory => (r.gpu.is_some() && !r.exclusive, true),
+            _ => (r.attempt <= self.opts.retries, r.exclusive),
+        };
+        if retry && !stopping {
+            if cause == FailureCause::OutOfMemory {
+                let raised = self.peaks.get(&r.shape).map_or(r.peak_mib, |p| p * 3 / 2).max(r.peak_mib);
+                self.peaks.insert(r.shape.clone(), raised);
+            }
+            let wait = self.opts.backoff * 2u32.saturating_pow(r.attempt.saturating_sub(1));
+            self.display.paused(&r.job.id, &format!("{}  {} seed {}: {cause}; retrying in {:.0?}", r.job.id, r.job.row, r.job.seed, wait));
+            self.queue.push_front(Queued { job: r.job, attempt: r.attempt, not_before: Instant::now() + wait, exclusive });
+            return Ok(());
+        }
+        if stopping {
+            self.display.paused(&r.job.id, &format!("{}  {} seed {}: {cause} while stopping: {message}", r.job.id, r.job.row, r.job.seed));
+            return Ok(());
+        }
+        self.fail_for_good(r.job, r.attempt, cause.name(), cause.to_string(), &tail)
+    }
+
+    fn fail_for_good(&mut self, job: &Job, attempts: u32, cause: &str, detail: String, tail: &[String]) -> Result<(), JournalError> {
+        let dir = JobDir::new(self.sweep.job_dir(&job.id));
+        let message = if tail.is_empty() { detail.clone() } else { format!("{detail}: {}", tail.join("\n")) };
+        let status = JobStatus::Failed { cause: cause.into(), message };
+        let threads = match self.hardware {
+            Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } => *threads,
+        };
+        dir.write_state(&JobState { status: status.clone(), attempts, threads, updated_at: records_now() })?;
+        event(self.sweep, &job.id, status)?;
+        self.failed.insert(job.id.clone());
+        self.summary.failed += 1;
+        let mut text = format!("FAILED {}  {} seed {}: {detail}", job.id, job.row, job.seed);
+        if !tail.is_empty() {
+            text += &format!("; last lines of {}:", dir.stderr_path().display());
+            for line in tail {
+                text += &format!("\n    {line}");
+            }
+        }
+        self.display.finished(&job.id, &text);
+        Ok(())
+    }
+
+    fn check_timeouts(&mut self, executor: &dyn Executor) {
+        let Some(limit) = self.opts.job_timeout else { return };
+        for (id, r) in self.running.iter_mut() {
+            if !r.timed_out && r.started.elapsed() > limit {
+                r.timed_out = true;
+                executor.cancel(id);
+            }
+        }
+    }
+
+    fn stop(&mut self, stopping: &mut Option<Instant>, killed: &mut bool, executor: &dyn Executor) {
+        if stopping.is_some() {
+            // A second Ctrl-C: no more waiting for checkpoints.
+            *killed = true;
+            self.display.line("sweep: killing the running jobs now");
+            executor.kill_all();
+            return;
+        }
+        *stopping = Some(Instant::now());
+        self.display.line("sweep: stopping: no new jobs; running jobs save a checkpoint and exit (Ctrl-C again to kill them; run again to resume)");
+        executor.cancel_all();
+    }
+}
+
+enum DepState {
+    Ready,
+    Waiting,
+    Failed,
 }

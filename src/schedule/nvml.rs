@@ -3,17 +3,10 @@
 
 use nvml_wrapper::Nvml;
 
-use super::place::{GpuState, Gpus};
+use super::place::{GpuState, Gpus, SimGpus};
 
 pub struct NvmlGpus {
     nvml: Nvml,
-}
-
-impl NvmlGpus {
-    /// `None` when NVML cannot be loaded or initialised (no driver): the caller falls back to CPU.
-    pub fn init() -> Option<NvmlGpus> {
-        Nvml::init().ok().map(|nvml| NvmlGpus { nvml })
-    }
 }
 
 impl Gpus for NvmlGpus {
@@ -36,27 +29,48 @@ impl Gpus for NvmlGpus {
     }
 }
 
-/// The GPUs this sweep may use: `SWEEP_SIM_GPUS` (tests), else NVML, else none. Honours
-/// `CUDA_VISIBLE_DEVICES` when it lists indices.
-pub fn discover() -> (Vec<GpuState>, Option<String>) {
-    let found = if let Some(sim) = std::env::var("SWEEP_SIM_GPUS").ok().and_then(|s| super::place::SimGpus::parse(&s)) {
-        sim.snapshot()
-    } else {
-        match NvmlGpus::init() {
-            Some(n) => n.snapshot(),
-            None => return (Vec::new(), Some("no NVML library (no GPU driver): running on the CPU".into())),
-        }
-    };
-    let mut gpus = match found {
-        Ok(g) => g,
-        Err(e) => return (Vec::new(), Some(format!("NVML failed ({e}): running on the CPU"))),
-    };
-    if let Ok(visible) = std::env::var("CUDA_VISIBLE_DEVICES") {
-        let allowed: Vec<u32> = visible.split(',').filter_map(|s| s.trim().parse().ok()).collect();
-        if !visible.trim().is_empty() && allowed.len() == visible.split(',').count() {
+/// Only the GPUs this sweep may use.
+struct Selected {
+    inner: Box<dyn Gpus>,
+    allowed: Option<Vec<u32>>,
+}
+
+impl Gpus for Selected {
+    fn snapshot(&self) -> Result<Vec<GpuState>, String> {
+        let mut gpus = self.inner.snapshot()?;
+        if let Some(allowed) = &self.allowed {
             gpus.retain(|g| allowed.contains(&g.index));
         }
+        Ok(gpus)
     }
-    let notice = gpus.is_empty().then(|| "no GPU found: running on the CPU".to_string());
-    (gpus, notice)
+}
+
+/// Indices in `CUDA_VISIBLE_DEVICES`, when it is a list of indices (UUIDs are not narrowed).
+fn visible_devices() -> Option<Vec<u32>> {
+    let text = std::env::var("CUDA_VISIBLE_DEVICES").ok()?;
+    let ids: Vec<u32> = text.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    (ids.len() == text.split(',').count() || text.trim().is_empty()).then_some(ids)
+}
+
+/// The GPUs a sweep may use: `SWEEP_SIM_GPUS` (tests), else NVML, narrowed to `--gpus` and
+/// `CUDA_VISIBLE_DEVICES`. `None` with a one-line notice when there are none.
+pub fn open(gpus_flag: Option<&[u32]>) -> (Option<Box<dyn Gpus>>, Option<String>) {
+    let inner: Box<dyn Gpus> = match std::env::var("SWEEP_SIM_GPUS").ok().and_then(|s| SimGpus::parse(&s)) {
+        Some(sim) => Box::new(sim),
+        None => match Nvml::init() {
+            Ok(nvml) => Box::new(NvmlGpus { nvml }),
+            Err(_) => return (None, Some("no NVML library (no GPU driver): running on the CPU".into())),
+        },
+    };
+    let allowed = match (gpus_flag, visible_devices()) {
+        (Some(f), Some(v)) => Some(f.iter().copied().filter(|i| v.contains(i)).collect()),
+        (Some(f), None) => Some(f.to_vec()),
+        (None, v) => v,
+    };
+    let selected = Selected { inner, allowed };
+    match selected.snapshot() {
+        Ok(g) if !g.is_empty() => (Some(Box::new(selected)), None),
+        Ok(_) => (None, Some("no GPU found: running on the CPU".into())),
+        Err(e) => (None, Some(format!("NVML failed ({e}): running on the CPU"))),
+    }
 }

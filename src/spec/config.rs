@@ -20,6 +20,10 @@ pub struct JobConfig {
     pub train: TrainSpec,
     pub loss: LossSpec,
     pub eval: EvalSpec,
+    /// Test-only: a scripted job that trains nothing (scheduler tests and benchmarks). Absent
+    /// from normal configs and from their hashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fake: Option<FakeSpec>,
 }
 
 // ---------------------------------------------------------------- dataset
@@ -181,6 +185,10 @@ pub struct TrainSpec {
     pub checkpoint_every: u64,
     /// Report progress every this many iterations.
     pub log_every: u64,
+    /// Id of the job whose final weights start this one. Set by the sweep from a variant's
+    /// `init_from` (never written by hand); absent otherwise, and then absent from the hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
 }
 
 impl Default for TrainSpec {
@@ -199,6 +207,7 @@ impl Default for TrainSpec {
             grad_clip: Some(10.0),
             checkpoint_every: 200,
             log_every: 20,
+            init_from: None,
         }
     }
 }
@@ -334,6 +343,54 @@ impl Default for EvalSpec {
             max_detections: 100,
         }
     }
+}
+
+// ---------------------------------------------------------------- test-only job
+
+/// A scripted job: sleeps through its iterations, checkpoints each one, and ends as told.
+/// Its "metrics" are a checksum of the iterations it ran, so a resume that skipped or repeated
+/// work shows up as a different result. Never meant for tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FakeSpec {
+    pub iterations: u64,
+    pub millis_per_iteration: u64,
+    pub outcome: FakeOutcome,
+    /// Iteration at which a non-ok outcome happens.
+    pub at_iteration: u64,
+    /// Apply the outcome only on the first N starts (then succeed); 0 = on every start.
+    pub fail_attempts: u32,
+    /// GPU memory the job reports as its peak.
+    pub memory_mib: u64,
+}
+
+impl Default for FakeSpec {
+    fn default() -> Self {
+        FakeSpec {
+            iterations: 10,
+            millis_per_iteration: 5,
+            outcome: FakeOutcome::Ok,
+            at_iteration: 5,
+            fail_attempts: 0,
+            memory_mib: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FakeOutcome {
+    Ok,
+    /// Exit with code 1 and a message on stderr.
+    Crash,
+    /// Exit with the out-of-memory code.
+    Oom,
+    /// Kill itself with SIGKILL.
+    Signal,
+    /// Report a NaN loss.
+    Diverge,
+    /// Stop making progress (for timeouts).
+    Hang,
 }
 
 mod defaults {

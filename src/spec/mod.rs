@@ -40,6 +40,17 @@ struct SpecFile {
     scales: yaml::Mapping,
     #[serde(default)]
     table: Option<TableSpec>,
+    #[serde(default)]
+    resources: Resources,
+}
+
+/// What the scheduler may assume about every job of the spec.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Expected peak GPU memory of one job (else learned from the first finished job of a shape).
+    #[serde(default)]
+    pub gpu_memory_mib: Option<u64>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -50,6 +61,10 @@ fn default_seeds() -> Vec<u64> {
 #[serde(deny_unknown_fields)]
 struct VariantFile {
     name: String,
+    /// Start every job of this variant from the final weights of the same seed's job of
+    /// another variant (a DAG edge).
+    #[serde(default)]
+    init_from: Option<String>,
     #[serde(default)]
     set: yaml::Mapping,
     #[serde(default)]
@@ -60,6 +75,8 @@ struct VariantFile {
 #[derive(Debug, Clone)]
 pub struct Variant {
     pub name: String,
+    /// Index of the variant whose jobs this one starts from.
+    pub init_from: Option<usize>,
     pub set: Vec<(String, Value)>,
     /// Axes that apply to this variant only, after the spec-wide grid.
     pub grid: Vec<Axis>,
@@ -119,6 +136,7 @@ pub struct Spec {
     pub scale: Option<String>,
     pub overrides: Vec<Override>,
     pub table: Option<TableSpec>,
+    pub resources: Resources,
     locator: yaml::Locator,
 }
 
@@ -213,13 +231,43 @@ pub fn parse(
         let vgrid = axes(&v.grid, pg, &mut errors);
         variants.push(Variant {
             name: v.name.clone(),
+            init_from: None,
             set,
             grid: vgrid,
         });
     }
+    // init_from names another variant; the chain must not loop back.
+    for (i, v) in file.variants.iter().enumerate() {
+        let Some(parent) = &v.init_from else { continue };
+        let p = [Seg::Key("variants".into()), Seg::Index(i), Seg::Key("init_from".into())];
+        match file.variants.iter().position(|w| &w.name == parent) {
+            Some(j) if j != i => variants[i].init_from = Some(j),
+            _ => {
+                let names: Vec<&str> = file.variants.iter().filter(|w| w.name != v.name).map(|w| w.name.as_str()).collect();
+                errors.push(at(loc(&p), &render(&p), format!("`{parent}` is not another variant"), Some(names.join(", "))));
+            }
+        }
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let mut chain = vec![v.name.clone()];
+        let mut at_variant = v.init_from;
+        while let Some(j) = at_variant {
+            chain.push(variants[j].name.clone());
+            if j == i {
+                let p = [Seg::Key("variants".into()), Seg::Index(i), Seg::Key("init_from".into())];
+                errors.push(at(loc(&p), &render(&p), format!("init_from forms a cycle: {}", chain.join(" -> ")), None));
+                break;
+            }
+            if chain.len() > variants.len() + 1 {
+                break;
+            }
+            at_variant = variants[j].init_from;
+        }
+    }
     if variants.is_empty() {
         variants.push(Variant {
             name: file.name.clone(),
+            init_from: None,
             set: Vec::new(),
             grid: Vec::new(),
         });
@@ -295,6 +343,7 @@ pub fn parse(
         scale,
         overrides: overrides.to_vec(),
         table: file.table,
+        resources: file.resources,
         locator,
     })
 }

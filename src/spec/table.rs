@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The metrics a table may show, as the evaluator names them.
-pub const METRICS: [&str; 12] = [
-    "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
-];
+pub const METRICS: [&str; 12] = crate::eval::CocoSummary::NAMES;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

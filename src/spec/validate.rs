@@ -30,6 +30,9 @@ pub fn validate(cfg: &JobConfig) -> Vec<Problem> {
     train(&mut c, &cfg.train);
     losses(&mut c, &cfg.loss);
     eval(&mut c, &cfg.eval);
+    if let Some(f) = &cfg.fake {
+        c.check(f.iterations >= 1, "fake.iterations", f.iterations, ">= 1");
+    }
     c.0
 }
 

@@ -151,3 +151,92 @@ pub fn to_tensor(images: &[Image], device: Device) -> Tensor {
     }
     Tensor::from_slice(&v).view([images.len() as i64, 3, s as i64, s as i64]).to_device(device)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SyntheticSpec {
+        SyntheticSpec { image_size: 64, max_object_size: 40.0, ..Default::default() }
+    }
+
+    #[test]
+    fn images_are_deterministic_and_splits_differ() {
+        let d = Synthetic::new(&spec());
+        assert_eq!(d.image(Split::Train, 3), d.image(Split::Train, 3));
+        assert_ne!(d.image(Split::Train, 3).pixels, d.image(Split::Val, 3).pixels);
+        assert_ne!(d.image(Split::Train, 3).pixels, d.image(Split::Train, 4).pixels);
+        let other = Synthetic::new(&SyntheticSpec { seed: 1, ..spec() });
+        assert_ne!(d.image(Split::Train, 3).pixels, other.image(Split::Train, 3).pixels);
+    }
+
+    #[test]
+    fn boxes_are_inside_and_counts_in_range() {
+        let s = spec();
+        let d = Synthetic::new(&s);
+        for i in 0..40 {
+            let img = d.image(Split::Val, i);
+            assert!((1..=s.max_objects as usize).contains(&img.objects.len()));
+            for o in &img.objects {
+                let b = o.bbox;
+                assert!(o.class < s.num_classes as usize);
+                assert!(0.0 <= b[0] && b[0] < b[2] && b[2] <= 64.0 && 0.0 <= b[1] && b[1] < b[3] && b[3] <= 64.0, "{b:?}");
+                assert!(b[2] - b[0] >= 0.85 * s.min_object_size as f32 - 1e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_cover_small_medium_and_large() {
+        let s = SyntheticSpec { image_size: 160, min_object_size: 6.0, max_object_size: 150.0, ..Default::default() };
+        let d = Synthetic::new(&s);
+        let mut counts = [0usize; 3];
+        for i in 0..60 {
+            for o in d.image(Split::Train, i).objects {
+                let area = (o.bbox[2] - o.bbox[0]) * (o.bbox[3] - o.bbox[1]);
+                counts[if area < 1024.0 { 0 } else if area < 9216.0 { 1 } else { 2 }] += 1;
+            }
+        }
+        let n: usize = counts.iter().sum();
+        assert!(counts[0] * 2 > n && counts[1] * 10 > n && counts[2] * 20 > n, "{counts:?}");
+    }
+
+    #[test]
+    fn flip_moves_boxes_where_the_pixels_went() {
+        let d = Synthetic::new(&spec());
+        let img = d.image(Split::Train, 5);
+        let mut f = img.clone();
+        flip_horizontal(&mut f);
+        let s = img.size;
+        for (o, fo) in img.objects.iter().zip(&f.objects) {
+            for y in o.bbox[1].ceil() as usize..o.bbox[3].floor() as usize {
+                for x in o.bbox[0].ceil() as usize..o.bbox[2].floor() as usize {
+                    let fx = s - 1 - x;
+                    assert!(fx as f32 >= fo.bbox[0] && fx as f32 + 1.0 <= fo.bbox[2], "pixel {x} of {:?} left {:?}", o.bbox, fo.bbox);
+                    assert_eq!(img.pixels[(y * s + x) * 3..][..3], f.pixels[(y * s + fx) * 3..][..3]);
+                }
+            }
+        }
+        flip_horizontal(&mut f);
+        assert!(f.pixels == img.pixels, "flipping twice restores the pixels");
+        for (a, b) in f.objects.iter().zip(&img.objects) {
+            assert!(a.bbox.iter().zip(&b.bbox).all(|(x, y)| (x - y).abs() < 1e-4) && a.class == b.class);
+        }
+    }
+
+    #[test]
+    fn batch_order_is_a_pure_function_of_seed_and_position() {
+        let (mut a, mut b) = (Sampler::new(3, 10), Sampler::new(3, 10));
+        let fwd: Vec<_> = (0..30).map(|p| a.at(p)).collect();
+        let bwd: Vec<_> = (0..30).rev().map(|p| b.at(p)).collect::<Vec<_>>().into_iter().rev().collect();
+        assert_eq!(fwd, bwd);
+        for e in 0..3 {
+            let mut idx: Vec<usize> = fwd[e * 10..e * 10 + 10].iter().map(|x| x.0).collect();
+            idx.sort();
+            assert_eq!(idx, (0..10).collect::<Vec<_>>());
+        }
+        assert_ne!(fwd[..10], fwd[10..20]);
+        assert!(fwd.iter().any(|x| x.1) && fwd.iter().any(|x| !x.1));
+        assert_ne!(fwd, (0..30).map(|p| Sampler::new(4, 10).at(p)).collect::<Vec<_>>());
+    }
+}

@@ -47,7 +47,8 @@ impl Fcos {
             }
         }
         let sz = size as f32;
-        let ranges = vec![(0.0, sz / 8.0), (sz / 8.0, sz / 4.0), (sz / 4.0, f32::INFINITY)];
+        let m: f32 = std::env::var("DEV_RANGE").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+        let ranges = vec![(0.0, m * sz / 8.0), (m * sz / 8.0, m * sz / 4.0), (m * sz / 4.0, f32::INFINITY)];
         Fcos { levels, priors, ranges, radius, centerness }
     }
 

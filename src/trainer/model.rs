@@ -73,7 +73,13 @@ impl BasicBlock {
     pub fn new(vs: &nn::Path, i: i64, o: i64, stride: i64) -> BasicBlock {
         BasicBlock {
             a: ConvGn::new(&(vs / "a"), i, o, 3, stride, false),
-            b: ConvGn::new(&(vs / "b"), o, o, 3, 1, false),
+            b: {
+                let b = ConvGn::new(&(vs / "b"), o, o, 3, 1, false);
+                if std::env::var("DEV_ZINIT").is_ok() {
+                    tch::no_grad(|| { let _ = b.gn.ws.as_ref().unwrap().shallow_clone().zero_(); });
+                }
+                b
+            },
             down: (i != o || stride != 1).then(|| ConvGn::new(&(vs / "down"), i, o, 1, stride, false)),
         }
     }

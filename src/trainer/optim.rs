@@ -104,7 +104,7 @@ impl Sgd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{nn, Device};
+    use tch::Device;
 
     #[test]
     fn lr_schedule_warms_up_and_decays() {

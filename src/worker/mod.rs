@@ -1,6 +1,8 @@
-//! `sweep worker <job dir>`: trains one job in its own process (crashes and GPU memory stay
-//! in one unit), printing [`protocol::WorkerMessage`] lines and writing only its own job dir.
+//! `sweep worker <job dir>`: runs one job in its own process (crashes and GPU memory stay in
+//! one unit), printing [`protocol::WorkerMessage`] lines and writing only its own job dir:
+//! `state.json` while it runs, `result.json` last when it finishes.
 
+pub mod fake;
 pub mod protocol;
 
 use std::collections::BTreeMap;
@@ -9,175 +11,186 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::journal::{records_now, JobDir, JobResult, JobState, JobStatus};
+use crate::journal::{process_start, records_now, JobDir, JobResult, JobState, JobStatus};
 use crate::trainer::{self, DeviceChoice, Progress, TrainError, TrainOptions};
 use protocol::{exit, WorkerMessage};
 
 /// Whether the trainer can run this config at all (checked before a job is scheduled).
 pub fn check_supported(cfg: &crate::spec::JobConfig) -> Result<(), String> {
+    if cfg.fake.is_some() {
+        return Ok(());
+    }
     trainer::validate(cfg).map_err(|e| e.to_string())
 }
 
 fn say(msg: &WorkerMessage) {
     let mut out = std::io::stdout().lock();
-    // A closed stdout (orchestrator gone) must not kill training: the files are the truth.
+    // A closed stdout (orchestrator gone) must not stop training: the files are the truth.
     let _ = writeln!(out, "{}", msg.to_line());
     let _ = out.flush();
+}
+
+/// How a run ended, whoever ran it (the trainer or the fake kind).
+enum Ending {
+    Done { metrics: BTreeMap<String, f64>, iterations: u64, seconds: f64, device: String, parameters: i64 },
+    Diverged { iteration: u64, message: String },
+    Interrupted { iteration: u64 },
+    OutOfMemory(String),
+    BadConfig(String),
+    Crash(String),
 }
 
 /// Runs the job in `dir`; returns the process exit code.
 pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
     let job = JobDir::new(dir);
-    let fail = |cause: &str, message: String, code: i32| {
-        say(&WorkerMessage::Failed {
-            cause: cause.into(),
-            message: message.clone(),
-        });
-        eprintln!("sweep worker: {message}");
-        code
-    };
     let cfg = match crate::spec::read_config(&job.config_path()) {
         Ok(c) => c,
-        Err(e) => return fail("bad_config", e.to_string(), exit::BAD_CONFIG),
+        Err(e) => return failed(&job, None, "bad_config", e.to_string(), exit::BAD_CONFIG),
     };
     if let Ok(Some(result)) = job.read_result() {
         // Already finished: report it again instead of training twice.
-        say(&WorkerMessage::Finished {
-            status: result.status,
-            metrics: result.metrics,
-            seconds: result.seconds,
-        });
+        say(&WorkerMessage::Finished { status: result.status, metrics: result.metrics, seconds: result.seconds });
         return exit::DONE;
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        // Registration only fails for forbidden signals; these two are allowed.
+        // Registration fails only for forbidden signals; these two are allowed.
         let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
     }
-    let id = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let attempts = job.read_state().ok().flatten().map_or(0, |s| s.attempts);
-    let state = |status| JobState {
-        status,
-        attempts: attempts + 1,
-        threads,
-        updated_at: records_now(),
-    };
-    if let Err(e) = job.write_state(&state(JobStatus::Running {
-        pid: std::process::id(),
-        placement: format!("{device:?}"),
-    })) {
-        return fail("crash", e.to_string(), exit::CRASH);
+    let attempts = job.read_state().ok().flatten().map_or(0, |s| s.attempts) + 1;
+    let state = |status| JobState { status, attempts, threads, updated_at: records_now() };
+    let pid = std::process::id();
+    let running = JobStatus::Running { pid, placement: format!("{device:?}"), started: process_start(pid) };
+    if let Err(e) = job.write_state(&state(running)) {
+        return failed(&job, None, "crash", e.to_string(), exit::CRASH);
     }
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(job.log_path())
-        .ok();
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(job.log_path()).ok();
+    let started = std::time::Instant::now();
+    let mut report = |mut msg: WorkerMessage| {
+        if let WorkerMessage::Progress { elapsed, .. } = &mut msg {
+            *elapsed = started.elapsed().as_secs_f64();
+        }
+        if let Some(f) = log.as_mut() {
+            let _ = writeln!(f, "{}", msg.to_line());
+        }
+        say(&msg);
+    };
+    report(WorkerMessage::Started { threads, device: format!("{device:?}"), resumed_from: None });
+
+    let ending = match &cfg.fake {
+        Some(spec) => {
+            let parent = cfg.train.init_from.as_ref().and_then(|id| dir.parent().map(|p| p.join(id)));
+            run_fake(spec, cfg.train.seed, dir, parent.as_deref(), attempts, &stop, &mut report)
+        }
+        None => run_trainer(&cfg, dir, TrainOptions { threads, device, stop }, &mut report),
+    };
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let result = |status: &str, metrics, iterations, seconds, device, parameters, diverged_at| JobResult {
+        id: id.clone(),
+        status: status.into(),
+        metrics,
+        diverged_at,
+        iterations,
+        seconds,
+        device,
+        threads,
+        parameters,
+        finished_at: records_now(),
+    };
+    let (result, status, code) = match ending {
+        Ending::Done { metrics, iterations, seconds, device, parameters } => {
+            (result("done", metrics, iterations, seconds, device, parameters, None), JobStatus::Done, exit::DONE)
+        }
+        Ending::Diverged { iteration, message } => {
+            eprintln!("sweep worker: the loss diverged at iteration {iteration}: {message}");
+            let r = result("diverged", BTreeMap::new(), iteration, 0.0, format!("{device:?}"), 0, Some(iteration));
+            (r, JobStatus::Diverged { iteration }, exit::DIVERGED)
+        }
+        Ending::Interrupted { iteration } => {
+            let _ = job.write_state(&state(JobStatus::Pending));
+            let message = format!("stopped at iteration {iteration} after a checkpoint");
+            return failed(&job, None, "interrupted", message, exit::INTERRUPTED);
+        }
+        Ending::OutOfMemory(m) => return failed(&job, Some(state(failed_status("out_of_memory", &m))), "out_of_memory", m, exit::OUT_OF_MEMORY),
+        Ending::BadConfig(m) => return failed(&job, Some(state(failed_status("bad_config", &m))), "bad_config", m, exit::BAD_CONFIG),
+        Ending::Crash(m) => return failed(&job, Some(state(failed_status("crash", &m))), "crash", m, exit::CRASH),
+    };
+    if let Err(e) = job.write_state(&state(status)) {
+        return failed(&job, None, "crash", e.to_string(), exit::CRASH);
+    }
+    // result.json last: its presence means done.
+    if let Err(e) = job.write_result(&result) {
+        return failed(&job, None, "crash", e.to_string(), exit::CRASH);
+    }
+    say(&WorkerMessage::Finished { status: result.status.clone(), metrics: result.metrics.clone(), seconds: result.seconds });
+    code
+}
+
+fn failed_status(cause: &str, message: &str) -> JobStatus {
+    JobStatus::Failed { cause: cause.into(), message: message.into() }
+}
+
+/// Records a failure (when `state` is given), tells the orchestrator, and returns `code`.
+fn failed(job: &JobDir, state: Option<JobState>, cause: &str, message: String, code: i32) -> i32 {
+    if let Some(s) = state {
+        let _ = job.write_state(&s);
+    }
+    say(&WorkerMessage::Failed { cause: cause.into(), message: message.clone() });
+    eprintln!("sweep worker: {message}");
+    code
+}
+
+fn run_trainer(cfg: &crate::spec::JobConfig, dir: &Path, opts: TrainOptions, report: &mut dyn FnMut(WorkerMessage)) -> Ending {
     let mut on_progress = |p: &Progress| {
-        let msg = WorkerMessage::Progress {
+        report(WorkerMessage::Progress {
             iteration: p.iteration,
             iterations: p.iterations,
             lr: p.lr,
             losses: p.losses.iter().cloned().collect(),
             weights: p.weights.iter().cloned().collect(),
             images_per_sec: p.images_per_sec,
-        };
-        if let Some(f) = log.as_mut() {
-            let _ = writeln!(f, "{}", msg.to_line());
-        }
-        say(&msg);
+            elapsed: 0.0,
+            memory_mib: None,
+        })
     };
-    let opts = TrainOptions {
-        threads,
-        device,
-        stop,
-    };
-    say(&WorkerMessage::Started {
-        threads,
-        device: format!("{device:?}"),
-        resumed_from: None,
-    });
-    let outcome = trainer::train(&cfg, dir, &opts, &mut on_progress);
-    let (result, code) = match outcome {
-        Ok(o) => {
-            let metrics = metrics_map(&o.metrics);
-            let result = JobResult {
-                id,
-                status: "done".into(),
-                metrics,
-                diverged_at: None,
-                iterations: o.iterations,
-                seconds: o.seconds,
-                device: o.device,
-                threads: o.threads,
-                parameters: o.parameters,
-                finished_at: records_now(),
-            };
-            (result, exit::DONE)
-        }
-        Err(TrainError::Diverged { iteration, loss }) => {
-            let result = JobResult {
-                id,
-                status: "diverged".into(),
-                metrics: BTreeMap::new(),
-                diverged_at: Some(iteration),
-                iterations: iteration,
-                seconds: 0.0,
-                device: format!("{device:?}"),
-                threads,
-                parameters: 0,
-                finished_at: records_now(),
-            };
-            eprintln!("sweep worker: loss diverged at iteration {iteration} ({loss})");
-            let _ = job.write_state(&state(JobStatus::Diverged { iteration }));
-            (result, exit::DIVERGED)
-        }
-        Err(e @ TrainError::Interrupted { .. }) => {
-            let _ = job.write_state(&state(JobStatus::Pending));
-            return fail("interrupted", e.to_string(), exit::INTERRUPTED);
-        }
-        Err(e @ TrainError::OutOfMemory { .. }) => {
-            let _ = job.write_state(&state(JobStatus::Failed {
-                cause: "out_of_memory".into(),
-                message: e.to_string(),
-            }));
-            return fail("out_of_memory", e.to_string(), exit::OUT_OF_MEMORY);
-        }
-        Err(e @ TrainError::Unsupported { .. }) => {
-            return fail("bad_config", e.to_string(), exit::BAD_CONFIG);
-        }
-        Err(e) => {
-            let _ = job.write_state(&state(JobStatus::Failed {
-                cause: "crash".into(),
-                message: e.to_string(),
-            }));
-            return fail("crash", e.to_string(), exit::CRASH);
-        }
-    };
-    // result.json last: its presence means done.
-    if code == exit::DONE {
-        let _ = job.write_state(&state(JobStatus::Done));
+    match trainer::train(cfg, dir, &opts, &mut on_progress) {
+        Ok(o) => Ending::Done {
+            metrics: crate::eval::CocoSummary::NAMES.iter().map(|n| n.to_string()).zip(o.metrics.values()).collect(),
+            iterations: o.iterations,
+            seconds: o.seconds,
+            device: o.device,
+            parameters: o.parameters,
+        },
+        Err(TrainError::Diverged { iteration, loss }) => Ending::Diverged { iteration, message: loss },
+        Err(TrainError::Interrupted { iteration }) => Ending::Interrupted { iteration },
+        Err(e @ TrainError::OutOfMemory { .. }) => Ending::OutOfMemory(e.to_string()),
+        Err(e @ TrainError::Unsupported { .. }) => Ending::BadConfig(e.to_string()),
+        Err(e) => Ending::Crash(e.to_string()),
     }
-    if let Err(e) = job.write_result(&result) {
-        return fail("crash", e.to_string(), exit::CRASH);
-    }
-    say(&WorkerMessage::Finished {
-        status: result.status.clone(),
-        metrics: result.metrics.clone(),
-        seconds: result.seconds,
-    });
-    code
 }
 
-fn metrics_map(summary: &crate::eval::CocoSummary) -> BTreeMap<String, f64> {
-    match serde_json::to_value(summary) {
-        Ok(serde_json::Value::Object(map)) => map
-            .into_iter()
-            .filter_map(|(k, v)| v.as_f64().map(|f| (k, f)))
-            .collect(),
-        _ => BTreeMap::new(),
+fn run_fake(spec: &crate::spec::config::FakeSpec, seed: u64, dir: &Path, parent: Option<&Path>, attempt: u32, stop: &AtomicBool, report: &mut dyn FnMut(WorkerMessage)) -> Ending {
+    let mut on_progress = |iteration, iterations, loss: f64| {
+        report(WorkerMessage::Progress {
+            iteration,
+            iterations,
+            lr: 0.0,
+            losses: [("total".to_string(), loss)].into_iter().collect(),
+            weights: BTreeMap::new(),
+            images_per_sec: 0.0,
+            elapsed: 0.0,
+            memory_mib: Some(spec.memory_mib),
+        })
+    };
+    match fake::run(spec, seed, dir, parent, attempt, stop, &mut on_progress) {
+        fake::FakeEnd::Done { checksum, iterations, seconds } => {
+            // The checksum in the AP slot lets tests compare runs; fake jobs are never tabled.
+            let metrics = [("AP".to_string(), (checksum % 1_000_000) as f64 / 1e6)].into_iter().collect();
+            Ending::Done { metrics, iterations, seconds, device: "fake".into(), parameters: 0 }
+        }
+        fake::FakeEnd::Diverged { iteration } => Ending::Diverged { iteration, message: "scripted NaN".into() },
+        fake::FakeEnd::Interrupted { iteration } => Ending::Interrupted { iteration },
+        fake::FakeEnd::Crash(m) => Ending::Crash(m),
+        fake::FakeEnd::OutOfMemory => Ending::OutOfMemory("scripted out of GPU memory".into()),
     }
 }

@@ -20,6 +20,12 @@ pub enum WorkerMessage {
         losses: BTreeMap<String, f64>,
         weights: BTreeMap<String, f64>,
         images_per_sec: f64,
+        /// Seconds since this worker started (for ETAs in `sweep status`).
+        #[serde(default)]
+        elapsed: f64,
+        /// Peak GPU memory of this job so far, when the worker knows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        memory_mib: Option<u64>,
     },
     Finished {
         status: String,

@@ -1,6 +1,8 @@
 //! The one integration-test binary: libtorch is linked once for all of these.
 mod eval_coco;
 mod expand_plan;
+mod resume;
+mod schedule;
 mod spec_errors;
 mod sweep_e2e;
 mod util;

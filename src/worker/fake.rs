@@ -1,0 +1,91 @@
+//! The `fake` job kind: a scripted worker for scheduler, resume and chaos tests, and for the
+//! scheduler's benchmarks. It trains nothing; it exercises every path a real job can take
+//! (progress, checkpoint, resume, crash, OOM, signal, divergence, hang) in milliseconds.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::journal::{read_json, write_json};
+use crate::spec::config::{FakeOutcome, FakeSpec};
+
+/// What the fake keeps across restarts.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FakeCheckpoint {
+    iteration: u64,
+    checksum: u64,
+}
+
+pub enum FakeEnd {
+    Done { checksum: u64, iterations: u64, seconds: f64 },
+    Diverged { iteration: u64 },
+    Interrupted { iteration: u64 },
+    Crash(String),
+    OutOfMemory,
+}
+
+/// One step of the checksum: any skipped or repeated iteration changes the final value.
+fn mix(checksum: u64, iteration: u64, seed: u64) -> u64 {
+    (checksum ^ iteration.wrapping_add(seed)).wrapping_mul(0x0100_0000_01b3).rotate_left(7)
+}
+
+pub fn run(
+    spec: &FakeSpec,
+    seed: u64,
+    dir: &Path,
+    init_from: Option<&Path>,
+    attempt: u32,
+    stop: &AtomicBool,
+    on_progress: &mut dyn FnMut(u64, u64, f64),
+) -> FakeEnd {
+    let started = Instant::now();
+    let ckpt_dir = dir.join("checkpoint");
+    let ckpt_path = ckpt_dir.join("fake.json");
+    // A job that starts from another (init_from) carries its parent's checksum on.
+    let init = init_from.and_then(|p| read_json::<FakeCheckpoint>(&p.join("checkpoint").join("fake.json")).ok().flatten());
+    let fresh = FakeCheckpoint { iteration: 0, checksum: init.map_or(0, |c| c.checksum) };
+    let mut state: FakeCheckpoint = read_json(&ckpt_path).ok().flatten().unwrap_or(fresh);
+    let fails = spec.outcome != FakeOutcome::Ok && (spec.fail_attempts == 0 || attempt <= spec.fail_attempts);
+    if let Err(e) = std::fs::create_dir_all(&ckpt_dir) {
+        return FakeEnd::Crash(format!("cannot create {}: {e}", ckpt_dir.display()));
+    }
+    while state.iteration < spec.iterations {
+        if stop.load(Ordering::SeqCst) {
+            return FakeEnd::Interrupted { iteration: state.iteration };
+        }
+        if fails && state.iteration == spec.at_iteration {
+            match spec.outcome {
+                FakeOutcome::Ok => {}
+                FakeOutcome::Crash => return FakeEnd::Crash(format!("scripted crash at iteration {}", state.iteration)),
+                FakeOutcome::Oom => return FakeEnd::OutOfMemory,
+                FakeOutcome::Diverge => return FakeEnd::Diverged { iteration: state.iteration },
+                FakeOutcome::Signal => {
+                    // SAFETY: raising SIGKILL on ourselves; the process ends here.
+                    unsafe {
+                        libc::raise(libc::SIGKILL);
+                    }
+                }
+                FakeOutcome::Hang => loop {
+                    if stop.load(Ordering::SeqCst) {
+                        return FakeEnd::Interrupted { iteration: state.iteration };
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                },
+            }
+        }
+        std::thread::sleep(Duration::from_millis(spec.millis_per_iteration));
+        state.iteration += 1;
+        state.checksum = mix(state.checksum, state.iteration, seed);
+        if let Err(e) = write_json(&ckpt_path, &state) {
+            return FakeEnd::Crash(e.to_string());
+        }
+        on_progress(state.iteration, spec.iterations, (state.checksum % 1000) as f64 / 1000.0);
+    }
+    FakeEnd::Done {
+        checksum: state.checksum,
+        iterations: state.iteration,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
