@@ -10,14 +10,15 @@
 //! so a lost `plan.json` or `events.jsonl` can be rebuilt from them.
 
 pub mod atomic;
+mod events;
 mod lock;
 mod records;
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use atomic::write_atomic;
+pub use events::EventLog;
 pub use lock::SweepLock;
 pub use records::{now as records_now, process_start, Event, JobResult, JobState, JobStatus};
 
@@ -85,18 +86,9 @@ impl SweepDir {
         SweepLock::acquire(&self.root.join("lock"))
     }
 
-    /// Appends one transition to `events.jsonl`, fsync'd before returning.
-    pub fn append_event(&self, event: &Event) -> Result<(), JournalError> {
-        let path = self.events_path();
-        let mut line = serde_json::to_string(event).expect("events serialize");
-        line.push('\n');
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io("open", &path))?;
-        f.write_all(line.as_bytes()).map_err(io("append to", &path))?;
-        f.sync_data().map_err(io("sync", &path))
+    /// Opens `events.jsonl` for appending (group-committed by a writer thread).
+    pub fn events(&self) -> Result<EventLog, JournalError> {
+        EventLog::open(&self.events_path())
     }
 
     /// Reads `events.jsonl`, skipping (and counting) a torn last line.
@@ -153,12 +145,17 @@ impl JobDir {
     /// same id, same config).
     pub fn prepare<M: serde::Serialize>(&self, config_yaml: &str, meta: &M) -> Result<(), JournalError> {
         fs::create_dir_all(&self.path).map_err(io("create", &self.path))?;
+        // Both files derive from the spec (a crash that loses them loses nothing): replaced
+        // atomically so they are never torn, but not fsync'd.
         let cfg = self.config_path();
         if !cfg.exists() {
-            write_atomic(&cfg, config_yaml.as_bytes()).map_err(io("write", &cfg))?;
+            atomic::replace_unsynced(&cfg, config_yaml.as_bytes()).map_err(io("write", &cfg))?;
         }
-        if !self.meta_path().exists() {
-            write_json(&self.meta_path(), meta)?;
+        let meta_path = self.meta_path();
+        if !meta_path.exists() {
+            let mut bytes = serde_json::to_vec_pretty(meta).expect("job metadata serializes");
+            bytes.push(b'\n');
+            atomic::replace_unsynced(&meta_path, &bytes).map_err(io("write", &meta_path))?;
         }
         Ok(())
     }

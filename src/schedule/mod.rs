@@ -22,6 +22,11 @@ use crate::worker::protocol::WorkerMessage;
 use place::{Demand, GpuLoad, GpuState, Gpus, Placement, Policy};
 pub use progress::Display;
 
+/// Plain-line progress (for benchmarks and tests that drive [`run`] directly).
+pub fn progress_mode_lines() -> progress::Mode {
+    progress::Mode::Lines
+}
+
 /// Where the sweep's jobs may run.
 pub enum Hardware {
     Cpu { concurrent: usize, threads: usize },
@@ -152,11 +157,11 @@ struct Dispatcher<'a> {
     summary: Summary,
     total: usize,
     display: Display,
+    events: crate::journal::EventLog,
+    /// Shape of each job (what its GPU memory depends on), computed once.
+    shapes: HashMap<String, String>,
 }
 
-fn event(sweep: &SweepDir, job: &str, status: JobStatus) -> Result<(), JournalError> {
-    sweep.append_event(&Event { at: records_now(), job: job.into(), status })
-}
 
 /// Runs every job of `plan` that has no result yet. `on_result` runs after each job that
 /// finishes (to refresh tables). A journal error stops scheduling: a transition that cannot
@@ -194,6 +199,8 @@ pub async fn run(
         summary: Summary::default(),
         total: order.len(),
         display,
+        events: sweep.events()?,
+        shapes: order.iter().map(|j| (j.id.clone(), shape_of(&j.config))).collect(),
     };
     d.admit_jobs(order, supported)?;
     d.display.start(d.total, d.summary.already_done);
@@ -240,10 +247,16 @@ pub async fn run(
     }
     d.summary.interrupted = stopping.is_some();
     d.display.finish();
-    Ok(d.summary)
+    let Dispatcher { events, summary, .. } = d;
+    events.close()?;
+    Ok(summary)
 }
 
 impl<'a> Dispatcher<'a> {
+    fn log(&self, job: &str, status: JobStatus) -> Result<(), JournalError> {
+        self.events.append(&Event { at: records_now(), job: job.into(), status })
+    }
+
     /// Sorts the plan's jobs into done (skipped), not runnable, and queued.
     fn admit_jobs(&mut self, order: Vec<&'a Job>, supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>) -> Result<(), JournalError> {
         let mut not_run: std::collections::BTreeMap<String, Vec<String>> = Default::default();
@@ -259,7 +272,7 @@ impl<'a> Dispatcher<'a> {
             if let Err(reason) = supported(&job.config) {
                 let status = JobStatus::Unsupported { reason: reason.clone() };
                 dir.write_state(&JobState { status: status.clone(), attempts: 0, threads: 0, updated_at: records_now() })?;
-                event(self.sweep, &job.id, status)?;
+                self.log(&job.id, status)?;
                 let rows = not_run.entry(reason).or_default();
                 if !rows.contains(&job.row) {
                     rows.push(job.row.clone());
@@ -281,7 +294,7 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn demand(&self, q: &Queued) -> Demand {
-        let shape = shape_of(&q.job.config);
+        let shape = self.shapes[&q.job.id].clone();
         let peak_mib = self.peaks.get(&shape).copied().or(self.opts.gpu_memory_mib);
         Demand { shape, peak_mib, exclusive: q.exclusive }
     }
@@ -325,8 +338,15 @@ impl<'a> Dispatcher<'a> {
             Hardware::Cpu { .. } => Vec::new(),
         };
         let now = Instant::now();
+        // A demand that did not fit once in this pass will not fit later in it either.
+        let mut refused: HashSet<(String, bool)> = HashSet::new();
         let mut i = 0;
         while i < self.queue.len() {
+            if let Hardware::Cpu { concurrent, .. } = self.hardware {
+                if self.cpu_busy >= *concurrent {
+                    break;
+                }
+            }
             let q = &self.queue[i];
             if q.not_before > now {
                 i += 1;
@@ -345,13 +365,19 @@ impl<'a> Dispatcher<'a> {
                 DepState::Ready => {}
             }
             let demand = self.demand(&self.queue[i]);
+            let key = (demand.shape.clone(), demand.exclusive);
+            if refused.contains(&key) {
+                i += 1;
+                continue;
+            }
             let Some((placement, gpu)) = self.place(&demand, &snapshot) else {
+                refused.insert(key);
                 i += 1;
                 continue;
             };
             let q = self.queue.remove(i).expect("index in range");
-            let shape = shape_of(&q.job.config);
-            event(self.sweep, &q.job.id, JobStatus::Running { pid: 0, placement: placement.to_string(), started: None })?;
+            let shape = self.shapes[&q.job.id].clone();
+            self.log(&q.job.id, JobStatus::Running { pid: 0, placement: placement.to_string(), started: None })?;
             let launch = Launch { job: q.job.id.clone(), dir: self.sweep.job_dir(&q.job.id), placement: placement.clone() };
             if let Err(e) = executor.start(launch, tx.clone()) {
                 self.fail_for_good(q.job, q.attempt + 1, "crash", e.to_string(), &[])?;
@@ -431,18 +457,18 @@ impl<'a> Dispatcher<'a> {
                 if result.status == "diverged" {
                     self.summary.diverged += 1;
                     let k = result.diverged_at.unwrap_or(0);
-                    event(self.sweep, job, JobStatus::Diverged { iteration: k })?;
+                    self.log(job, JobStatus::Diverged { iteration: k })?;
                     self.display.finished(job, &format!("diverged {job}  {row}: diverged@{k}"));
                 } else {
                     self.summary.done += 1;
-                    event(self.sweep, job, JobStatus::Done)?;
+                    self.log(job, JobStatus::Done)?;
                     let m = |k: &str| result.metrics.get(k).copied().unwrap_or(-1.0) * 100.0;
                     self.display.finished(job, &format!("done {job}  {row}: AP {:.1}  AP50 {:.1}  APs {:.1}  ({secs:.0} s)", m("AP"), m("AP50"), m("APs")));
                 }
                 Ok(true)
             }
             Outcome::Interrupted => {
-                event(self.sweep, job, JobStatus::Pending)?;
+                self.log(job, JobStatus::Pending)?;
                 self.display.paused(job, &format!("{job}  {row}: stopped after a checkpoint; it resumes on the next run"));
                 Ok(false)
             }
@@ -455,7 +481,7 @@ impl<'a> Dispatcher<'a> {
 
     fn retry_or_fail(&mut self, r: &Running<'a>, cause: FailureCause, tail: Vec<String>, stopping: bool) -> Result<(), JournalError> {
         let message = tail.last().cloned().unwrap_or_default();
-        event(self.sweep, &r.job.id, JobStatus::Failed { cause: cause.name().into(), message: cause.to_string() })?;
+        self.log(&r.job.id, JobStatus::Failed { cause: cause.name().into(), message: cause.to_string() })?;
         let (retry, exclusive) = match &cause {
             FailureCause::BadConfig => (false, false),
             // Once more with the GPU to itself, and the shape's expected peak raised.
@@ -487,7 +513,7 @@ impl<'a> Dispatcher<'a> {
             Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } => *threads,
         };
         dir.write_state(&JobState { status: status.clone(), attempts, threads, updated_at: records_now() })?;
-        event(self.sweep, &job.id, status)?;
+        self.log(&job.id, status)?;
         self.failed.insert(job.id.clone());
         self.summary.failed += 1;
         let mut text = format!("FAILED {}  {} seed {}: {detail}", job.id, job.row, job.seed);

@@ -111,7 +111,8 @@ impl Backbone {
             let c_out = width << s;
             let stage = (0..n.max(1))
                 .map(|b| {
-                    let stride = if b == 0 && s > 0 { 2 } else { 1 };
+                    let nopool = std::env::var("DEV_NOPOOL").is_ok();
+                    let stride = if b == 0 && (s > 0 || nopool) { 2 } else { 1 };
                     let blk = BasicBlock::new(&(vs / format!("stage{s}") / format!("block{b}")), c_in, c_out, stride);
                     c_in = c_out;
                     blk
@@ -123,7 +124,8 @@ impl Backbone {
     }
 
     pub fn forward(&self, xs: &Tensor) -> Vec<Tensor> {
-        let mut x = xs.apply(&self.stem).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut x = xs.apply(&self.stem).relu();
+        if std::env::var("DEV_NOPOOL").is_err() { x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false); }
         let mut outs = Vec::new();
         for (s, stage) in self.stages.iter().enumerate() {
             for blk in stage {
