@@ -400,8 +400,9 @@ mod defaults {
     pub fn center_sampling_radius() -> f64 {
         1.5
     }
+    /// 2 strides: the synthetic objects are 6–78 px (4 gave APs 0.06, 2 gave 0.16).
     pub fn anchor_scale() -> f64 {
-        4.0
+        2.0
     }
     pub fn scales_per_octave() -> u32 {
         3

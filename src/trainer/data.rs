@@ -10,6 +10,7 @@
 use super::synth::{key, render, Image, Rng};
 use crate::eval::{GroundTruth, GtSet};
 use crate::spec::config::SyntheticSpec;
+use rayon::prelude::*;
 use tch::{Device, Tensor};
 
 /// The two index streams of the dataset.
@@ -44,10 +45,13 @@ impl Synthetic {
     /// Image `index` of `split`, rendered from scratch (about 0.3 ms at 128 px in release).
     pub fn image(&self, split: Split, index: usize) -> Image {
         let tag = match split {
-            Split::Train => 0x7472_6169_6e,
+            Split::Train => 0x0074_7261_696e,
             Split::Val => 0x76_616c,
         };
-        render(&self.spec, &mut Rng::new(key(&[self.spec.seed, tag, index as u64])))
+        render(
+            &self.spec,
+            &mut Rng::new(key(&[self.spec.seed, tag, index as u64])),
+        )
     }
 
     /// The val split as COCO ground truth: image ids `index + 1`, category ids `class + 1`,
@@ -103,14 +107,18 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(seed: u64, n: usize) -> Sampler {
-        Sampler { seed, n, epoch: None }
+        Sampler {
+            seed,
+            n,
+            epoch: None,
+        }
     }
 
     /// (image index, flip) at global position `pos`; the permutation of the current epoch is cached.
     pub fn at(&mut self, pos: u64) -> (usize, bool) {
         let (epoch, offset) = (pos / self.n as u64, (pos % self.n as u64) as usize);
         if self.epoch.as_ref().map(|e| e.0) != Some(epoch) {
-            let mut rng = Rng::new(key(&[self.seed, 0x6570_6f63_68, epoch]));
+            let mut rng = Rng::new(key(&[self.seed, 0x0065_706f_6368, epoch]));
             let mut perm: Vec<u32> = (0..self.n as u32).collect();
             for i in (1..self.n).rev() {
                 perm.swap(i, rng.below(i as u64 + 1) as usize);
@@ -122,18 +130,30 @@ impl Sampler {
         (index, flip)
     }
 
-    /// The images of training iteration `iteration` (0-based), flipped where drawn.
-    pub fn batch(&mut self, data: &Synthetic, iteration: u64, batch: usize) -> Vec<Image> {
-        (0..batch)
-            .map(|j| {
-                let (index, flip) = self.at(iteration * batch as u64 + j as u64);
-                let mut img = data.image(Split::Train, index);
-                if flip {
-                    flip_horizontal(&mut img);
-                }
-                img
-            })
-            .collect()
+    /// The images of training iteration `iteration` (0-based), flipped where drawn, rendered in
+    /// parallel on `pool` (each image is independent, so the result does not depend on it).
+    pub fn batch(
+        &mut self,
+        data: &Synthetic,
+        iteration: u64,
+        batch: usize,
+        pool: &rayon::ThreadPool,
+    ) -> Vec<Image> {
+        let picks: Vec<(usize, bool)> = (0..batch)
+            .map(|j| self.at(iteration * batch as u64 + j as u64))
+            .collect();
+        pool.install(|| {
+            picks
+                .par_iter()
+                .map(|&(index, flip)| {
+                    let mut img = data.image(Split::Train, index);
+                    if flip {
+                        flip_horizontal(&mut img);
+                    }
+                    img
+                })
+                .collect()
+        })
     }
 }
 
@@ -149,7 +169,9 @@ pub fn to_tensor(images: &[Image], device: Device) -> Tensor {
             }
         }
     }
-    Tensor::from_slice(&v).view([images.len() as i64, 3, s as i64, s as i64]).to_device(device)
+    Tensor::from_slice(&v)
+        .view([images.len() as i64, 3, s as i64, s as i64])
+        .to_device(device)
 }
 
 #[cfg(test)]
@@ -157,17 +179,30 @@ mod tests {
     use super::*;
 
     fn spec() -> SyntheticSpec {
-        SyntheticSpec { image_size: 64, max_object_size: 40.0, ..Default::default() }
+        SyntheticSpec {
+            image_size: 64,
+            max_object_size: 40.0,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn images_are_deterministic_and_splits_differ() {
         let d = Synthetic::new(&spec());
         assert_eq!(d.image(Split::Train, 3), d.image(Split::Train, 3));
-        assert_ne!(d.image(Split::Train, 3).pixels, d.image(Split::Val, 3).pixels);
-        assert_ne!(d.image(Split::Train, 3).pixels, d.image(Split::Train, 4).pixels);
+        assert_ne!(
+            d.image(Split::Train, 3).pixels,
+            d.image(Split::Val, 3).pixels
+        );
+        assert_ne!(
+            d.image(Split::Train, 3).pixels,
+            d.image(Split::Train, 4).pixels
+        );
         let other = Synthetic::new(&SyntheticSpec { seed: 1, ..spec() });
-        assert_ne!(d.image(Split::Train, 3).pixels, other.image(Split::Train, 3).pixels);
+        assert_ne!(
+            d.image(Split::Train, 3).pixels,
+            other.image(Split::Train, 3).pixels
+        );
     }
 
     #[test]
@@ -180,7 +215,15 @@ mod tests {
             for o in &img.objects {
                 let b = o.bbox;
                 assert!(o.class < s.num_classes as usize);
-                assert!(0.0 <= b[0] && b[0] < b[2] && b[2] <= 64.0 && 0.0 <= b[1] && b[1] < b[3] && b[3] <= 64.0, "{b:?}");
+                assert!(
+                    0.0 <= b[0]
+                        && b[0] < b[2]
+                        && b[2] <= 64.0
+                        && 0.0 <= b[1]
+                        && b[1] < b[3]
+                        && b[3] <= 64.0,
+                    "{b:?}"
+                );
                 assert!(b[2] - b[0] >= 0.85 * s.min_object_size as f32 - 1e-3);
             }
         }
@@ -188,17 +231,31 @@ mod tests {
 
     #[test]
     fn sizes_cover_small_medium_and_large() {
-        let s = SyntheticSpec { image_size: 160, min_object_size: 6.0, max_object_size: 150.0, ..Default::default() };
+        let s = SyntheticSpec {
+            image_size: 160,
+            min_object_size: 6.0,
+            max_object_size: 150.0,
+            ..Default::default()
+        };
         let d = Synthetic::new(&s);
         let mut counts = [0usize; 3];
         for i in 0..60 {
             for o in d.image(Split::Train, i).objects {
                 let area = (o.bbox[2] - o.bbox[0]) * (o.bbox[3] - o.bbox[1]);
-                counts[if area < 1024.0 { 0 } else if area < 9216.0 { 1 } else { 2 }] += 1;
+                counts[if area < 1024.0 {
+                    0
+                } else if area < 9216.0 {
+                    1
+                } else {
+                    2
+                }] += 1;
             }
         }
         let n: usize = counts.iter().sum();
-        assert!(counts[0] * 2 > n && counts[1] * 10 > n && counts[2] * 20 > n, "{counts:?}");
+        assert!(
+            counts[0] * 2 > n && counts[1] * 10 > n && counts[2] * 20 > n,
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -212,15 +269,29 @@ mod tests {
             for y in o.bbox[1].ceil() as usize..o.bbox[3].floor() as usize {
                 for x in o.bbox[0].ceil() as usize..o.bbox[2].floor() as usize {
                     let fx = s - 1 - x;
-                    assert!(fx as f32 >= fo.bbox[0] && fx as f32 + 1.0 <= fo.bbox[2], "pixel {x} of {:?} left {:?}", o.bbox, fo.bbox);
-                    assert_eq!(img.pixels[(y * s + x) * 3..][..3], f.pixels[(y * s + fx) * 3..][..3]);
+                    assert!(
+                        fx as f32 >= fo.bbox[0] && fx as f32 + 1.0 <= fo.bbox[2],
+                        "pixel {x} of {:?} left {:?}",
+                        o.bbox,
+                        fo.bbox
+                    );
+                    assert_eq!(
+                        img.pixels[(y * s + x) * 3..][..3],
+                        f.pixels[(y * s + fx) * 3..][..3]
+                    );
                 }
             }
         }
         flip_horizontal(&mut f);
         assert!(f.pixels == img.pixels, "flipping twice restores the pixels");
         for (a, b) in f.objects.iter().zip(&img.objects) {
-            assert!(a.bbox.iter().zip(&b.bbox).all(|(x, y)| (x - y).abs() < 1e-4) && a.class == b.class);
+            assert!(
+                a.bbox
+                    .iter()
+                    .zip(&b.bbox)
+                    .all(|(x, y)| (x - y).abs() < 1e-4)
+                    && a.class == b.class
+            );
         }
     }
 
@@ -228,7 +299,13 @@ mod tests {
     fn batch_order_is_a_pure_function_of_seed_and_position() {
         let (mut a, mut b) = (Sampler::new(3, 10), Sampler::new(3, 10));
         let fwd: Vec<_> = (0..30).map(|p| a.at(p)).collect();
-        let bwd: Vec<_> = (0..30).rev().map(|p| b.at(p)).collect::<Vec<_>>().into_iter().rev().collect();
+        let bwd: Vec<_> = (0..30)
+            .rev()
+            .map(|p| b.at(p))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         assert_eq!(fwd, bwd);
         for e in 0..3 {
             let mut idx: Vec<usize> = fwd[e * 10..e * 10 + 10].iter().map(|x| x.0).collect();
@@ -237,6 +314,11 @@ mod tests {
         }
         assert_ne!(fwd[..10], fwd[10..20]);
         assert!(fwd.iter().any(|x| x.1) && fwd.iter().any(|x| !x.1));
-        assert_ne!(fwd, (0..30).map(|p| Sampler::new(4, 10).at(p)).collect::<Vec<_>>());
+        assert_ne!(
+            fwd,
+            (0..30)
+                .map(|p| Sampler::new(4, 10).at(p))
+                .collect::<Vec<_>>()
+        );
     }
 }

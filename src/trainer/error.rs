@@ -19,9 +19,17 @@ pub enum TrainError {
     Unsupported { what: String },
     /// A config value outside what the trainer accepts.
     #[error("invalid config: {field} = {value}: {allowed}")]
-    Invalid { field: &'static str, value: String, allowed: &'static str },
+    Invalid {
+        field: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
     #[error("i/o error on {}: {source}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The COCO evaluation refused the detections or the ground truth.
     #[error("evaluation failed: {0}")]
     Eval(String),
@@ -39,9 +47,17 @@ impl TrainError {
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "unknown panic".into());
-        let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+        let first = msg
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
         if msg.contains("out of memory") || msg.contains("CUDA error: out of memory") {
-            TrainError::OutOfMemory { device: device.to_string(), detail: first }
+            TrainError::OutOfMemory {
+                device: device.to_string(),
+                detail: first,
+            }
         } else {
             TrainError::Torch(first)
         }

@@ -67,7 +67,8 @@ impl Assignment {
             boxes: dev(Tensor::from_slice(&self.boxes).view([p, 4])),
             encoded: dev(Tensor::from_slice(&self.encoded).view([p, 4])),
             weight: dev(Tensor::from_slice(&self.weight)),
-            centerness: (!self.centerness.is_empty()).then(|| dev(Tensor::from_slice(&self.centerness))),
+            centerness: (!self.centerness.is_empty())
+                .then(|| dev(Tensor::from_slice(&self.centerness))),
             num_pos: self.pos.len(),
             weight_sum: self.weight.iter().map(|&w| w as f64).sum(),
         }
@@ -88,7 +89,12 @@ pub fn levels(size: usize, per_cell: usize) -> Vec<Level> {
         .iter()
         .map(|&s| {
             let side = size.div_ceil(s as usize);
-            let l = Level { stride: s as f32, side, start, len: side * side * per_cell };
+            let l = Level {
+                stride: s as f32,
+                side,
+                start,
+                len: side * side * per_cell,
+            };
             start += l.len;
             l
         })
@@ -103,12 +109,24 @@ impl Layout {
         let crate::spec::config::DatasetSpec::Synthetic(ds) = &cfg.dataset;
         let size = ds.image_size as usize;
         match &cfg.model.detector {
-            DetectorSpec::Fcos { center_sampling_radius, centerness } => {
-                Layout::Fcos(Fcos::new(size, *center_sampling_radius as f32, *centerness))
-            }
-            DetectorSpec::Retinanet { anchor_scale, scales_per_octave, aspect_ratios, pos_iou, neg_iou } => {
-                Layout::Retina(Retina::new(size, *anchor_scale, *scales_per_octave, aspect_ratios, *pos_iou, *neg_iou))
-            }
+            DetectorSpec::Fcos {
+                center_sampling_radius,
+                centerness,
+            } => Layout::Fcos(Fcos::new(size, *center_sampling_radius as f32, *centerness)),
+            DetectorSpec::Retinanet {
+                anchor_scale,
+                scales_per_octave,
+                aspect_ratios,
+                pos_iou,
+                neg_iou,
+            } => Layout::Retina(Retina::new(
+                size,
+                *anchor_scale,
+                *scales_per_octave,
+                aspect_ratios,
+                *pos_iou,
+                *neg_iou,
+            )),
         }
     }
 
@@ -161,9 +179,13 @@ impl Layout {
     pub fn decode(&self, pred: &Tensor, priors: &Tensor) -> Tensor {
         let (c, s) = (priors.narrow(1, 0, 2), priors.narrow(1, 2, 2));
         match self {
-            Layout::Fcos(_) => {
-                Tensor::cat(&[&c - pred.narrow(1, 0, 2) * &s, &c + pred.narrow(1, 2, 2) * &s], 1)
-            }
+            Layout::Fcos(_) => Tensor::cat(
+                &[
+                    &c - pred.narrow(1, 0, 2) * &s,
+                    &c + pred.narrow(1, 2, 2) * &s,
+                ],
+                1,
+            ),
             Layout::Retina(_) => {
                 let ctr = &c + pred.narrow(1, 0, 2) * &s;
                 let half = pred.narrow(1, 2, 2).clamp_max(MAX_DWH as f64).exp() * &s * 0.5;
@@ -175,10 +197,18 @@ impl Layout {
     /// [`Layout::decode`] of one row, in plain Rust (post-processing).
     pub fn decode_one(&self, d: [f32; 4], p: [f32; 4]) -> [f32; 4] {
         match self {
-            Layout::Fcos(_) => [p[0] - d[0] * p[2], p[1] - d[1] * p[3], p[0] + d[2] * p[2], p[1] + d[3] * p[3]],
+            Layout::Fcos(_) => [
+                p[0] - d[0] * p[2],
+                p[1] - d[1] * p[3],
+                p[0] + d[2] * p[2],
+                p[1] + d[3] * p[3],
+            ],
             Layout::Retina(_) => {
                 let (cx, cy) = (p[0] + d[0] * p[2], p[1] + d[1] * p[3]);
-                let (hw, hh) = (d[2].min(MAX_DWH).exp() * p[2] * 0.5, d[3].min(MAX_DWH).exp() * p[3] * 0.5);
+                let (hw, hh) = (
+                    d[2].min(MAX_DWH).exp() * p[2] * 0.5,
+                    d[3].min(MAX_DWH).exp() * p[3] * 0.5,
+                );
                 [cx - hw, cy - hh, cx + hw, cy + hh]
             }
         }

@@ -28,11 +28,19 @@ use tch::Tensor;
 pub const STRIDES: [i64; 3] = [8, 16, 32];
 
 fn groups(c: i64) -> i64 {
-    (1..=8).rev().find(|g| c % g == 0).expect("1 divides everything")
+    (1..=8)
+        .rev()
+        .find(|g| c % g == 0)
+        .expect("1 divides everything")
 }
 
 fn conv(vs: nn::Path, i: i64, o: i64, k: i64, stride: i64, bias: bool) -> nn::Conv2D {
-    let cfg = ConvConfig { stride, padding: k / 2, bias, ..Default::default() };
+    let cfg = ConvConfig {
+        stride,
+        padding: k / 2,
+        bias,
+        ..Default::default()
+    };
     nn::conv2d(vs, i, o, k, cfg)
 }
 
@@ -46,12 +54,23 @@ pub struct ConvGn {
 impl ConvGn {
     /// `head_init`: weights N(0, 0.01) (FCOS, RetinaNet heads) instead of Kaiming uniform.
     pub fn new(vs: &nn::Path, i: i64, o: i64, k: i64, stride: i64, head_init: bool) -> ConvGn {
-        let mut cfg = ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
+        let mut cfg = ConvConfig {
+            stride,
+            padding: k / 2,
+            bias: false,
+            ..Default::default()
+        };
         if head_init {
-            cfg.ws_init = nn::Init::Randn { mean: 0.0, stdev: 0.01 };
+            cfg.ws_init = nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.01,
+            };
         }
         let conv = nn::conv2d(vs / "conv", i, o, k, cfg);
-        ConvGn { conv, gn: nn::group_norm(vs / "gn", groups(o), o, GroupNormConfig::default()) }
+        ConvGn {
+            conv,
+            gn: nn::group_norm(vs / "gn", groups(o), o, GroupNormConfig::default()),
+        }
     }
 }
 
@@ -73,14 +92,9 @@ impl BasicBlock {
     pub fn new(vs: &nn::Path, i: i64, o: i64, stride: i64) -> BasicBlock {
         BasicBlock {
             a: ConvGn::new(&(vs / "a"), i, o, 3, stride, false),
-            b: {
-                let b = ConvGn::new(&(vs / "b"), o, o, 3, 1, false);
-                if std::env::var("DEV_ZINIT").is_ok() {
-                    tch::no_grad(|| { let _ = b.gn.ws.as_ref().unwrap().shallow_clone().zero_(); });
-                }
-                b
-            },
-            down: (i != o || stride != 1).then(|| ConvGn::new(&(vs / "down"), i, o, 1, stride, false)),
+            b: ConvGn::new(&(vs / "b"), o, o, 3, 1, false),
+            down: (i != o || stride != 1)
+                .then(|| ConvGn::new(&(vs / "down"), i, o, 1, stride, false)),
         }
     }
 }
@@ -88,7 +102,10 @@ impl BasicBlock {
 impl Module for BasicBlock {
     fn forward(&self, xs: &Tensor) -> Tensor {
         let ys = xs.apply(&self.a).relu().apply(&self.b);
-        let short = self.down.as_ref().map_or_else(|| xs.shallow_clone(), |d| xs.apply(d));
+        let short = self
+            .down
+            .as_ref()
+            .map_or_else(|| xs.shallow_clone(), |d| xs.apply(d));
         (ys + short).relu()
     }
 }
@@ -111,21 +128,31 @@ impl Backbone {
             let c_out = width << s;
             let stage = (0..n.max(1))
                 .map(|b| {
-                    let nopool = std::env::var("DEV_NOPOOL").is_ok();
-                    let stride = if b == 0 && (s > 0 || nopool) { 2 } else { 1 };
-                    let blk = BasicBlock::new(&(vs / format!("stage{s}") / format!("block{b}")), c_in, c_out, stride);
+                    let stride = if b == 0 && s > 0 { 2 } else { 1 };
+                    let blk = BasicBlock::new(
+                        &(vs / format!("stage{s}") / format!("block{b}")),
+                        c_in,
+                        c_out,
+                        stride,
+                    );
                     c_in = c_out;
                     blk
                 })
                 .collect();
             stages.push(stage);
         }
-        Backbone { stem, stages, out_channels: vec![width * 2, width * 4, width * 8] }
+        Backbone {
+            stem,
+            stages,
+            out_channels: vec![width * 2, width * 4, width * 8],
+        }
     }
 
     pub fn forward(&self, xs: &Tensor) -> Vec<Tensor> {
-        let mut x = xs.apply(&self.stem).relu();
-        if std::env::var("DEV_NOPOOL").is_err() { x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false); }
+        let mut x = xs
+            .apply(&self.stem)
+            .relu()
+            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         let mut outs = Vec::new();
         for (s, stage) in self.stages.iter().enumerate() {
             for blk in stage {
@@ -149,18 +176,31 @@ pub struct Fpn {
 impl Fpn {
     pub fn new(vs: &nn::Path, in_channels: &[i64], c: i64) -> Fpn {
         Fpn {
-            lateral: in_channels.iter().enumerate().map(|(i, &ci)| conv(vs / format!("lateral{i}"), ci, c, 1, 1, true)).collect(),
-            output: (0..in_channels.len()).map(|i| conv(vs / format!("output{i}"), c, c, 3, 1, true)).collect(),
+            lateral: in_channels
+                .iter()
+                .enumerate()
+                .map(|(i, &ci)| conv(vs / format!("lateral{i}"), ci, c, 1, 1, true))
+                .collect(),
+            output: (0..in_channels.len())
+                .map(|i| conv(vs / format!("output{i}"), c, c, 3, 1, true))
+                .collect(),
         }
     }
 
     pub fn forward(&self, feats: &[Tensor]) -> Vec<Tensor> {
-        let mut lat: Vec<Tensor> = feats.iter().zip(&self.lateral).map(|(f, l)| f.apply(l)).collect();
+        let mut lat: Vec<Tensor> = feats
+            .iter()
+            .zip(&self.lateral)
+            .map(|(f, l)| f.apply(l))
+            .collect();
         for i in (0..lat.len() - 1).rev() {
             let (h, w) = (lat[i].size()[2], lat[i].size()[3]);
             lat[i] = &lat[i] + lat[i + 1].upsample_nearest2d([h, w], None, None);
         }
-        lat.iter().zip(&self.output).map(|(x, o)| x.apply(o)).collect()
+        lat.iter()
+            .zip(&self.output)
+            .map(|(x, o)| x.apply(o))
+            .collect()
     }
 }
 
@@ -187,8 +227,22 @@ pub struct Head {
 }
 
 fn head_conv(vs: nn::Path, i: i64, o: i64, bias: f64) -> nn::Conv2D {
-    let ws_init = nn::Init::Randn { mean: 0.0, stdev: 0.01 };
-    nn::conv2d(vs, i, o, 3, ConvConfig { padding: 1, ws_init, bs_init: nn::Init::Const(bias), ..Default::default() })
+    let ws_init = nn::Init::Randn {
+        mean: 0.0,
+        stdev: 0.01,
+    };
+    nn::conv2d(
+        vs,
+        i,
+        o,
+        3,
+        ConvConfig {
+            padding: 1,
+            ws_init,
+            bs_init: nn::Init::Const(bias),
+            ..Default::default()
+        },
+    )
 }
 
 impl Head {
@@ -196,7 +250,9 @@ impl Head {
         let c = spec.fpn_channels;
         let fcos = matches!(spec.detector, DetectorSpec::Fcos { .. });
         let tower = |name: &str| {
-            (0..spec.head_convs).map(|i| ConvGn::new(&(vs / format!("{name}{i}")), c, c, 3, 1, true)).collect::<Vec<_>>()
+            (0..spec.head_convs)
+                .map(|i| ConvGn::new(&(vs / format!("{name}{i}")), c, c, 3, 1, true))
+                .collect::<Vec<_>>()
         };
         let prior = -((1.0 - 0.01) / 0.01f64).ln();
         Head {
@@ -205,10 +261,18 @@ impl Head {
             cls_out: head_conv(vs / "cls_out", c, anchors * classes, prior),
             reg_out: head_conv(vs / "reg_out", c, anchors * 4, if fcos { 1.0 } else { 0.0 }),
             ctr_out: match spec.detector {
-                DetectorSpec::Fcos { centerness: true, .. } => Some(head_conv(vs / "ctr_out", c, 1, 0.0)),
+                DetectorSpec::Fcos {
+                    centerness: true, ..
+                } => Some(head_conv(vs / "ctr_out", c, 1, 0.0)),
                 _ => None,
             },
-            scales: if fcos { (0..STRIDES.len()).map(|l| vs.var(&format!("scale{l}"), &[1], nn::Init::Const(1.0))).collect() } else { vec![] },
+            scales: if fcos {
+                (0..STRIDES.len())
+                    .map(|l| vs.var(&format!("scale{l}"), &[1], nn::Init::Const(1.0)))
+                    .collect()
+            } else {
+                vec![]
+            },
             classes,
             fcos,
         }
@@ -221,8 +285,14 @@ impl Head {
         };
         let (mut cls, mut reg, mut ctr) = (vec![], vec![], vec![]);
         for (l, p) in levels.iter().enumerate() {
-            let c = self.cls_tower.iter().fold(p.shallow_clone(), |x, m| x.apply(m).relu());
-            let r = self.reg_tower.iter().fold(p.shallow_clone(), |x, m| x.apply(m).relu());
+            let c = self
+                .cls_tower
+                .iter()
+                .fold(p.shallow_clone(), |x, m| x.apply(m).relu());
+            let r = self
+                .reg_tower
+                .iter()
+                .fold(p.shallow_clone(), |x, m| x.apply(m).relu());
             cls.push(flat(c.apply(&self.cls_out), self.classes));
             let mut d = r.apply(&self.reg_out);
             if self.fcos {
@@ -255,10 +325,15 @@ impl Detector {
         let backbone = Backbone::new(&(vs / "backbone"), &spec.backbone);
         let fpn = Fpn::new(&(vs / "fpn"), &backbone.out_channels, spec.fpn_channels);
         let head = Head::new(&(vs / "head"), spec, classes, anchors);
-        Detector { backbone, fpn, head }
+        Detector {
+            backbone,
+            fpn,
+            head,
+        }
     }
 
     pub fn forward(&self, images: &Tensor) -> HeadOutput {
-        self.head.forward(&self.fpn.forward(&self.backbone.forward(images)))
+        self.head
+            .forward(&self.fpn.forward(&self.backbone.forward(images)))
     }
 }

@@ -22,7 +22,11 @@ pub fn lr_at(spec: &TrainSpec, it: u64) -> f64 {
         let a = it as f64 / spec.warmup_iterations as f64;
         lr *= spec.warmup_factor * (1.0 - a) + a;
     }
-    let k = spec.lr_steps.iter().filter(|&&f| it >= (f * spec.iterations as f64).floor() as u64).count();
+    let k = spec
+        .lr_steps
+        .iter()
+        .filter(|&&f| it >= (f * spec.iterations as f64).floor() as u64)
+        .count();
     lr * spec.lr_decay.powi(k as i32)
 }
 
@@ -41,10 +45,20 @@ pub const BUFFER_PREFIX: &str = "sgd.momentum.";
 
 impl Sgd {
     pub fn new(vs: &VarStore, momentum: f64, weight_decay: f64, clip: Option<f64>) -> Sgd {
-        let mut params: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let mut params: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let buffers = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        Sgd { params, buffers, momentum, weight_decay, clip }
+        Sgd {
+            params,
+            buffers,
+            momentum,
+            weight_decay,
+            clip,
+        }
     }
 
     /// Total number of trainable scalars.
@@ -63,7 +77,11 @@ impl Sgd {
         tch::no_grad(|| {
             let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
             let coef = self.clip.map(|max| {
-                let norms: Vec<Tensor> = grads.iter().filter(|g| g.defined()).map(|g| g.norm().to_kind(Kind::Float)).collect();
+                let norms: Vec<Tensor> = grads
+                    .iter()
+                    .filter(|g| g.defined())
+                    .map(|g| g.norm().to_kind(Kind::Float))
+                    .collect();
                 let total = Tensor::stack(&norms, 0).norm();
                 (max / (total + 1e-6)).clamp_max(1.0)
             });
@@ -87,11 +105,18 @@ impl Sgd {
 
     /// The momentum buffers, named `sgd.momentum.<parameter>`.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        self.params.iter().zip(&self.buffers).map(|((n, _), b)| (format!("{BUFFER_PREFIX}{n}"), b.shallow_clone())).collect()
+        self.params
+            .iter()
+            .zip(&self.buffers)
+            .map(|((n, _), b)| (format!("{BUFFER_PREFIX}{n}"), b.shallow_clone()))
+            .collect()
     }
 
     /// Restores the buffers saved by [`Sgd::state`]; the name of a missing one on error.
-    pub fn load_state(&mut self, saved: &std::collections::HashMap<String, Tensor>) -> Result<(), String> {
+    pub fn load_state(
+        &mut self,
+        saved: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<(), String> {
         for ((n, _), b) in self.params.iter().zip(&mut self.buffers) {
             let key = format!("{BUFFER_PREFIX}{n}");
             let src = saved.get(&key).ok_or(key)?;
@@ -108,7 +133,15 @@ mod tests {
 
     #[test]
     fn lr_schedule_warms_up_and_decays() {
-        let spec = TrainSpec { iterations: 100, lr: 1.0, warmup_iterations: 10, warmup_factor: 0.1, lr_steps: vec![0.5, 0.9], lr_decay: 0.1, ..Default::default() };
+        let spec = TrainSpec {
+            iterations: 100,
+            lr: 1.0,
+            warmup_iterations: 10,
+            warmup_factor: 0.1,
+            lr_steps: vec![0.5, 0.9],
+            lr_decay: 0.1,
+            ..Default::default()
+        };
         assert!((lr_at(&spec, 0) - 0.1).abs() < 1e-12);
         assert!((lr_at(&spec, 5) - 0.55).abs() < 1e-12);
         assert_eq!(lr_at(&spec, 10), 1.0);
@@ -120,7 +153,9 @@ mod tests {
     #[test]
     fn sgd_matches_hand_computation_with_clipping() {
         let vs = VarStore::new(Device::Cpu);
-        let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
+        let w = vs
+            .root()
+            .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
         let mut opt = Sgd::new(&vs, 0.9, 0.1, Some(1.0));
         let (mut p, mut b) = ([1.0f64, -2.0], [0.0f64; 2]);
         for step in 0..3 {
@@ -135,7 +170,10 @@ mod tests {
             opt.step(0.5);
             let got = Vec::<f32>::try_from(&w.detach()).unwrap();
             for k in 0..2 {
-                assert!((got[k] as f64 - p[k]).abs() < 1e-5, "step {step}: {got:?} vs {p:?}");
+                assert!(
+                    (got[k] as f64 - p[k]).abs() < 1e-5,
+                    "step {step}: {got:?} vs {p:?}"
+                );
             }
         }
         assert_eq!(opt.parameter_count(), 2);

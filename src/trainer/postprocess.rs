@@ -25,11 +25,21 @@ pub struct Det {
 }
 
 fn host(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1)).expect("float tensor")
+    Vec::<f32>::try_from(
+        t.to_device(tch::Device::Cpu)
+            .to_kind(Kind::Float)
+            .flatten(0, -1),
+    )
+    .expect("float tensor")
 }
 
 /// Detections of every image of a batch.
-pub fn detect(out: &HeadOutput, layout: &Layout, spec: &EvalSpec, image_size: f32) -> Vec<Vec<Det>> {
+pub fn detect(
+    out: &HeadOutput,
+    layout: &Layout,
+    spec: &EvalSpec,
+    image_size: f32,
+) -> Vec<Vec<Det>> {
     let size = out.cls.size();
     let (b, n, c) = (size[0] as usize, size[1] as usize, size[2] as usize);
     let mut scores = host(&out.cls.sigmoid());
@@ -77,7 +87,10 @@ pub fn nms(mut cands: Vec<Det>, threshold: f32, max_det: usize) -> Vec<Det> {
         if keep.len() >= max_det {
             break;
         }
-        if keep.iter().all(|k| k.class != d.class || iou(&k.bbox, &d.bbox) <= threshold) {
+        if keep
+            .iter()
+            .all(|k| k.class != d.class || iou(&k.bbox, &d.bbox) <= threshold)
+        {
             keep.push(d);
         }
     }
@@ -89,7 +102,12 @@ pub fn records(image_id: u64, dets: &[Det]) -> Vec<Detection> {
     dets.iter()
         .map(|d| {
             let b = d.bbox.map(f64::from);
-            Detection { image_id, category_id: d.class as u64 + 1, bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]], score: d.score as f64 }
+            Detection {
+                image_id,
+                category_id: d.class as u64 + 1,
+                bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                score: d.score as f64,
+            }
         })
         .collect()
 }
@@ -99,14 +117,27 @@ mod tests {
     use super::*;
 
     fn det(x: f32, score: f32, class: usize) -> Det {
-        Det { bbox: [x, 0.0, x + 10.0, 10.0], score, class }
+        Det {
+            bbox: [x, 0.0, x + 10.0, 10.0],
+            score,
+            class,
+        }
     }
 
     #[test]
     fn nms_is_class_wise_and_keeps_the_best() {
-        let d = vec![det(0.0, 0.5, 0), det(1.0, 0.9, 0), det(1.0, 0.8, 1), det(30.0, 0.7, 0), det(2.0, 0.6, 0)];
+        let d = vec![
+            det(0.0, 0.5, 0),
+            det(1.0, 0.9, 0),
+            det(1.0, 0.8, 1),
+            det(30.0, 0.7, 0),
+            det(2.0, 0.6, 0),
+        ];
         let kept = nms(d, 0.5, 100);
-        assert_eq!(kept, vec![det(1.0, 0.9, 0), det(1.0, 0.8, 1), det(30.0, 0.7, 0)]);
+        assert_eq!(
+            kept,
+            vec![det(1.0, 0.9, 0), det(1.0, 0.8, 1), det(30.0, 0.7, 0)]
+        );
         assert_eq!(nms(kept, 0.5, 2).len(), 2);
     }
 }

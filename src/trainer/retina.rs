@@ -30,15 +30,25 @@ pub struct Retina {
 }
 
 impl Retina {
-    pub fn new(size: usize, anchor_scale: f64, scales: u32, ratios: &[f64], pos_iou: f64, neg_iou: f64) -> Retina {
+    pub fn new(
+        size: usize,
+        anchor_scale: f64,
+        scales: u32,
+        ratios: &[f64],
+        pos_iou: f64,
+        neg_iou: f64,
+    ) -> Retina {
         let per_cell = scales.max(1) as usize * ratios.len().max(1);
         let levels = levels(size, per_cell);
         let mut priors = Vec::new();
         for l in &levels {
             let shapes: Vec<(f32, f32)> = (0..scales.max(1))
                 .flat_map(|k| {
-                    let side = anchor_scale * l.stride as f64 * 2f64.powf(k as f64 / scales.max(1) as f64);
-                    ratios.iter().map(move |r| ((side / r.sqrt()) as f32, (side * r.sqrt()) as f32))
+                    let side =
+                        anchor_scale * l.stride as f64 * 2f64.powf(k as f64 / scales.max(1) as f64);
+                    ratios
+                        .iter()
+                        .map(move |r| ((side / r.sqrt()) as f32, (side * r.sqrt()) as f32))
                 })
                 .collect();
             for y in 0..l.side {
@@ -48,8 +58,25 @@ impl Retina {
                 }
             }
         }
-        let corners = priors.iter().map(|p| [p[0] - p[2] / 2.0, p[1] - p[3] / 2.0, p[0] + p[2] / 2.0, p[1] + p[3] / 2.0]).collect();
-        Retina { levels, priors, corners, per_cell, pos_iou: pos_iou as f32, neg_iou: neg_iou as f32 }
+        let corners = priors
+            .iter()
+            .map(|p| {
+                [
+                    p[0] - p[2] / 2.0,
+                    p[1] - p[3] / 2.0,
+                    p[0] + p[2] / 2.0,
+                    p[1] + p[3] / 2.0,
+                ]
+            })
+            .collect();
+        Retina {
+            levels,
+            priors,
+            corners,
+            per_cell,
+            pos_iou: pos_iou as f32,
+            neg_iou: neg_iou as f32,
+        }
     }
 
     /// Appends the targets of one image (positions relative to the image) to `a`.
@@ -97,7 +124,12 @@ impl Retina {
             a.pos.push(i as i64);
             a.prior.push(i as i64);
             a.boxes.extend_from_slice(&b);
-            a.encoded.extend_from_slice(&[(gx - p[0]) / p[2], (gy - p[1]) / p[3], (gw / p[2]).ln(), (gh / p[3]).ln()]);
+            a.encoded.extend_from_slice(&[
+                (gx - p[0]) / p[2],
+                (gy - p[1]) / p[3],
+                (gw / p[2]).ln(),
+                (gh / p[3]).ln(),
+            ]);
             a.weight.push(1.0);
         }
     }

@@ -11,6 +11,7 @@ use super::synth::{Image, Object};
 use super::{DeviceChoice, Progress, TrainError, TrainOptions, TrainOutcome};
 use crate::eval::{Detection, GtSet};
 use crate::spec::config::{DatasetSpec, DetectorSpec, JobConfig};
+use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Once;
@@ -26,7 +27,10 @@ pub fn resolve_device(choice: DeviceChoice) -> Result<Device, TrainError> {
         DeviceChoice::Auto => Ok(Device::cuda_if_available()),
         DeviceChoice::Cuda(i) if i < super::cuda_device_count() => Ok(Device::Cuda(i)),
         DeviceChoice::Cuda(i) => Err(TrainError::Unsupported {
-            what: format!("cuda device {i} was requested but libtorch sees {} cuda devices", super::cuda_device_count()),
+            what: format!(
+                "cuda device {i} was requested but libtorch sees {} cuda devices",
+                super::cuda_device_count()
+            ),
         }),
     }
 }
@@ -49,6 +53,8 @@ pub struct Session {
     pub data: Synthetic,
     sampler: Sampler,
     pub opt: Sgd,
+    /// Renders the images of a batch (as many threads as libtorch's intra-op pool).
+    pool: rayon::ThreadPool,
     cls_loss: Box<dyn ClsLoss>,
     reg_loss: Box<dyn RegLoss>,
 }
@@ -61,9 +67,20 @@ impl Session {
         let layout = Layout::new(cfg);
         tch::manual_seed(cfg.train.seed as i64);
         let vs = VarStore::new(device);
-        let model = Detector::new(&vs.root(), &cfg.model, ds.num_classes as i64, layout.per_cell() as i64);
+        let model = Detector::new(
+            &vs.root(),
+            &cfg.model,
+            ds.num_classes as i64,
+            layout.per_cell() as i64,
+        );
         let t = &cfg.train;
+        let threads = tch::get_num_threads().max(1) as usize;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| TrainError::Torch(format!("cannot start {threads} data threads: {e}")))?;
         Ok(Session {
+            pool,
             opt: Sgd::new(&vs, t.momentum, t.weight_decay, t.grad_clip),
             sampler: Sampler::new(t.seed, data.len(Split::Train)),
             priors: layout.priors_tensor(device),
@@ -81,7 +98,13 @@ impl Session {
     /// Names of the values [`Session::losses`] returns, in order.
     pub fn loss_names(&self) -> Vec<&'static str> {
         let mut v = vec!["total", "cls", "reg"];
-        if matches!(self.cfg.model.detector, DetectorSpec::Fcos { centerness: true, .. }) {
+        if matches!(
+            self.cfg.model.detector,
+            DetectorSpec::Fcos {
+                centerness: true,
+                ..
+            }
+        ) {
             v.push("ctr");
         }
         v
@@ -99,14 +122,23 @@ impl Session {
     /// The losses of a batch: total (weighted, to back-propagate) first, then the unweighted parts.
     pub fn losses(&self, images: &[Image]) -> Vec<Tensor> {
         let objects: Vec<&[Object]> = images.iter().map(|i| i.objects.as_slice()).collect();
-        let t = self.layout.assign(&objects).to_device(&self.priors, self.device);
+        let t = self
+            .layout
+            .assign(&objects)
+            .to_device(&self.priors, self.device);
         let out = self.model.forward(&to_tensor(images, self.device));
         let classes = out.cls.size()[2];
-        let cls = self.cls_loss.loss(&out.cls.view([-1, classes]), &t.labels, t.num_pos.max(1) as f64);
+        let cls = self.cls_loss.loss(
+            &out.cls.view([-1, classes]),
+            &t.labels,
+            t.num_pos.max(1) as f64,
+        );
         let pred = out.reg.view([-1, 4]).index_select(0, &t.pos);
         let per_box = match self.reg_loss.space() {
             Space::Encoded => self.reg_loss.per_box(&pred, &t.encoded),
-            Space::Boxes => self.reg_loss.per_box(&self.layout.decode(&pred, &t.priors), &t.boxes),
+            Space::Boxes => self
+                .reg_loss
+                .per_box(&self.layout.decode(&pred, &t.priors), &t.boxes),
         };
         let reg = reduce(&per_box, &t.weight, t.weight_sum);
         let w = &self.cfg.loss.weights;
@@ -114,9 +146,14 @@ impl Session {
         let mut parts = vec![cls, reg];
         if let (Some(ctr), Some(target)) = (&out.ctr, &t.centerness) {
             let logits = ctr.view([-1]).index_select(0, &t.pos);
-            let bce = logits.binary_cross_entropy_with_logits::<Tensor>(target, None, None, Reduction::Sum);
+            let bce = logits.binary_cross_entropy_with_logits::<Tensor>(
+                target,
+                None,
+                None,
+                Reduction::Sum,
+            );
             let ctr_loss = bce / t.num_pos.max(1) as f64;
-            total = total + &ctr_loss;
+            total += &ctr_loss;
             parts.push(ctr_loss);
         }
         let mut all = vec![total];
@@ -126,7 +163,12 @@ impl Session {
 
     /// One training iteration (0-based `it`); returns the detached losses.
     pub fn step(&mut self, it: u64, lr: f64) -> Vec<Tensor> {
-        let images = self.sampler.batch(&self.data, it, self.cfg.train.batch_size as usize);
+        let images = self.sampler.batch(
+            &self.data,
+            it,
+            self.cfg.train.batch_size as usize,
+            &self.pool,
+        );
         let losses = self.losses(&images);
         self.opt.zero_grad();
         losses[0].backward();
@@ -145,7 +187,10 @@ impl Session {
     pub fn restore(&mut self, ck: &checkpoint::Loaded) -> Result<(), TrainError> {
         let missing = |name: String| TrainError::Io {
             path: ck.path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("checkpoint has no tensor {name}")),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("checkpoint has no tensor {name}"),
+            ),
         };
         for (name, mut var) in self.vs.variables() {
             let src = ck.tensors.get(&name).ok_or_else(|| missing(name.clone()))?;
@@ -164,9 +209,18 @@ impl Session {
         let size = self.data.spec.image_size as f32;
         let mut dets = Vec::new();
         for first in (0..n).step_by(EVAL_BATCH) {
-            let images: Vec<Image> = (first..(first + EVAL_BATCH).min(n)).map(|i| self.data.image(Split::Val, i)).collect();
+            let data = &self.data;
+            let images: Vec<Image> = self.pool.install(|| {
+                (first..(first + EVAL_BATCH).min(n))
+                    .into_par_iter()
+                    .map(|i| data.image(Split::Val, i))
+                    .collect()
+            });
             let out = self.model.forward(&to_tensor(&images, self.device));
-            for (j, d) in detect(&out, &self.layout, &self.cfg.eval, size).iter().enumerate() {
+            for (j, d) in detect(&out, &self.layout, &self.cfg.eval, size)
+                .iter()
+                .enumerate()
+            {
                 dets.extend(records((first + j) as u64 + 1, d));
             }
         }
@@ -176,7 +230,10 @@ impl Session {
 
 fn finite_or_diverged(names: &[&str], values: &[f64], iteration: u64) -> Result<(), TrainError> {
     match names.iter().zip(values).find(|(_, v)| !v.is_finite()) {
-        Some((n, _)) => Err(TrainError::Diverged { iteration, loss: n.to_string() }),
+        Some((n, _)) => Err(TrainError::Diverged {
+            iteration,
+            loss: n.to_string(),
+        }),
         None => Ok(()),
     }
 }
@@ -237,12 +294,18 @@ pub fn run(
         });
         window += 1;
         let done = it + 1;
-        let (log, save) = (done % t.log_every == 0 || done == t.iterations, done % t.checkpoint_every == 0 || done == t.iterations);
+        let (log, save) = (
+            done % t.log_every == 0 || done == t.iterations,
+            done % t.checkpoint_every == 0 || done == t.iterations,
+        );
         if !(log || save) {
             continue;
         }
         let acc = sums.as_ref().expect("at least one step in the window");
-        let means: Vec<f64> = acc.iter().map(|a| a.to_kind(Kind::Double).double_value(&[]) / window as f64).collect();
+        let means: Vec<f64> = acc
+            .iter()
+            .map(|a| a.to_kind(Kind::Double).double_value(&[]) / window as f64)
+            .collect();
         finite_or_diverged(&names, &means, done)?;
         if log {
             let secs = window_start.elapsed().as_secs_f64();
@@ -255,7 +318,11 @@ pub fn run(
                 iteration: done,
                 iterations: t.iterations,
                 lr,
-                losses: names.iter().zip(&means).map(|(n, v)| (n.to_string(), *v)).collect(),
+                losses: names
+                    .iter()
+                    .zip(&means)
+                    .map(|(n, v)| (n.to_string(), *v))
+                    .collect(),
                 weights: s.weights(),
                 images_per_sec: ips,
             });
@@ -270,11 +337,18 @@ pub fn run(
         if saved_at != Some(t.iterations) {
             checkpoint::save(job_dir, t.iterations, &s.state())?;
         }
-        return Err(TrainError::Interrupted { iteration: t.iterations });
+        return Err(TrainError::Interrupted {
+            iteration: t.iterations,
+        });
     }
     let (dets, gt) = s.evaluate();
-    checkpoint::write_atomic(&job_dir.join("detections.json"), detections_json(&dets).as_bytes())?;
-    let metrics = crate::eval::coco::evaluate(&gt, &dets).map_err(|e| TrainError::Eval(e.to_string()))?.summary;
+    checkpoint::write_atomic(
+        &job_dir.join("detections.json"),
+        detections_json(&dets).as_bytes(),
+    )?;
+    let metrics = crate::eval::coco::evaluate(&gt, &dets)
+        .map_err(|e| TrainError::Eval(e.to_string()))?
+        .summary;
     Ok(TrainOutcome {
         metrics,
         iterations: t.iterations,

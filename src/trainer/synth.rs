@@ -26,7 +26,9 @@ pub fn mix(mut z: u64) -> u64 {
 
 /// A stream key from several parts (seed, split, index, ...), order-sensitive.
 pub fn key(parts: &[u64]) -> u64 {
-    parts.iter().fold(0x9e37_79b9_7f4a_7c15, |h, &p| mix(h ^ mix(p.wrapping_add(0x632b_e59b_d9b4_e019))))
+    parts.iter().fold(0x9e37_79b9_7f4a_7c15, |h, &p| {
+        mix(h ^ mix(p.wrapping_add(0x632b_e59b_d9b4_e019)))
+    })
 }
 
 impl Rng {
@@ -91,20 +93,40 @@ pub fn render(spec: &SyntheticSpec, rng: &mut Rng) -> Image {
     let sigma = rng.range(2.0, 9.0);
     let pixels = buf
         .iter()
-        .map(|&v| (v + sigma * (rng.unit() + rng.unit() - 1.0) * 1.7).round().clamp(0.0, 255.0) as u8)
+        .map(|&v| {
+            (v + sigma * (rng.unit() + rng.unit() - 1.0) * 1.7)
+                .round()
+                .clamp(0.0, 255.0) as u8
+        })
         .collect();
-    Image { size: s, pixels, objects }
+    Image {
+        size: s,
+        pixels,
+        objects,
+    }
 }
 
 fn muted(rng: &mut Rng) -> Rgb {
     let g = rng.range(30.0, 200.0);
-    [g + rng.range(-25.0, 25.0), g + rng.range(-25.0, 25.0), g + rng.range(-25.0, 25.0)]
+    [
+        g + rng.range(-25.0, 25.0),
+        g + rng.range(-25.0, 25.0),
+        g + rng.range(-25.0, 25.0),
+    ]
 }
 
 fn vivid(rng: &mut Rng) -> Rgb {
-    let (h, sat, val) = (rng.range(0.0, 6.0), rng.range(0.45, 1.0), rng.range(0.5, 1.0) * 255.0);
+    let (h, sat, val) = (
+        rng.range(0.0, 6.0),
+        rng.range(0.45, 1.0),
+        rng.range(0.5, 1.0) * 255.0,
+    );
     let f = h.fract();
-    let (p, q, t) = (val * (1.0 - sat), val * (1.0 - sat * f), val * (1.0 - sat * (1.0 - f)));
+    let (p, q, t) = (
+        val * (1.0 - sat),
+        val * (1.0 - sat * f),
+        val * (1.0 - sat * (1.0 - f)),
+    );
     match h as u32 {
         0 => [val, t, p],
         1 => [q, val, p],
@@ -123,12 +145,24 @@ fn background(buf: &mut [f32], s: usize, rng: &mut Rng) {
         .map(|_| {
             let (x, y) = (rng.range(0.0, s as f32), rng.range(0.0, s as f32));
             let r = rng.range(0.12, 0.4) * s as f32;
-            (x, y, 1.0 / (2.0 * r * r), [rng.range(-40.0, 40.0), rng.range(-40.0, 40.0), rng.range(-40.0, 40.0)])
+            (
+                x,
+                y,
+                1.0 / (2.0 * r * r),
+                [
+                    rng.range(-40.0, 40.0),
+                    rng.range(-40.0, 40.0),
+                    rng.range(-40.0, 40.0),
+                ],
+            )
         })
         .collect();
     for y in 0..s {
         for x in 0..s {
-            let (fx, fy) = (x as f32 + 0.5 - s as f32 / 2.0, y as f32 + 0.5 - s as f32 / 2.0);
+            let (fx, fy) = (
+                x as f32 + 0.5 - s as f32 / 2.0,
+                y as f32 + 0.5 - s as f32 / 2.0,
+            );
             let t = (fx * dx + fy * dy + 0.5).clamp(0.0, 1.0);
             let mut c = [0.0; 3];
             for k in 0..3 {
@@ -155,15 +189,30 @@ fn blend(buf: &mut [f32], s: usize, x: usize, y: usize, c: Rgb, a: f32) {
 
 /// Pixel range `[lo, hi)` covering the continuous interval `[a, b]`, clipped to the image.
 fn span(a: f32, b: f32, s: usize) -> (usize, usize) {
-    (a.floor().max(0.0) as usize, (b.ceil().max(0.0) as usize).min(s))
+    (
+        a.floor().max(0.0) as usize,
+        (b.ceil().max(0.0) as usize).min(s),
+    )
 }
 
 /// Distractors: lines, thin rotated ellipses and specks; none of them is a class shape.
 fn clutter(buf: &mut [f32], s: usize, rng: &mut Rng) {
     let sf = s as f32;
     for _ in 0..rng.between(2, 6) {
-        let (ax, ay, bx, by) = (rng.range(0.0, sf), rng.range(0.0, sf), rng.range(0.0, sf), rng.range(0.0, sf));
-        let (half, c) = (rng.range(0.4, 1.3), if rng.unit() < 0.5 { muted(rng) } else { vivid(rng) });
+        let (ax, ay, bx, by) = (
+            rng.range(0.0, sf),
+            rng.range(0.0, sf),
+            rng.range(0.0, sf),
+            rng.range(0.0, sf),
+        );
+        let (half, c) = (
+            rng.range(0.4, 1.3),
+            if rng.unit() < 0.5 {
+                muted(rng)
+            } else {
+                vivid(rng)
+            },
+        );
         let (vx, vy) = (bx - ax, by - ay);
         let len2 = (vx * vx + vy * vy).max(1e-6);
         let (x0, x1) = span(ax.min(bx) - half - 1.0, ax.max(bx) + half + 1.0, s);
@@ -193,7 +242,11 @@ fn clutter(buf: &mut [f32], s: usize, rng: &mut Rng) {
         };
         let th = rng.range(0.0, std::f32::consts::PI);
         let (co, si) = (th.cos(), th.sin());
-        let c = if rng.unit() < 0.5 { muted(rng) } else { vivid(rng) };
+        let c = if rng.unit() < 0.5 {
+            muted(rng)
+        } else {
+            vivid(rng)
+        };
         let (x0, x1) = span(cx - ra - 1.0, cx + ra + 1.0, s);
         let (y0, y1) = span(cy - ra - 1.0, cy + ra + 1.0, s);
         for y in y0..y1 {
@@ -217,7 +270,10 @@ fn clutter(buf: &mut [f32], s: usize, rng: &mut Rng) {
 /// A box for a new object, or `None` when 30 draws all overlap earlier objects too much.
 fn place(spec: &SyntheticSpec, placed: &[Object], rng: &mut Rng) -> Option<[f32; 4]> {
     let s = spec.image_size as f32;
-    let (lo, hi) = (spec.min_object_size as f32, (spec.max_object_size as f32).max(spec.min_object_size as f32));
+    let (lo, hi) = (
+        spec.min_object_size as f32,
+        (spec.max_object_size as f32).max(spec.min_object_size as f32),
+    );
     for _ in 0..30 {
         let side = (rng.range(lo.ln(), hi.ln() + 1e-6)).exp();
         let aspect = rng.range(-0.15, 0.15).exp();
@@ -290,7 +346,9 @@ fn draw_object(buf: &mut [f32], s: usize, class: usize, b: [f32; 4], rng: &mut R
                 .iter()
                 .filter(|(ox, oy)| {
                     let (u, v) = ((x as f32 + ox - b[0]) / w, (y as f32 + oy - b[1]) / h);
-                    (0.0..=1.0).contains(&u) && (0.0..=1.0).contains(&v) && inside(class, u, v, flipped)
+                    (0.0..=1.0).contains(&u)
+                        && (0.0..=1.0).contains(&v)
+                        && inside(class, u, v, flipped)
                 })
                 .count();
             let grain = rng.unit();

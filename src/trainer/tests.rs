@@ -11,33 +11,61 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tch::{Device, Tensor};
 
 fn tiny() -> JobConfig {
-    let mut c = JobConfig::default();
-    c.dataset = DatasetSpec::Synthetic(SyntheticSpec {
-        image_size: 64,
-        train_images: 48,
-        val_images: 8,
-        max_objects: 4,
-        max_object_size: 40.0,
+    JobConfig {
+        dataset: DatasetSpec::Synthetic(SyntheticSpec {
+            image_size: 64,
+            train_images: 48,
+            val_images: 8,
+            max_objects: 4,
+            max_object_size: 40.0,
+            ..Default::default()
+        }),
+        model: ModelSpec {
+            backbone: BackboneSpec::TinyResnet {
+                width: 8,
+                blocks: vec![1, 1, 1, 1],
+            },
+            fpn_channels: 16,
+            head_convs: 1,
+            ..Default::default()
+        },
+        train: TrainSpec {
+            iterations: 30,
+            batch_size: 4,
+            warmup_iterations: 5,
+            log_every: 5,
+            checkpoint_every: 15,
+            ..Default::default()
+        },
         ..Default::default()
-    });
-    c.model = ModelSpec { backbone: BackboneSpec::TinyResnet { width: 8, blocks: vec![1, 1, 1, 1] }, fpn_channels: 16, head_convs: 1, ..Default::default() };
-    c.train = TrainSpec { iterations: 30, batch_size: 4, warmup_iterations: 5, log_every: 5, checkpoint_every: 15, ..Default::default() };
-    c
+    }
 }
 
 fn fresh_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!("sweep-trainer-{}-{name}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let d = std::env::temp_dir().join(format!(
+        "sweep-trainer-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 fn opts(stop: Arc<AtomicBool>) -> TrainOptions {
-    TrainOptions { threads: 2, device: DeviceChoice::Cpu, stop }
+    TrainOptions {
+        threads: 2,
+        device: DeviceChoice::Cpu,
+        stop,
+    }
 }
 
-fn run_job(cfg: &JobConfig, dir: &Path, stop_at: Option<u64>) -> (Result<TrainOutcome, TrainError>, Vec<Progress>) {
+fn run_job(
+    cfg: &JobConfig,
+    dir: &Path,
+    stop_at: Option<u64>,
+) -> (Result<TrainOutcome, TrainError>, Vec<Progress>) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut seen = Vec::new();
     let flag = stop.clone();
@@ -51,7 +79,10 @@ fn run_job(cfg: &JobConfig, dir: &Path, stop_at: Option<u64>) -> (Result<TrainOu
 }
 
 fn checkpoint_tensors(dir: &Path) -> HashMap<String, Tensor> {
-    checkpoint::load(dir, Device::Cpu).unwrap().expect("a checkpoint").tensors
+    checkpoint::load(dir, Device::Cpu)
+        .unwrap()
+        .expect("a checkpoint")
+        .tensors
 }
 
 fn assert_same_tensors(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) {
@@ -66,22 +97,37 @@ fn smoke_loss_goes_down_and_only_our_files_are_written() {
     let dir = fresh_dir("smoke");
     let (r, seen) = run_job(&tiny(), &dir, None);
     let out = r.unwrap();
-    assert_eq!((out.iterations, out.resumed_from, out.device.as_str()), (30, None, "cpu"));
+    assert_eq!(
+        (out.iterations, out.resumed_from, out.device.as_str()),
+        (30, None, "cpu")
+    );
     let total = |p: &Progress| p.losses[0].1;
     assert_eq!(seen.len(), 6);
     assert!(total(&seen[5]) < total(&seen[0]), "{seen:?}");
     assert!(out.metrics.ap.is_finite() && out.metrics.ap >= 0.0);
-    let mut files: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     files.sort();
     assert_eq!(files, ["checkpoint", "curves.csv", "detections.json"]);
-    let mut ck: Vec<String> = std::fs::read_dir(dir.join("checkpoint")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut ck: Vec<String> = std::fs::read_dir(dir.join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     ck.sort();
     assert_eq!(ck, ["latest.json", "latest.ot"]);
     let curves = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
-    assert_eq!(curves.lines().next().unwrap(), "iteration,lr,total,cls,reg,ctr,images_per_sec");
+    assert_eq!(
+        curves.lines().next().unwrap(),
+        "iteration,lr,total,cls,reg,ctr,images_per_sec"
+    );
     assert_eq!(curves.lines().count(), 7);
-    let dets: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("detections.json")).unwrap()).unwrap();
+    let dets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("detections.json")).unwrap())
+            .unwrap();
     assert!(dets.is_array());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -93,6 +139,7 @@ fn same_config_and_threads_give_identical_results() {
     let rb = run_job(&cfg, &b, None).0.unwrap();
     assert_eq!(ra.metrics, rb.metrics);
     assert_same_tensors(&checkpoint_tensors(&a), &checkpoint_tensors(&b));
+    let _ = (std::fs::remove_dir_all(&a), std::fs::remove_dir_all(&b));
 }
 
 #[test]
@@ -102,20 +149,29 @@ fn interrupted_and_resumed_run_is_bit_identical() {
     let (a, b) = (fresh_dir("full"), fresh_dir("resumed"));
     let full = run_job(&cfg, &a, None).0.unwrap();
     let (r, _) = run_job(&cfg, &b, Some(10));
-    assert!(matches!(r, Err(TrainError::Interrupted { iteration: 10 })), "{r:?}");
+    assert!(
+        matches!(r, Err(TrainError::Interrupted { iteration: 10 })),
+        "{r:?}"
+    );
     std::fs::write(b.join("checkpoint/.tmp-99.ot"), b"stale").unwrap();
+    std::fs::write(b.join(".trainer-tmp-curves.csv"), b"stale").unwrap();
     let (r, seen) = run_job(&cfg, &b, None);
     let resumed = r.unwrap();
     assert_eq!(resumed.resumed_from, Some(10));
     assert_eq!(seen.first().map(|p| p.iteration), Some(15));
     assert_eq!(full.metrics, resumed.metrics);
     assert_same_tensors(&checkpoint_tensors(&a), &checkpoint_tensors(&b));
-    assert!(!b.join("checkpoint/.tmp-99.ot").exists());
+    assert!(
+        !b.join("checkpoint/.tmp-99.ot").exists() && !b.join(".trainer-tmp-curves.csv").exists()
+    );
     let strip = |d: &Path| -> Vec<String> {
         let text = std::fs::read_to_string(d.join("curves.csv")).unwrap();
-        text.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+        text.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
     };
     assert_eq!(strip(&a), strip(&b), "curves without the images/s column");
+    let _ = (std::fs::remove_dir_all(&a), std::fs::remove_dir_all(&b));
 }
 
 #[test]
@@ -136,22 +192,45 @@ fn checkpoint_reload_gives_identical_outputs() {
     let images: Vec<_> = (0..4).map(|i| s.data.image(data::Split::Val, i)).collect();
     let x = data::to_tensor(&images, Device::Cpu);
     let (oa, ob) = tch::no_grad(|| (s.model.forward(&x), t.model.forward(&x)));
-    assert!(oa.cls.equal(&ob.cls) && oa.reg.equal(&ob.reg) && oa.ctr.unwrap().equal(&ob.ctr.unwrap()));
+    assert!(
+        oa.cls.equal(&ob.cls) && oa.reg.equal(&ob.reg) && oa.ctr.unwrap().equal(&ob.ctr.unwrap())
+    );
     let (sa, sb) = (s.state(), t.state());
-    assert!(sa.iter().zip(&sb).all(|(x, y)| x.0 == y.0 && x.1.equal(&y.1)));
+    assert!(sa
+        .iter()
+        .zip(&sb)
+        .all(|(x, y)| x.0 == y.0 && x.1.equal(&y.1)));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn every_detector_and_regression_loss_trains_a_few_steps() {
-    let retina = DetectorSpec::Retinanet { anchor_scale: 2.0, scales_per_octave: 2, aspect_ratios: vec![0.5, 1.0, 2.0], pos_iou: 0.5, neg_iou: 0.4 };
-    let fcos_plain = DetectorSpec::Fcos { center_sampling_radius: 0.0, centerness: false };
+    let retina = DetectorSpec::Retinanet {
+        anchor_scale: 2.0,
+        scales_per_octave: 2,
+        aspect_ratios: vec![0.5, 1.0, 2.0],
+        pos_iou: 0.5,
+        neg_iou: 0.4,
+    };
+    let fcos_plain = DetectorSpec::Fcos {
+        center_sampling_radius: 0.0,
+        centerness: false,
+    };
     for det in [DetectorSpec::default(), fcos_plain, retina] {
-        for reg in [RegLossSpec::L1, RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 }, RegLossSpec::L2, RegLossSpec::Giou] {
+        for reg in [
+            RegLossSpec::L1,
+            RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 },
+            RegLossSpec::L2,
+            RegLossSpec::Giou,
+        ] {
             let mut cfg = tiny();
             cfg.model.detector = det.clone();
             cfg.loss.reg = reg.clone();
             let mut s = Session::new(&cfg, Device::Cpu).unwrap();
-            let l: Vec<f64> = (0..2).flat_map(|it| s.step(it, 0.01)).map(|t| t.double_value(&[])).collect();
+            let l: Vec<f64> = (0..2)
+                .flat_map(|it| s.step(it, 0.01))
+                .map(|t| t.double_value(&[]))
+                .collect();
             assert!(l.iter().all(|v| v.is_finite()), "{det:?} {reg:?}: {l:?}");
         }
     }
@@ -161,22 +240,49 @@ fn every_detector_and_regression_loss_trains_a_few_steps() {
 fn validate_rejects_ugs_and_bad_values() {
     let mut cfg = JobConfig::default();
     cfg.loss.reg = RegLossSpec::Ugs(UgsSpec::default());
-    assert!(matches!(validate(&cfg), Err(TrainError::Unsupported { .. })));
+    assert!(matches!(
+        validate(&cfg),
+        Err(TrainError::Unsupported { .. })
+    ));
     let mut cfg = JobConfig::default();
     cfg.train.batch_size = 0;
-    assert!(matches!(validate(&cfg), Err(TrainError::Invalid { field: "train.batch_size", .. })));
+    assert!(matches!(
+        validate(&cfg),
+        Err(TrainError::Invalid {
+            field: "train.batch_size",
+            ..
+        })
+    ));
     assert!(validate(&JobConfig::default()).is_ok());
 }
 
 fn objs(boxes: &[[f32; 4]]) -> Vec<Object> {
-    boxes.iter().enumerate().map(|(i, &bbox)| Object { class: i % 4, bbox }).collect()
+    boxes
+        .iter()
+        .enumerate()
+        .map(|(i, &bbox)| Object { class: i % 4, bbox })
+        .collect()
 }
 
 #[test]
 fn every_object_gets_a_positive_and_targets_decode_to_its_box() {
-    let gts = objs(&[[1.0, 1.0, 7.0, 7.0], [20.5, 30.2, 26.6, 36.1], [40.0, 10.0, 118.0, 80.0], [60.0, 60.0, 90.0, 95.0]]);
+    let gts = objs(&[
+        [1.0, 1.0, 7.0, 7.0],
+        [20.5, 30.2, 26.6, 36.1],
+        [40.0, 10.0, 118.0, 80.0],
+        [60.0, 60.0, 90.0, 95.0],
+    ]);
     let mut cfg = JobConfig::default();
-    for det in [DetectorSpec::default(), DetectorSpec::Retinanet { anchor_scale: 4.0, scales_per_octave: 3, aspect_ratios: vec![0.5, 1.0, 2.0], pos_iou: 0.5, neg_iou: 0.4 }] {
+    for det in [
+        DetectorSpec::default(),
+        DetectorSpec::Retinanet {
+            anchor_scale: 4.0,
+            scales_per_octave: 3,
+            aspect_ratios: vec![0.5, 1.0, 2.0],
+            pos_iou: 0.5,
+            neg_iou: 0.4,
+        },
+    ] {
         cfg.model.detector = det;
         let layout = Layout::new(&cfg);
         let a = layout.assign(&[&gts]);
@@ -184,13 +290,19 @@ fn every_object_gets_a_positive_and_targets_decode_to_its_box() {
         let mut hit = [false; 4];
         for (k, &p) in a.pos.iter().enumerate() {
             let b: [f32; 4] = a.boxes[k * 4..k * 4 + 4].try_into().unwrap();
-            let g = gts.iter().position(|o| o.bbox == b).expect("a target is a gt box");
+            let g = gts
+                .iter()
+                .position(|o| o.bbox == b)
+                .expect("a target is a gt box");
             hit[g] = true;
             assert_eq!(a.labels[p as usize], gts[g].class as i64 + 1);
             let enc: [f32; 4] = a.encoded[k * 4..k * 4 + 4].try_into().unwrap();
             let dec = layout.decode_one(enc, layout.priors()[p as usize]);
             if a.weight[k] < 1.0 || matches!(layout, Layout::Retina(_)) {
-                assert!(dec.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3), "{dec:?} vs {b:?}");
+                assert!(
+                    dec.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3),
+                    "{dec:?} vs {b:?}"
+                );
             }
         }
         assert_eq!(hit, [true; 4], "{layout:?}");

@@ -164,7 +164,7 @@ fn run_trainer(cfg: &crate::spec::JobConfig, dir: &Path, opts: TrainOptions, rep
         Err(TrainError::Diverged { iteration, loss }) => Ending::Diverged { iteration, message: loss },
         Err(TrainError::Interrupted { iteration }) => Ending::Interrupted { iteration },
         Err(e @ TrainError::OutOfMemory { .. }) => Ending::OutOfMemory(e.to_string()),
-        Err(e @ TrainError::Unsupported { .. }) => Ending::BadConfig(e.to_string()),
+        Err(e @ (TrainError::Unsupported { .. } | TrainError::Invalid { .. })) => Ending::BadConfig(e.to_string()),
         Err(e) => Ending::Crash(e.to_string()),
     }
 }

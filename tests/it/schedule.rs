@@ -66,6 +66,18 @@ fn outcomes_are_typed_retried_and_tabled() {
 }
 
 #[test]
+fn a_job_past_its_timeout_is_stopped_retried_and_failed() {
+    let dir = temp_dir("timeout");
+    let spec = write(&dir, "t.yaml", "name: t\nbase: {fake: {iterations: 5, millis_per_iteration: 5, at_iteration: 1, outcome: hang}}\n");
+    let out = dir.join("out");
+    let (code, stdout, err) = run(sweep().arg("run").arg(&spec).arg("--out").arg(&out).args(["--job-timeout", "0.5", "--retries", "1"]));
+    assert_eq!(code, 1, "{err}");
+    let id = &plan_ids(&out)[0].1;
+    assert_eq!(count(&out, id, "running"), 2, "one retry after the timeout");
+    assert!(stdout.contains("failed (timeout)"), "{stdout}");
+}
+
+#[test]
 fn gpu_oom_is_retried_once_with_the_gpu_to_itself() {
     let dir = temp_dir("gpu-oom");
     let spec = write(&dir, "g.yaml", "name: g\nbase: {fake: {iterations: 4, millis_per_iteration: 5, at_iteration: 1, outcome: oom, fail_attempts: 1}}\n");

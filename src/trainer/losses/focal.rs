@@ -24,14 +24,18 @@ impl ClsLoss for Focal {
     fn loss(&self, logits: &Tensor, labels: &Tensor, num_pos: f64) -> Tensor {
         let classes = logits.size()[1];
         let kind = logits.kind();
-        let t = labels.clamp_min(0).one_hot(classes + 1).narrow(1, 1, classes).to_kind(kind);
+        let t = labels
+            .clamp_min(0)
+            .one_hot(classes + 1)
+            .narrow(1, 1, classes)
+            .to_kind(kind);
         let ce = logits.binary_cross_entropy_with_logits::<Tensor>(&t, None, None, Reduction::None);
         let p = logits.sigmoid();
         // 1 − p_t = p + t − 2 p t
         let one_minus_pt = &p + &t - &p * &t * 2.0;
         let mut l = ce * (&t * (2.0 * self.alpha - 1.0) + (1.0 - self.alpha));
         if self.gamma != 0.0 {
-            l = l * one_minus_pt.pow_tensor_scalar(self.gamma);
+            l *= one_minus_pt.pow_tensor_scalar(self.gamma);
         }
         let valid = labels.ge(0).to_kind(kind).unsqueeze(1);
         (l * valid).sum(kind) / num_pos.max(1.0)
@@ -45,7 +49,14 @@ mod tests {
     use crate::trainer::synth::Rng;
 
     /// Plain f64 reference: value and analytic gradient dFL/dx.
-    fn reference(x: &[f64], labels: &[i64], c: usize, a: f64, g: f64, num_pos: f64) -> (f64, Vec<f64>) {
+    fn reference(
+        x: &[f64],
+        labels: &[i64],
+        c: usize,
+        a: f64,
+        g: f64,
+        num_pos: f64,
+    ) -> (f64, Vec<f64>) {
         let mut grad = vec![0.0; x.len()];
         let mut v = 0.0;
         for (i, &lab) in labels.iter().enumerate() {
@@ -76,20 +87,35 @@ mod tests {
             let labels: Vec<i64> = (0..n).map(|_| rng.below(c as u64 + 2) as i64 - 1).collect();
             let num_pos = labels.iter().filter(|&&l| l > 0).count().max(1) as f64;
             let xt = leaf(&x, &[n as i64, c as i64]);
-            let loss = Focal { alpha: a, gamma: g }.loss(&xt, &Tensor::from_slice(&labels), num_pos);
+            let loss =
+                Focal { alpha: a, gamma: g }.loss(&xt, &Tensor::from_slice(&labels), num_pos);
             loss.backward();
             let (want, want_grad) = reference(&x, &labels, c, a, g, num_pos);
             assert_close(&[scalar(&loss)], &[want], 1e-12, "focal value");
-            assert_close(&to_vec(&xt.grad()), &want_grad, 1e-10, "focal grad vs analytic");
+            assert_close(
+                &to_vec(&xt.grad()),
+                &want_grad,
+                1e-10,
+                "focal grad vs analytic",
+            );
             let fd = finite_diff(|x| reference(x, &labels, c, a, g, num_pos).0, &x, 1e-6);
-            assert_close(&to_vec(&xt.grad()), &fd, 1e-6, "focal grad vs finite differences");
+            assert_close(
+                &to_vec(&xt.grad()),
+                &fd,
+                1e-6,
+                "focal grad vs finite differences",
+            );
         }
     }
 
     #[test]
     fn focal_ignores_label_minus_one_and_is_finite_at_extremes() {
         let x = leaf(&[60.0, -60.0, 0.0, 5.0], &[2, 2]);
-        let l = Focal { alpha: 0.25, gamma: 2.0 }.loss(&x, &Tensor::from_slice(&[1i64, -1]), 1.0);
+        let l = Focal {
+            alpha: 0.25,
+            gamma: 2.0,
+        }
+        .loss(&x, &Tensor::from_slice(&[1i64, -1]), 1.0);
         l.backward();
         assert!(scalar(&l).is_finite() && to_vec(&x.grad()).iter().all(|g| g.is_finite()));
         assert_eq!(to_vec(&x.grad())[2..], [0.0, 0.0]);

@@ -53,7 +53,10 @@ mod tests {
     }
 
     fn reference(p: &[f64], g: &[f64], w: &[f64]) -> f64 {
-        (0..w.len()).map(|i| w[i] * one(&p[i * 4..i * 4 + 4], &g[i * 4..i * 4 + 4])).sum::<f64>() / w.iter().sum::<f64>()
+        (0..w.len())
+            .map(|i| w[i] * one(&p[i * 4..i * 4 + 4], &g[i * 4..i * 4 + 4]))
+            .sum::<f64>()
+            / w.iter().sum::<f64>()
     }
 
     fn boxes(rng: &mut Rng, n: usize) -> Vec<f64> {
@@ -68,11 +71,24 @@ mod tests {
     #[test]
     fn giou_matches_formula_and_finite_differences() {
         let mut rng = Rng::new(4);
-        let (p, g, w) = (boxes(&mut rng, 16), boxes(&mut rng, 16), uniform(&mut rng, 16, 0.1, 1.0));
+        let (p, g, w) = (
+            boxes(&mut rng, 16),
+            boxes(&mut rng, 16),
+            uniform(&mut rng, 16, 0.1, 1.0),
+        );
         let pt = leaf(&p, &[16, 4]);
-        let loss = reduce(&Giou.per_box(&pt, &constant(&g, &[16, 4])), &constant(&w, &[16]), w.iter().sum());
+        let loss = reduce(
+            &Giou.per_box(&pt, &constant(&g, &[16, 4])),
+            &constant(&w, &[16]),
+            w.iter().sum(),
+        );
         loss.backward();
-        assert_close(&[scalar(&loss)], &[reference(&p, &g, &w)], 1e-12, "giou value");
+        assert_close(
+            &[scalar(&loss)],
+            &[reference(&p, &g, &w)],
+            1e-12,
+            "giou value",
+        );
         let fd = finite_diff(|p| reference(p, &g, &w), &p, 1e-6);
         assert_close(&to_vec(&pt.grad()), &fd, 1e-6, "giou grad vs fd");
     }
@@ -83,15 +99,23 @@ mod tests {
         let p = [5.0, 5.0, 5.0, 5.0,   // a point inside the target
                  0.0, 0.0, 0.0, 4.0,   // a zero-width box
                  0.0, 0.0, 2.0, 2.0,   // disjoint from its target
-                 3.0, 3.0, 3.0, 3.0];  // a point equal to a point target
+                 3.0, 3.0, 3.0, 3.0]; // a point equal to a point target
         #[rustfmt::skip]
         let g = [0.0, 0.0, 10.0, 10.0,  1.0, 0.0, 3.0, 4.0,  5.0, 5.0, 9.0, 9.0,  3.0, 3.0, 3.0, 3.0];
         let pt = leaf(&p, &[4, 4]);
         let per = Giou.per_box(&pt, &constant(&g, &[4, 4]));
         per.sum(tch::Kind::Double).backward();
         let (v, grad) = (to_vec(&per), to_vec(&pt.grad()));
-        assert!(v.iter().chain(&grad).all(|x| x.is_finite()), "{v:?} {grad:?}");
-        assert_close(&v[..3], &[1.0, 1.0 + (12.0 - 8.0) / 12.0, 1.0 + (81.0 - 20.0) / 81.0], 1e-6, "giou edge values");
+        assert!(
+            v.iter().chain(&grad).all(|x| x.is_finite()),
+            "{v:?} {grad:?}"
+        );
+        assert_close(
+            &v[..3],
+            &[1.0, 1.0 + (12.0 - 8.0) / 12.0, 1.0 + (81.0 - 20.0) / 81.0],
+            1e-6,
+            "giou edge values",
+        );
         let disjoint_move = grad[8..12].iter().any(|&d| d != 0.0);
         assert!(disjoint_move, "disjoint boxes must still get a gradient");
     }

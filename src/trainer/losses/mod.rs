@@ -66,7 +66,9 @@ pub fn build_reg(spec: &RegLossSpec) -> Result<Box<dyn RegLoss>, TrainError> {
         RegLossSpec::L2 => Box::new(l2::L2),
         RegLossSpec::Giou => Box::new(giou::Giou),
         RegLossSpec::Ugs(_) => {
-            return Err(TrainError::Unsupported { what: "the UGS loss is not implemented yet".into() })
+            return Err(TrainError::Unsupported {
+                what: "the UGS loss is not implemented yet".into(),
+            })
         }
     })
 }

@@ -40,6 +40,9 @@ pub fn finite_diff(f: impl Fn(&[f64]) -> f64, x: &[f64], h: f64) -> Vec<f64> {
 pub fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(x.is_finite() && (x - y).abs() <= tol * y.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
+        assert!(
+            x.is_finite() && (x - y).abs() <= tol * y.abs().max(1.0),
+            "{what}[{i}]: {x} vs {y}"
+        );
     }
 }
