@@ -52,6 +52,64 @@ struct ExecArgs {
     /// At most this many jobs on one GPU
     #[arg(long, default_value_t = 4)]
     max_per_gpu: usize,
+    /// Where jobs run: child processes here, or one Slurm job each (default: the spec's
+    /// executor.kind; `resume`: what the sweep last ran with; else local)
+    #[arg(long, value_enum)]
+    executor: Option<ExecutorArg>,
+    /// Slurm partition of every job
+    #[arg(long, help_heading = "Slurm")]
+    partition: Option<String>,
+    /// Slurm account to charge
+    #[arg(long, help_heading = "Slurm")]
+    account: Option<String>,
+    /// Time limit of one job, as sbatch takes it (e.g. 90, 4:00:00, 1-12:00)
+    #[arg(long, help_heading = "Slurm")]
+    time: Option<String>,
+    /// Slurm quality of service
+    #[arg(long, help_heading = "Slurm")]
+    qos: Option<String>,
+    /// GPUs of one job (--gres=gpu:N; 0 runs the jobs on CPUs) [default: 1]
+    #[arg(long, help_heading = "Slurm")]
+    gpus_per_job: Option<u32>,
+    /// CPUs of one job (--cpus-per-task, and the worker's threads) [default: 4]
+    #[arg(long, help_heading = "Slurm")]
+    cpus_per_job: Option<u32>,
+    /// Memory of one job (--mem, e.g. 16G) [default: the cluster's]
+    #[arg(long, help_heading = "Slurm")]
+    mem: Option<String>,
+    /// Give sbatch this argument as it is, after sweep's own (repeatable), e.g. --sbatch-arg=--constraint=a100
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true, help_heading = "Slurm")]
+    sbatch_arg: Vec<String>,
+    /// Submit what is ready (in order, by Slurm dependencies) and exit; follow later with
+    /// `sweep status` and `sweep resume`
+    #[arg(long, help_heading = "Slurm")]
+    detach: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExecutorArg {
+    Local,
+    Slurm,
+}
+
+impl ExecArgs {
+    /// The executor settings given on the command line (they win over the spec's).
+    fn executor_overrides(&self) -> spec::ExecutorSpec {
+        spec::ExecutorSpec {
+            kind: self.executor.map(|e| match e {
+                ExecutorArg::Local => spec::ExecutorKind::Local,
+                ExecutorArg::Slurm => spec::ExecutorKind::Slurm,
+            }),
+            partition: self.partition.clone(),
+            account: self.account.clone(),
+            time: self.time.clone(),
+            qos: self.qos.clone(),
+            gpus_per_job: self.gpus_per_job,
+            cpus_per_job: self.cpus_per_job,
+            mem: self.mem.clone(),
+            sbatch_args: self.sbatch_arg.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,7 +281,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let spec = load_spec(&path, &args)?;
             spec.read_reference().map_err(bad)?;
             let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
-            let (hardware, notice) = Hardware::detect(gpus.as_deref(), place::Policy::default(), cores(), plan.distinct_jobs());
+            let (hardware, notice) = match spec.executor.kind {
+                Some(spec::ExecutorKind::Slurm) => {
+                    let o = crate::execute::slurm::SlurmOptions::from_spec(&spec.executor);
+                    (Hardware::Slurm { gpus: o.gpus, threads: o.cpus as usize, describe: o.describe() }, None)
+                }
+                _ => Hardware::detect(gpus.as_deref(), place::Policy::default(), cores(), runnable_jobs(&plan)),
+            };
             let file = PlanFile::new(&plan, &spec, &hardware.preview(&plan_ids(&plan)));
             if let Some(n) = notice {
                 eprintln!("sweep: {n}");
@@ -254,7 +318,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let meta = crate::expand::JobMeta { id, row: config.display().to_string(), variant: String::new(), seed: cfg.train.seed, scale: None, overrides: Vec::new() };
             job.prepare(&spec::config_to_yaml(&cfg), &meta)?;
             crate::worker::check_supported(&cfg).map_err(bad)?;
-            let rc = crate::worker::run(&out, threads.unwrap_or_else(cores), device.into());
+            let rc = crate::worker::run_interactive(&out, threads.unwrap_or_else(cores), device.into());
             if let Some(result) = job.read_result()? {
                 println!("{}", serde_json::to_string_pretty(&result.metrics)?);
             }
@@ -341,6 +405,13 @@ fn first_job_meta(sweep: &SweepDir) -> Option<crate::expand::JobMeta> {
     entries.filter_map(|e| e.ok()).find_map(|e| read_json(&e.path().join("job.json")).ok().flatten())
 }
 
+/// Distinct jobs the trainer can run (done ones included, so the CPU split, and with it each
+/// job's thread count, is the same on every rerun of the sweep).
+fn runnable_jobs(plan: &Plan) -> usize {
+    let order = plan.order().expect("checked when the plan was built");
+    order.iter().filter(|j| crate::worker::check_supported(&j.config).is_ok()).count()
+}
+
 fn plan_ids(plan: &Plan) -> Vec<String> {
     plan.order().expect("checked when the plan was built").iter().map(|j| j.id.clone()).collect()
 }
@@ -349,7 +420,8 @@ fn print_plan(file: &PlanFile, plan: &Plan) {
     println!("{} jobs ({} distinct) for `{}`{}", file.jobs.len(), plan.distinct_jobs(), file.spec, file.scale.as_ref().map(|s| format!(", scale {s}")).unwrap_or_default());
     for j in &file.jobs {
         let supported = crate::worker::check_supported(&j.config).err().map(|r| format!("  [not run: {r}]")).unwrap_or_default();
-        println!("  {}  {:<40} seed {:<3} {}{}", j.id, j.row, j.seed, j.placement, supported);
+        let after = if j.depends_on.is_empty() { String::new() } else { format!("  after {}", j.depends_on.join(", ")) };
+        println!("  {}  {:<40} seed {:<3} {}{after}{}", j.id, j.row, j.seed, j.placement, supported);
     }
 }
 
@@ -358,8 +430,25 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
     let plan = Plan::new(jobs).map_err(bad)?;
     sweep.create()?;
     let _lock = sweep.lock()?;
+    // `run` takes the spec's executor section; `resume` what the sweep last ran with. The
+    // command line wins over both.
+    let executor_json = sweep.root.join("executor.json");
+    let earlier = if fresh { None } else { read_json::<spec::ExecutorSpec>(&executor_json)? };
+    let settings = earlier.unwrap_or_else(|| spec.executor.clone()).overridden_by(&exec.executor_overrides());
+    settings.check().map_err(|e| bad(format!("{e} (from the command line or {})", executor_json.display())))?;
+    let slurm = (settings.kind == Some(spec::ExecutorKind::Slurm)).then(|| crate::execute::slurm::SlurmOptions::from_spec(&settings));
+    if exec.detach && slurm.is_none() {
+        return Err(bad("--detach needs the Slurm executor (--executor slurm, or executor: {kind: slurm} in the spec)"));
+    }
+    if slurm.is_none() {
+        refuse_local_while_on_slurm(sweep, &plan)?;
+    }
+    crate::journal::write_json(&executor_json, &settings)?;
     let policy = place::Policy { max_per_gpu: exec.max_per_gpu, ..place::Policy::default() };
-    let (hardware, notice) = Hardware::detect(exec.gpus.as_deref(), policy, cores(), plan.distinct_jobs());
+    let (hardware, notice) = match &slurm {
+        Some(o) => (Hardware::Slurm { gpus: o.gpus, threads: o.cpus as usize, describe: o.describe() }, None),
+        None => Hardware::detect(exec.gpus.as_deref(), policy, cores(), runnable_jobs(&plan)),
+    };
     if let Some(n) = notice {
         eprintln!("sweep: {n}");
     }
@@ -375,7 +464,10 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
     crate::journal::write_json(&sweep.plan_path(), &file)?;
     eprintln!("sweep: {} jobs ({} distinct) in {}, {}", file.jobs.len(), plan.distinct_jobs(), sweep.root.display(), hardware.describe());
     let exe = std::env::current_exe().context("finding the sweep binary to start workers")?;
-    let executor = crate::execute::local::LocalExecutor::new(exe);
+    let executor: Box<dyn crate::execute::Executor> = match slurm {
+        Some(opts) => Box::new(crate::execute::slurm::SlurmExecutor::new(exe, opts)),
+        None => Box::new(crate::execute::local::LocalExecutor::new(exe)),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let mut refresh = || {
         if let Err(e) = write_tables(sweep, &spec, reference.as_ref()) {
@@ -386,13 +478,19 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
         retries: exec.retries,
         job_timeout: exec.job_timeout.map(std::time::Duration::from_secs_f64),
         gpu_memory_mib: spec.resources.gpu_memory_mib,
+        detach: exec.detach,
         ..RunOptions::default()
     };
-    let summary = runtime.block_on(schedule::run(sweep, &spec, &plan, &hardware, &executor, &opts, schedule::Display::for_stderr(), &crate::worker::check_supported, &mut refresh))?;
+    let summary = runtime
+        .block_on(schedule::run(sweep, &spec, &plan, &hardware, executor.as_ref(), &opts, schedule::Display::for_stderr(), &crate::worker::check_supported, &mut refresh))
+        .with_context(|| format!("stopped the sweep in {0} (nothing finished is lost; `sweep resume {0}` goes on once this is fixed)", sweep.root.display()))?;
     let table = write_tables(sweep, &spec, reference.as_ref())?;
-    let Summary { already_done, done, diverged, failed, unsupported, interrupted } = summary;
+    let Summary { already_done, done, diverged, failed, unsupported, interrupted, detached } = summary;
     println!("{}", report::markdown(&table));
     eprintln!("sweep: {done} done, {already_done} already done, {diverged} diverged, {failed} failed, {unsupported} not run (not implemented); tables in {}", sweep.tables_dir().display());
+    if detached > 0 {
+        eprintln!("sweep: {detached} jobs queued or running in Slurm; `sweep status {0}` shows them, `sweep resume {0}` follows them to the end", sweep.root.display());
+    }
     Ok(if interrupted {
         code::INTERRUPTED
     } else if failed > 0 {
@@ -400,6 +498,24 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
     } else {
         code::OK
     })
+}
+
+/// A local run must not start jobs that Slurm may still be running (two writers in a job dir).
+fn refuse_local_while_on_slurm(sweep: &SweepDir, plan: &Plan) -> Result<()> {
+    let unfinished: Vec<(String, PathBuf)> = plan_ids(plan)
+        .into_iter()
+        .map(|id| (id.clone(), sweep.job_dir(&id)))
+        .filter(|(_, dir)| !JobDir::new(dir).result_path().exists())
+        .collect();
+    let active = crate::execute::slurm::unsettled(&unfinished);
+    if let Some((job, slurm_id)) = active.first() {
+        let id = slurm_id.as_deref().unwrap_or("not recorded");
+        return Err(bad(format!(
+            "{} unfinished jobs of this sweep were submitted to Slurm and may still run there (job {job}: slurm job {id}); continue with --executor slurm, or scancel them and delete their slurm.json",
+            active.len()
+        )));
+    }
+    Ok(())
 }
 
 /// On a rerun with a changed spec: which jobs are reused, new, or no longer in the spec.
@@ -444,6 +560,7 @@ fn write_tables(sweep: &SweepDir, spec: &Spec, reference: Option<&spec::Referenc
 fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
     let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
     let views = job_views(sweep, &file)?;
+    let slurm = slurm_views(sweep, &file, &views);
     let mut rows = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
@@ -451,8 +568,18 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         if !seen.insert(j.id.clone()) {
             continue;
         }
+        let on_slurm = slurm.get(&j.id).filter(|_| !matches!(views.get(&j.id), Some(JobView::Result(_))));
         let (state, place, metrics) = match views.get(&j.id) {
             Some(JobView::Result(r)) => (r.status.clone(), None, Some(r.metrics.clone())),
+            _ if on_slurm.is_some_and(|v| v.stage() != "gone") => {
+                let v = on_slurm.expect("checked just above");
+                let place = match v.stage() {
+                    "queued" => format!("slurm job {} ({})", v.slurm_id, v.reason),
+                    "running" => format!("slurm job {} on {}", v.slurm_id, v.node),
+                    _ => format!("slurm job {}: {} ({}); `sweep resume` handles it", v.slurm_id, v.state, v.reason),
+                };
+                (v.stage().to_string(), Some(place), None)
+            }
             Some(JobView::Status(JobStatus::Running { pid, started, placement })) => {
                 let live = *started != None && crate::journal::process_start(*pid) == *started;
                 (if live { "running" } else { "interrupted" }.to_string(), Some(placement.clone()), None)
@@ -464,8 +591,9 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         *counts.entry(state.clone()).or_default() += 1;
         let (iteration, iterations, elapsed) = progress.unwrap_or((0, 0, 0.0));
         let eta = (iteration > 0 && state == "running").then(|| elapsed / iteration as f64 * (iterations.saturating_sub(iteration)) as f64);
+        let slurm = on_slurm.map(|v| serde_json::json!({"id": v.slurm_id, "state": v.state, "reason": v.reason, "node": v.node}));
         rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place,
-            "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics}));
+            "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics, "slurm": slurm}));
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"spec": file.spec, "counts": counts, "jobs": rows}))?);
@@ -483,6 +611,25 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         println!("  {}  {:<12} {:<40} seed {:<3} {ap}{it}{eta}{place}", r["id"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""), r["row"].as_str().unwrap_or(""), r["seed"]);
     }
     Ok(code::OK)
+}
+
+/// What Slurm says of the unfinished jobs of a sweep that ran there (none for a local sweep).
+/// Slurm not answering is a warning: the job directories still tell most of the story.
+fn slurm_views(sweep: &SweepDir, file: &PlanFile, views: &BTreeMap<String, JobView>) -> BTreeMap<String, crate::execute::slurm::SlurmView> {
+    let unfinished: Vec<(String, PathBuf)> = file
+        .jobs
+        .iter()
+        .filter(|j| !matches!(views.get(&j.id), Some(JobView::Result(_))))
+        .map(|j| (j.id.clone(), sweep.job_dir(&j.id)))
+        .filter(|(_, dir)| crate::execute::slurm::has_record(dir))
+        .collect();
+    if unfinished.is_empty() {
+        return BTreeMap::new();
+    }
+    crate::execute::slurm::survey(&unfinished).unwrap_or_else(|e| {
+        eprintln!("sweep: warning: cannot ask Slurm about this sweep's jobs ({e}); showing the job directories only");
+        BTreeMap::new()
+    })
 }
 
 /// The last progress line of a job's log: (iteration, iterations, elapsed seconds).

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{ExecError, ExecEvent, Executor, Launch, Outcome};
+use super::{ExecError, ExecEvent, Executor, Launch, Outcome, Recovery};
 use crate::schedule::place::Placement;
 use crate::worker::protocol::WorkerMessage;
 
@@ -59,7 +59,8 @@ impl Executor for LocalExecutor {
             Placement::Gpu { index, .. } => {
                 cmd.env("CUDA_VISIBLE_DEVICES", index.to_string()).args(["--device", "cuda"]);
             }
-            Placement::Cpu { .. } => {
+            // A Slurm placement never reaches this executor; run it on the CPU if it does.
+            Placement::Cpu { .. } | Placement::Slurm { .. } => {
                 cmd.env("CUDA_VISIBLE_DEVICES", "").args(["--device", "cpu"]);
             }
         }
@@ -103,6 +104,13 @@ impl Executor for LocalExecutor {
             });
         });
         Ok(())
+    }
+
+    /// A worker left running by an orchestrator that died is stopped (after a checkpoint), so
+    /// the job starts again from it with a single writer in its directory.
+    fn recover(&self, launch: &Launch, grace: std::time::Duration, _: &UnboundedSender<ExecEvent>) -> Result<Recovery, ExecError> {
+        stop_orphan(&crate::journal::JobDir::new(&launch.dir), grace);
+        Ok(Recovery::Start { note: None })
     }
 
     fn cancel(&self, job: &str) {

@@ -173,6 +173,28 @@ fn cell(views: &[Option<&JobView>], metric: &str) -> Cell {
     Cell::Value { mean, std, seeds: values.len(), of: views.len() }
 }
 
+/// What the jobs trained and evaluated on, as the caption names it: the synthetic set's size and
+/// classes, or the annotation files or sets of a dataset on disk, and the input size.
+fn dataset_caption(d: &crate::spec::config::DatasetSpec) -> String {
+    use crate::spec::config::DatasetSpec;
+    let file = |p: &std::path::Path| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let (what, size) = match d {
+        DatasetSpec::Synthetic(s) => return format!("the synthetic dataset ({} px, {} classes)", s.image_size, s.num_classes),
+        DatasetSpec::Coco(c) => (format!("COCO annotations `{}` (val `{}`)", file(&c.train), file(&c.val)), c.image_size),
+        DatasetSpec::Voc(v) => (format!("Pascal VOC {} (val {})", v.train.join(" + "), v.val), v.image_size),
+        DatasetSpec::Visdrone(v) => (format!("VisDrone {} (val {})", v.train, v.val), v.image_size),
+    };
+    let p = d.pipeline().expect("a dataset on disk has a pipeline");
+    let mut text = format!("{what}, {size} px input");
+    if let Some(n) = p.max_train_images {
+        text.push_str(&format!(", first {n} training images"));
+    }
+    if let Some(n) = p.max_val_images {
+        text.push_str(&format!(", first {n} val images"));
+    }
+    text
+}
+
 fn caption(plan: &PlanFile, spec: &TableSpec, reference: Option<&ReferenceFile>) -> String {
     let mut parts = Vec::new();
     if let Some(c) = &spec.caption {
@@ -184,16 +206,14 @@ fn caption(plan: &PlanFile, spec: &TableSpec, reference: Option<&ReferenceFile>)
             crate::spec::config::DetectorSpec::Fcos { .. } => "FCOS-style",
             crate::spec::config::DetectorSpec::Retinanet { .. } => "RetinaNet-style",
         };
-        let crate::spec::config::DatasetSpec::Synthetic(d) = &cfg.dataset;
         let mut seeds: Vec<u64> = plan.jobs.iter().map(|j| j.seed).collect();
         seeds.sort_unstable();
         seeds.dedup();
         parts.push(format!(
-            "Ours: {detector} detector with a tiny ResNet + FPN trained from scratch for {} iterations (batch {}) on the synthetic dataset ({} px, {} classes), scale `{}`; mean ± std over seeds {}.",
+            "Ours: {detector} detector with a tiny ResNet + FPN trained from scratch for {} iterations (batch {}) on {}, scale `{}`; mean ± std over seeds {}.",
             cfg.train.iterations,
             cfg.train.batch_size,
-            d.image_size,
-            d.num_classes,
+            dataset_caption(&cfg.dataset),
             plan.scale.as_deref().unwrap_or("default"),
             seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
         ));

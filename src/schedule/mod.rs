@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::execute::{ExecEvent, Executor, FailureCause, Launch, Outcome};
+use crate::execute::{ExecError, ExecEvent, Executor, FailureCause, Launch, Outcome, Recovery};
 use crate::expand::Job;
 use crate::journal::{records_now, Event, JobDir, JobState, JobStatus, JournalError, SweepDir};
 use crate::plan::Plan;
@@ -31,6 +31,9 @@ pub fn progress_mode_lines() -> progress::Mode {
 pub enum Hardware {
     Cpu { concurrent: usize, threads: usize },
     Gpu { gpus: Box<dyn Gpus>, threads: usize, policy: Policy },
+    /// A Slurm cluster: every ready job is submitted at once with this request, and Slurm
+    /// decides where and when it runs. `describe` is the request in words.
+    Slurm { gpus: u32, threads: usize, describe: String },
 }
 
 pub struct RunOptions {
@@ -44,6 +47,9 @@ pub struct RunOptions {
     pub gpu_memory_mib: Option<u64>,
     /// Time a stopped worker gets to checkpoint before it is killed.
     pub grace: Duration,
+    /// Start what is ready (jobs that depend on others too, when the executor queues
+    /// dependencies) and return without following: the executor's queue runs them.
+    pub detach: bool,
 }
 
 impl Default for RunOptions {
@@ -54,6 +60,7 @@ impl Default for RunOptions {
             job_timeout: None,
             gpu_memory_mib: None,
             grace: Duration::from_secs(30),
+            detach: false,
         }
     }
 }
@@ -67,6 +74,20 @@ pub struct Summary {
     pub failed: usize,
     pub unsupported: usize,
     pub interrupted: bool,
+    /// Jobs left queued or running in the executor's queue (`detach`).
+    pub detached: usize,
+}
+
+/// Why a sweep could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// A transition could not be saved: nothing more may be acted on.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The executor itself failed (Slurm refused a job or did not answer); every other job
+    /// would fail the same way. Jobs already submitted stay in the cluster's queue.
+    #[error(transparent)]
+    Executor(#[from] ExecError),
 }
 
 struct Queued<'a> {
@@ -116,6 +137,7 @@ impl Hardware {
                 .into_iter()
                 .map(|g| Placement::Gpu { index: g.index, uuid: g.uuid, threads: *threads })
                 .collect(),
+            Hardware::Slurm { gpus, threads, .. } => vec![Placement::Slurm { gpus: *gpus, threads: *threads }],
         };
         let slots = if slots.is_empty() { vec![Placement::Cpu { threads: 1 }] } else { slots };
         ids.iter().enumerate().map(|(i, id)| (id.clone(), slots[i % slots.len()].clone())).collect()
@@ -128,16 +150,21 @@ impl Hardware {
                 let g = gpus.snapshot().unwrap_or_default();
                 format!("{} GPU(s) ({}), up to {} jobs per GPU", g.len(), g.iter().map(|g| format!("{} {}, {} MiB free", g.index, g.name, g.free_mib)).collect::<Vec<_>>().join("; "), policy.max_per_gpu)
             }
+            Hardware::Slurm { describe, .. } => describe.clone(),
         }
     }
 }
 
 /// The shape of a job for memory purposes: what decides its peak GPU memory.
 pub fn shape_of(cfg: &crate::spec::JobConfig) -> String {
-    let crate::spec::config::DatasetSpec::Synthetic(d) = &cfg.dataset;
     let model = serde_json::to_string(&cfg.model).unwrap_or_default();
     let fake = cfg.fake.as_ref().map(|f| f.memory_mib).unwrap_or(0);
-    format!("{model}/{}px/b{}/f{fake}", d.image_size, cfg.train.batch_size)
+    // A dataset on disk also fixes the head's class count (COCO 80, VOC 20, ...).
+    let data = match &cfg.dataset {
+        crate::spec::config::DatasetSpec::Synthetic(_) => String::new(),
+        d => format!("{}/", d.kind()),
+    };
+    format!("{model}/{data}{}px/b{}/f{fake}", cfg.dataset.image_size(), cfg.train.batch_size)
 }
 
 struct Dispatcher<'a> {
@@ -160,6 +187,11 @@ struct Dispatcher<'a> {
     events: crate::journal::EventLog,
     /// Shape of each job (what its GPU memory depends on), computed once.
     shapes: HashMap<String, String>,
+    /// The executor holds a job back until the jobs it starts from succeed (Slurm's
+    /// afterok), so it may be started as soon as they are.
+    submit_ahead: bool,
+    /// An executor failure that stops the sweep.
+    fatal: Option<ExecError>,
 }
 
 
@@ -177,11 +209,11 @@ pub async fn run(
     display: Display,
     supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>,
     on_result: &mut dyn FnMut(),
-) -> Result<Summary, JournalError> {
+) -> Result<Summary, ScheduleError> {
     let order = plan.order().expect("the plan was checked for cycles when built");
     let gpu_count = match hardware {
         Hardware::Gpu { gpus, .. } => gpus.snapshot().map(|g| g.len()).unwrap_or(0),
-        Hardware::Cpu { .. } => 0,
+        Hardware::Cpu { .. } | Hardware::Slurm { .. } => 0,
     };
     let mut d = Dispatcher {
         sweep,
@@ -201,27 +233,47 @@ pub async fn run(
         display,
         events: sweep.events()?,
         shapes: order.iter().map(|j| (j.id.clone(), shape_of(&j.config))).collect(),
+        submit_ahead: executor.queues_dependencies(),
+        fatal: None,
     };
-    d.admit_jobs(order, supported)?;
+    // Listening before anything starts: a Ctrl-C that comes while jobs are being started
+    // (submitted) is then handled, not fatal to an orchestrator that has work out.
+    let listen = |kind, name: &str| {
+        tokio::signal::unix::signal(kind).map_err(|e| JournalError::Io { action: "listen for", path: name.into(), source: e })
+    };
+    let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
+    let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    d.admit_jobs(order, supported, executor, &tx)?;
     d.display.start(d.total, d.summary.already_done);
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
     let mut stopping: Option<Instant> = None;
     let mut killed = false;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| JournalError::Io { action: "listen for", path: "SIGTERM".into(), source: e })?;
     let tick = Duration::from_millis(200);
 
     loop {
-        if stopping.is_none() {
+        if stopping.is_none() && d.fatal.is_none() {
             d.launch_ready(executor, &tx)?;
         }
-        if d.running.is_empty() && (stopping.is_some() || d.queue.is_empty()) {
+        if d.fatal.is_some() || (d.running.is_empty() && (stopping.is_some() || d.queue.is_empty())) {
             break;
+        }
+        if d.opts.detach && stopping.is_none() {
+            // Nothing is followed: handle what has already arrived (ends found while
+            // recovering), start what that made ready, and leave the rest to the queue.
+            match rx.try_recv() {
+                Ok(ev) => {
+                    if d.on_event(ev, false)? {
+                        on_result();
+                    }
+                    continue;
+                }
+                Err(_) => break,
+            }
         }
         let ev = tokio::select! {
             ev = rx.recv() => ev,
-            _ = tokio::signal::ctrl_c() => { d.stop(&mut stopping, &mut killed, executor); continue }
+            _ = sigint.recv() => { d.stop(&mut stopping, &mut killed, executor); continue }
             _ = sigterm.recv() => { d.stop(&mut stopping, &mut killed, executor); continue }
             _ = tokio::time::sleep(tick) => {
                 d.check_timeouts(executor);
@@ -235,21 +287,19 @@ pub async fn run(
             }
         };
         let Some(ev) = ev else { break };
-        match ev {
-            ExecEvent::Started { .. } => {}
-            ExecEvent::Message { job, message } => d.on_message(&job, message),
-            ExecEvent::Exited { job, outcome, stderr_tail } => {
-                if d.on_exit(&job, outcome, stderr_tail, stopping.is_some())? {
-                    on_result();
-                }
-            }
+        if d.on_event(ev, stopping.is_some())? {
+            on_result();
         }
     }
     d.summary.interrupted = stopping.is_some();
+    d.summary.detached = if d.opts.detach { d.running.len() } else { 0 };
     d.display.finish();
-    let Dispatcher { events, summary, .. } = d;
+    let Dispatcher { events, summary, fatal, .. } = d;
     events.close()?;
-    Ok(summary)
+    match fatal {
+        Some(e) => Err(e.into()),
+        None => Ok(summary),
+    }
 }
 
 impl<'a> Dispatcher<'a> {
@@ -257,8 +307,9 @@ impl<'a> Dispatcher<'a> {
         self.events.append(&Event { at: records_now(), job: job.into(), status })
     }
 
-    /// Sorts the plan's jobs into done (skipped), not runnable, and queued.
-    fn admit_jobs(&mut self, order: Vec<&'a Job>, supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>) -> Result<(), JournalError> {
+    /// Sorts the plan's jobs into done (skipped), not runnable, still running from an earlier
+    /// orchestrator (adopted, as the executor finds them), and queued.
+    fn admit_jobs(&mut self, order: Vec<&'a Job>, supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>, executor: &dyn Executor, tx: &mpsc::UnboundedSender<ExecEvent>) -> Result<(), ScheduleError> {
         let mut not_run: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         let now = Instant::now();
         for job in order {
@@ -281,8 +332,22 @@ impl<'a> Dispatcher<'a> {
                 self.failed.insert(job.id.clone());
                 continue;
             }
-            crate::execute::local::stop_orphan(&dir, self.opts.grace);
-            self.queue.push_back(Queued { job, attempt: 0, not_before: now, exclusive: false });
+            let launch = Launch { job: job.id.clone(), dir: dir.path.clone(), placement: self.nominal_placement(), attempt: 0, after: Vec::new() };
+            match executor.recover(&launch, self.opts.grace, tx)? {
+                Recovery::Start { note } => {
+                    if let Some(note) = note {
+                        self.display.line(&format!("sweep: {note}"));
+                    }
+                    self.queue.push_back(Queued { job, attempt: 0, not_before: now, exclusive: false });
+                }
+                Recovery::Adopted { attempt, note } => {
+                    self.display.line(&format!("sweep: {note}"));
+                    self.display.started(&job.id, &format!("{} seed {}", job.row, job.seed), &format!("{} (adopted)", self.nominal_placement()));
+                    let shape = self.shapes[&job.id].clone();
+                    let r = Running { job, attempt, exclusive: false, gpu: None, cpu: false, shape, started: Instant::now(), peak_mib: 0, timed_out: false, progress: None };
+                    self.running.insert(job.id.clone(), r);
+                }
+            }
         }
         for (reason, rows) in &not_run {
             self.display.line(&format!("sweep: not run ({reason}): {}", rows.join("; ")));
@@ -291,6 +356,14 @@ impl<'a> Dispatcher<'a> {
             self.display.line(&format!("sweep: {} of {} jobs already done, skipped", self.summary.already_done, self.total));
         }
         Ok(())
+    }
+
+    /// Where a job would go, for an executor that asks before anything is placed.
+    fn nominal_placement(&self) -> Placement {
+        match self.hardware {
+            Hardware::Slurm { gpus, threads, .. } => Placement::Slurm { gpus: *gpus, threads: *threads },
+            Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } => Placement::Cpu { threads: *threads },
+        }
     }
 
     fn demand(&self, q: &Queued) -> Demand {
@@ -303,6 +376,8 @@ impl<'a> Dispatcher<'a> {
     fn place(&mut self, demand: &Demand, snapshot: &[GpuState]) -> Option<(Placement, Option<usize>)> {
         match self.hardware {
             Hardware::Cpu { concurrent, threads } => (self.cpu_busy < *concurrent).then(|| (Placement::Cpu { threads: *threads }, None)),
+            // Slurm queues whatever is submitted.
+            Hardware::Slurm { .. } => Some((self.nominal_placement(), None)),
             Hardware::Gpu { threads, policy, .. } => {
                 for (load, g) in self.gpu_load.iter_mut().zip(snapshot) {
                     if load.shapes.is_empty() {
@@ -316,26 +391,30 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    fn deps_state(&self, job: &Job) -> DepState {
+    /// Whether a job can start, and the jobs it must then wait for (started, not finished:
+    /// only when the executor queues dependencies).
+    fn deps_state(&self, job: &Job) -> (DepState, Vec<String>) {
         let deps = self.plan.depends_on(&job.id);
         if deps.iter().any(|d| self.failed.contains(d)) {
-            DepState::Failed
+            (DepState::Failed, Vec::new())
         } else if deps.iter().all(|d| self.finished.contains(d)) {
-            DepState::Ready
+            (DepState::Ready, Vec::new())
+        } else if self.submit_ahead && deps.iter().all(|d| self.finished.contains(d) || self.running.contains_key(d)) {
+            (DepState::Ready, deps.into_iter().filter(|d| self.running.contains_key(d)).collect())
         } else {
-            DepState::Waiting
+            (DepState::Waiting, Vec::new())
         }
     }
 
     /// Starts every queued job that is ready and fits, in queue order (a job that does not fit
     /// does not hold back smaller ones behind it).
-    fn launch_ready(&mut self, executor: &dyn Executor, tx: &mpsc::UnboundedSender<ExecEvent>) -> Result<(), JournalError> {
+    fn launch_ready(&mut self, executor: &dyn Executor, tx: &mpsc::UnboundedSender<ExecEvent>) -> Result<(), ScheduleError> {
         if self.queue.is_empty() {
             return Ok(());
         }
         let snapshot = match self.hardware {
             Hardware::Gpu { gpus, .. } => gpus.snapshot().unwrap_or_default(),
-            Hardware::Cpu { .. } => Vec::new(),
+            Hardware::Cpu { .. } | Hardware::Slurm { .. } => Vec::new(),
         };
         let now = Instant::now();
         // A demand that did not fit once in this pass will not fit later in it either.
@@ -352,7 +431,8 @@ impl<'a> Dispatcher<'a> {
                 i += 1;
                 continue;
             }
-            match self.deps_state(q.job) {
+            let (deps, after) = self.deps_state(q.job);
+            match deps {
                 DepState::Waiting => {
                     i += 1;
                     continue;
@@ -377,9 +457,20 @@ impl<'a> Dispatcher<'a> {
             };
             let q = self.queue.remove(i).expect("index in range");
             let shape = self.shapes[&q.job.id].clone();
+            // A job that already ran keeps its thread count: CPU results depend on it.
+            let placement = match (placement, JobDir::new(self.sweep.job_dir(&q.job.id)).read_state()) {
+                (Placement::Cpu { .. }, Ok(Some(JobState { threads, .. }))) if threads > 0 => Placement::Cpu { threads },
+                (p, _) => p,
+            };
             self.log(&q.job.id, JobStatus::Running { pid: 0, placement: placement.to_string(), started: None })?;
-            let launch = Launch { job: q.job.id.clone(), dir: self.sweep.job_dir(&q.job.id), placement: placement.clone() };
+            let launch = Launch { job: q.job.id.clone(), dir: self.sweep.job_dir(&q.job.id), placement: placement.clone(), attempt: q.attempt + 1, after };
             if let Err(e) = executor.start(launch, tx.clone()) {
+                if e.is_fatal() {
+                    // The job was not started: it stays pending for the next run.
+                    self.log(&q.job.id, JobStatus::Pending)?;
+                    self.fatal = Some(e);
+                    return Ok(());
+                }
                 self.fail_for_good(q.job, q.attempt + 1, "crash", e.to_string(), &[])?;
                 continue;
             }
@@ -399,6 +490,29 @@ impl<'a> Dispatcher<'a> {
             );
         }
         Ok(())
+    }
+
+    /// Handles one executor event; returns whether a result arrived.
+    fn on_event(&mut self, ev: ExecEvent, stopping: bool) -> Result<bool, JournalError> {
+        match ev {
+            ExecEvent::Started { job, .. } => {
+                // Timeouts and durations count from the start of the work, not from a place
+                // in a queue.
+                if let Some(r) = self.running.get_mut(&job) {
+                    r.started = Instant::now();
+                }
+                Ok(false)
+            }
+            ExecEvent::Message { job, message } => {
+                self.on_message(&job, message);
+                Ok(false)
+            }
+            ExecEvent::Notice { text, .. } => {
+                self.display.line(&text);
+                Ok(false)
+            }
+            ExecEvent::Exited { job, outcome, stderr_tail } => self.on_exit(&job, outcome, stderr_tail, stopping),
+        }
     }
 
     fn on_message(&mut self, job: &str, message: WorkerMessage) {
@@ -481,9 +595,24 @@ impl<'a> Dispatcher<'a> {
 
     fn retry_or_fail(&mut self, r: &Running<'a>, cause: FailureCause, tail: Vec<String>, stopping: bool) -> Result<(), JournalError> {
         let message = tail.last().cloned().unwrap_or_default();
+        if let FailureCause::NotShared { node } = &cause {
+            self.log(&r.job.id, JobStatus::Pending)?;
+            let slurm_id = crate::execute::slurm::record::read(&self.sweep.job_dir(&r.job.id)).ok().flatten().and_then(|rec| rec.slurm_id).unwrap_or_default();
+            self.fatal = Some(ExecError::NotShared { job: r.job.id.clone(), slurm_id, node: node.clone(), dir: self.sweep.job_dir(&r.job.id) });
+            return Ok(());
+        }
+        if matches!(cause, FailureCause::DependencyFailed | FailureCause::Preempted) && !stopping {
+            // Not this job's doing: queued again as the same attempt. A dropped child goes
+            // after its parent's next start (or fails with it, see deps_state).
+            self.log(&r.job.id, JobStatus::Pending)?;
+            self.display.paused(&r.job.id, &format!("{}  {} seed {}: {cause}; queued again", r.job.id, r.job.row, r.job.seed));
+            self.queue.push_front(Queued { job: r.job, attempt: r.attempt.saturating_sub(1), not_before: Instant::now(), exclusive: r.exclusive });
+            return Ok(());
+        }
         self.log(&r.job.id, JobStatus::Failed { cause: cause.name().into(), message: cause.to_string() })?;
         let (retry, exclusive) = match &cause {
-            FailureCause::BadConfig => (false, false),
+            // Bad input, or someone's decision to cancel: running it again changes nothing.
+            FailureCause::BadConfig | FailureCause::Cancelled => (false, false),
             // Once more with the GPU to itself, and the shape's expected peak raised.
             FailureCause::OutOfMemory => (r.gpu.is_some() && !r.exclusive, true),
             _ => (r.attempt <= self.opts.retries, r.exclusive),
@@ -493,7 +622,8 @@ impl<'a> Dispatcher<'a> {
                 let raised = self.peaks.get(&r.shape).map_or(r.peak_mib, |p| p * 3 / 2).max(r.peak_mib);
                 self.peaks.insert(r.shape.clone(), raised);
             }
-            let wait = self.opts.backoff * 2u32.saturating_pow(r.attempt.saturating_sub(1));
+            // A detached run cannot wait: the retry goes to the queue at once.
+            let wait = if self.opts.detach { Duration::ZERO } else { self.opts.backoff * 2u32.saturating_pow(r.attempt.saturating_sub(1)) };
             self.display.paused(&r.job.id, &format!("{}  {} seed {}: {cause}; retrying in {:.0?}", r.job.id, r.job.row, r.job.seed, wait));
             self.queue.push_front(Queued { job: r.job, attempt: r.attempt, not_before: Instant::now() + wait, exclusive });
             return Ok(());
@@ -510,7 +640,7 @@ impl<'a> Dispatcher<'a> {
         let message = if tail.is_empty() { detail.clone() } else { format!("{detail}: {}", tail.join("\n")) };
         let status = JobStatus::Failed { cause: cause.into(), message };
         let threads = match self.hardware {
-            Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } => *threads,
+            Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } | Hardware::Slurm { threads, .. } => *threads,
         };
         dir.write_state(&JobState { status: status.clone(), attempts, threads, updated_at: records_now() })?;
         self.log(&job.id, status)?;

@@ -53,12 +53,14 @@ impl Gpus for SimGpus {
 pub enum Placement {
     Cpu { threads: usize },
     Gpu { index: u32, uuid: String, threads: usize },
+    /// A Slurm job asking for `gpus` GPUs and `threads` CPUs; Slurm picks the node and GPU.
+    Slurm { gpus: u32, threads: usize },
 }
 
 impl Placement {
     pub fn threads(&self) -> usize {
         match self {
-            Placement::Cpu { threads } | Placement::Gpu { threads, .. } => *threads,
+            Placement::Cpu { threads } | Placement::Gpu { threads, .. } | Placement::Slurm { threads, .. } => *threads,
         }
     }
 }
@@ -68,6 +70,7 @@ impl std::fmt::Display for Placement {
         match self {
             Placement::Cpu { threads } => write!(f, "cpu ({threads} threads)"),
             Placement::Gpu { index, .. } => write!(f, "gpu {index}"),
+            Placement::Slurm { gpus, threads } => write!(f, "slurm ({gpus} gpu, {threads} cpu)"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! a field changes so old results are not silently reused.
 
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Part of every job id; bump when the trainer's behaviour for the same config changes.
 pub const TRAINER_SCHEMA_VERSION: u32 = 1;
@@ -33,11 +34,49 @@ pub struct JobConfig {
 pub enum DatasetSpec {
     /// Embedded, generated from a seed: no files needed.
     Synthetic(SyntheticSpec),
+    /// COCO detection JSON (`instances_*.json`) and directories of images.
+    Coco(CocoSpec),
+    /// Pascal VOC's layout: `Annotations/*.xml`, `ImageSets/Main/*.txt`, `JPEGImages/`.
+    Voc(VocSpec),
+    /// VisDrone2019-DET's layout: `images/` and `annotations/*.txt` per split.
+    Visdrone(VisdroneSpec),
 }
 
 impl Default for DatasetSpec {
     fn default() -> Self {
         DatasetSpec::Synthetic(SyntheticSpec::default())
+    }
+}
+
+impl DatasetSpec {
+    /// The value of `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DatasetSpec::Synthetic(_) => "synthetic",
+            DatasetSpec::Coco(_) => "coco",
+            DatasetSpec::Voc(_) => "voc",
+            DatasetSpec::Visdrone(_) => "visdrone",
+        }
+    }
+
+    /// Side of the square network input in pixels.
+    pub fn image_size(&self) -> u32 {
+        match self {
+            DatasetSpec::Synthetic(s) => s.image_size,
+            DatasetSpec::Coco(c) => c.image_size,
+            DatasetSpec::Voc(v) => v.image_size,
+            DatasetSpec::Visdrone(v) => v.image_size,
+        }
+    }
+
+    /// The input pipeline of a dataset read from disk (none for the synthetic one).
+    pub fn pipeline(&self) -> Option<Pipeline> {
+        match self {
+            DatasetSpec::Synthetic(_) => None,
+            DatasetSpec::Coco(c) => Some(c.pipeline()),
+            DatasetSpec::Voc(v) => Some(v.pipeline()),
+            DatasetSpec::Visdrone(v) => Some(v.pipeline()),
+        }
     }
 }
 
@@ -75,6 +114,151 @@ impl Default for SyntheticSpec {
         }
     }
 }
+
+/// The input pipeline of a dataset read from disk. Its fields are written inline in each kind
+/// (`image_size`, `flip`, `multi_scale`, `max_train_images`, `max_val_images`).
+///
+/// Each image is resized keeping its aspect ratio so that its longer side is `image_size` (with
+/// `multi_scale`, a side drawn per training image), then padded at the right and bottom to
+/// `image_size` × `image_size`; boxes follow, and detections are mapped back to the original
+/// image's pixels before evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pipeline {
+    /// Side of the square network input in pixels (a multiple of 32).
+    pub image_size: u32,
+    /// Random horizontal flip of training images (probability ½).
+    pub flip: bool,
+    /// `[min, max]`: the longer side of a training image is drawn uniformly from this range of
+    /// pixels (at most `image_size`; the rest is padding); absent: always `image_size`.
+    pub multi_scale: Option<[u32; 2]>,
+    /// Train on the first N images of the training list only (absent: all).
+    pub max_train_images: Option<u32>,
+    /// Evaluate on the first N val images only (absent: all).
+    pub max_val_images: Option<u32>,
+}
+
+/// What becomes of the boxes a format marks as special (COCO `iscrowd`, VOC `difficult`,
+/// VisDrone's category 11 "others") in training. Evaluation sees crowd and difficult boxes as
+/// the protocol says (they stay in the ground truth with their flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoxHandling {
+    /// An ignore region: anchors and points inside it take no loss.
+    Ignore,
+    /// Left out: its pixels train as background.
+    Drop,
+    /// An ordinary object of its class (VisDrone: "others" becomes an 11th class, evaluated too).
+    Train,
+}
+
+/// COCO detection JSON. `file_name`s are relative to `images` (train) and `val_images` (val);
+/// category ids become contiguous labels in id order, and go back into the results JSON.
+/// Paths are used as written: absolute, or relative to the directory sweep runs in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CocoSpec {
+    /// Directory of the training images.
+    pub images: PathBuf,
+    /// Directory of the val images (absent: `images`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_images: Option<PathBuf>,
+    /// Training annotation file.
+    pub train: PathBuf,
+    /// Val annotation file: also the evaluation's ground truth, as it is.
+    pub val: PathBuf,
+    /// `iscrowd` boxes in training.
+    #[serde(default = "defaults::ignore")]
+    pub crowd: BoxHandling,
+    #[serde(default = "defaults::real_image_size")]
+    pub image_size: u32,
+    #[serde(default = "defaults::yes")]
+    pub flip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_scale: Option<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_train_images: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_val_images: Option<u32>,
+}
+
+/// Pascal VOC (or any dataset in its layout). A set `YEAR/NAME` is the list
+/// `root/YEAR/ImageSets/Main/NAME.txt`, its annotations `root/YEAR/Annotations/ID.xml` and images
+/// `root/YEAR/JPEGImages/ID.jpg`. Class `k` of `classes` has label `k` and category id `k + 1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VocSpec {
+    /// The `VOCdevkit` directory.
+    pub root: PathBuf,
+    #[serde(default = "defaults::voc_train")]
+    pub train: Vec<String>,
+    #[serde(default = "defaults::voc_val")]
+    pub val: String,
+    /// Class names in label order (default: VOC's 20); `[]`: the names found in the
+    /// annotations, sorted. Another name in an annotation is an error.
+    #[serde(default = "defaults::voc_classes")]
+    pub classes: Vec<String>,
+    /// `difficult` objects in training (evaluation keeps them, flagged, as VOC's metric says).
+    #[serde(default = "defaults::ignore")]
+    pub difficult: BoxHandling,
+    #[serde(default = "defaults::real_image_size")]
+    pub image_size: u32,
+    #[serde(default = "defaults::yes")]
+    pub flip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_scale: Option<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_train_images: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_val_images: Option<u32>,
+}
+
+/// VisDrone2019-DET: `root/SPLIT/images/NAME.jpg` and `root/SPLIT/annotations/NAME.txt`, lines
+/// `left,top,width,height,score,category,truncation,occlusion`. Category 0 ("ignored regions")
+/// and score 0 are ignore regions: no loss inside in training, and detections mostly inside are
+/// dropped before evaluation. Categories 1–10 are the classes (pedestrian, people, bicycle, car,
+/// van, truck, tricycle, awning-tricycle, bus, motor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisdroneSpec {
+    /// The directory holding the split directories.
+    pub root: PathBuf,
+    #[serde(default = "defaults::visdrone_train")]
+    pub train: String,
+    #[serde(default = "defaults::visdrone_val")]
+    pub val: String,
+    /// Category 11 ("others"): `ignore` (an ignore region, also at evaluation), `drop`, or
+    /// `train` (an 11th class).
+    #[serde(default = "defaults::ignore")]
+    pub others: BoxHandling,
+    #[serde(default = "defaults::visdrone_image_size")]
+    pub image_size: u32,
+    #[serde(default = "defaults::yes")]
+    pub flip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_scale: Option<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_train_images: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_val_images: Option<u32>,
+}
+
+macro_rules! pipeline_of {
+    ($($spec:ty),*) => {$(
+        impl $spec {
+            /// Its pipeline keys.
+            pub fn pipeline(&self) -> Pipeline {
+                Pipeline {
+                    image_size: self.image_size,
+                    flip: self.flip,
+                    multi_scale: self.multi_scale,
+                    max_train_images: self.max_train_images,
+                    max_val_images: self.max_val_images,
+                }
+            }
+        }
+    )*};
+}
+pipeline_of!(CocoSpec, VocSpec, VisdroneSpec);
 
 // ---------------------------------------------------------------- model
 
@@ -220,6 +404,10 @@ pub struct LossSpec {
     pub cls: ClsLossSpec,
     pub reg: RegLossSpec,
     pub weights: WeightsSpec,
+    /// A joint term coupling classification and regression (absent: none). Absent from the
+    /// serialized config (and the job id) when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coupling: Option<CouplingSpec>,
 }
 
 /// Classification losses.
@@ -232,6 +420,46 @@ pub enum ClsLossSpec {
         alpha: f64,
         #[serde(default = "defaults::focal_gamma")]
         gamma: f64,
+    },
+    /// Softmax cross-entropy with online hard example mining (SSD's hard negative mining):
+    /// per image, all positives and the `neg_pos_ratio × positives` negatives of highest loss.
+    CeOhem {
+        #[serde(default = "defaults::neg_pos_ratio")]
+        neg_pos_ratio: f64,
+    },
+    /// AUC-loss (AP-loss paper, Eq. 7): the error-driven ranking update with `H(x)/|N|`.
+    Auc {
+        /// Half-width of the piecewise step function (Eq. 21).
+        #[serde(default = "defaults::ranking_delta")]
+        delta: f64,
+        /// Rank the whole batch together (else per image, averaged).
+        #[serde(default = "defaults::yes")]
+        minibatch: bool,
+    },
+    /// AP-loss (Chen et al., AP-loss paper, Section 3 and Algorithm 1).
+    Ap {
+        /// Half-width of the piecewise step function (Eq. 21).
+        #[serde(default = "defaults::ranking_delta")]
+        delta: f64,
+        /// Interpolated AP (Section 3.4.3).
+        #[serde(default = "defaults::yes")]
+        interpolate: bool,
+        /// Rank the whole batch together (Section 3.4.1; else per image, averaged).
+        #[serde(default = "defaults::yes")]
+        minibatch: bool,
+    },
+}
+
+/// Joint classification–regression terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CouplingSpec {
+    /// Harmonic loss (Wang & Zhang, supplementary Eq. 1): per positive
+    /// `(1 + β_r)·CE + (1 + β_c)·L_reg`, `β_r = e^(−L_reg)`, `β_c = e^(−CE)`.
+    Harmonic {
+        /// Stop the gradient through β_r and β_c (the paper differentiates through them).
+        #[serde(default)]
+        detach: bool,
     },
 }
 
@@ -257,8 +485,23 @@ pub enum RegLossSpec {
     },
     /// d² on the encoded targets.
     L2,
+    /// IoU loss on decoded boxes: `−ln IoU` (UnitBox) or `1 − IoU`.
+    Iou {
+        #[serde(default)]
+        form: IouForm,
+    },
     /// 1 − GIoU on decoded boxes.
     Giou,
+    /// DIoU loss on decoded boxes: `1 − IoU + ρ²/c²`.
+    Diou,
+    /// CIoU loss on decoded boxes: DIoU + `α·v` (aspect-ratio term).
+    Ciou,
+    /// Harmonic IoU loss (Harmonic loss supplementary Eq. 11): `(1 + IoU)^γ (1 − IoU)`,
+    /// `0 < γ ≤ 1`.
+    Hiou {
+        #[serde(default = "defaults::hiou_gamma")]
+        gamma: f64,
+    },
     /// Uncertainty-guided gradient stabilization (UGS summary): classification-based
     /// localization with optional interval non-uniform labels, uncertainty minimization (λ)
     /// and uncertainty-guided refinement (γ, ρ).
@@ -269,6 +512,31 @@ impl Default for RegLossSpec {
     fn default() -> Self {
         RegLossSpec::Giou
     }
+}
+
+/// The form of the plain IoU loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IouForm {
+    /// `−ln IoU` (UnitBox; the IoU clamped at 1e-6 so disjoint boxes stay finite).
+    #[default]
+    Log,
+    /// `1 − IoU`.
+    Linear,
+}
+
+/// What the UGS refinement term `L^ur` measures at the perturbed features (the summary does not
+/// define it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UrLoss {
+    /// The classification-based localization loss `L_CE` (two-hot cross-entropy).
+    #[default]
+    Ce,
+    /// `L_CE + λ·L_UM`, the whole localization objective.
+    CeUm,
+    /// `L_UM` alone: the literal min-max of the entropy.
+    Um,
 }
 
 /// UGS hyperparameters. α, β and n are not given by the paper ("require manual tuning").
@@ -289,6 +557,8 @@ pub struct UgsSpec {
     pub gamma: f64,
     /// Radius of the feature perturbation of the refinement step.
     pub rho: f64,
+    /// What `L^ur` is at the perturbed features.
+    pub ur_loss: UrLoss,
 }
 
 impl Default for UgsSpec {
@@ -301,22 +571,75 @@ impl Default for UgsSpec {
             lambda: 0.0,
             gamma: 0.0,
             rho: 0.5,
+            ur_loss: UrLoss::Ce,
         }
     }
 }
 
-/// Task weights: `loss = cls · L_cls + reg · L_reg` (+ the center-ness term for FCOS).
+/// Task weights: `loss = cls · L_cls + reg · L_reg` (+ the center-ness term for FCOS); with
+/// `adapt`, `cls` and `reg` are the initial weights and the rule changes them while training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WeightsSpec {
     pub cls: f64,
     pub reg: f64,
+    /// Adaptive weighting (absent: fixed weights). Absent from the serialized config (and the
+    /// job id) when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapt: Option<AdaptSpec>,
 }
 
 impl Default for WeightsSpec {
     fn default() -> Self {
-        WeightsSpec { cls: 1.0, reg: 1.0 }
+        WeightsSpec {
+            cls: 1.0,
+            reg: 1.0,
+            adapt: None,
+        }
     }
+}
+
+/// Rules that change the task weights while training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdaptSpec {
+    /// Adaptive Loss Weight Adjustment (ALWA paper, Algorithm 1).
+    Alwa {
+        /// 1: standard = mean + std of the window (ALWA_1); 2: std only (ALWA_2).
+        #[serde(default = "defaults::alwa_variant")]
+        variant: u8,
+        /// C: iterations per window.
+        #[serde(default = "defaults::alwa_window")]
+        window: u64,
+        /// Which losses the window records.
+        #[serde(default)]
+        record: AlwaRecord,
+        /// Divisor of the window's standard deviation.
+        #[serde(default)]
+        std: StdKind,
+    },
+}
+
+/// The losses ALWA records per iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AlwaRecord {
+    /// `λ·L`, as Algorithm 1 lines 6–7 say.
+    #[default]
+    Weighted,
+    /// `L` before weighting.
+    Raw,
+}
+
+/// Standard deviation divisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StdKind {
+    /// `n − 1` (Bessel's correction).
+    #[default]
+    Sample,
+    /// `n`.
+    Population,
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -397,6 +720,55 @@ mod defaults {
     pub fn yes() -> bool {
         true
     }
+    pub fn ignore() -> super::BoxHandling {
+        super::BoxHandling::Ignore
+    }
+    /// VOC's images are about 500 × 375: 512 keeps them near their own size.
+    pub fn real_image_size() -> u32 {
+        512
+    }
+    /// VisDrone's images are about 2000 × 1500 with most objects under 50 px.
+    pub fn visdrone_image_size() -> u32 {
+        1024
+    }
+    pub fn voc_train() -> Vec<String> {
+        vec!["VOC2007/trainval".into(), "VOC2012/trainval".into()]
+    }
+    pub fn voc_val() -> String {
+        "VOC2007/test".into()
+    }
+    pub fn voc_classes() -> Vec<String> {
+        [
+            "aeroplane",
+            "bicycle",
+            "bird",
+            "boat",
+            "bottle",
+            "bus",
+            "car",
+            "cat",
+            "chair",
+            "cow",
+            "diningtable",
+            "dog",
+            "horse",
+            "motorbike",
+            "person",
+            "pottedplant",
+            "sheep",
+            "sofa",
+            "train",
+            "tvmonitor",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+    pub fn visdrone_train() -> String {
+        "VisDrone2019-DET-train".into()
+    }
+    pub fn visdrone_val() -> String {
+        "VisDrone2019-DET-val".into()
+    }
     pub fn center_sampling_radius() -> f64 {
         1.5
     }
@@ -430,5 +802,25 @@ mod defaults {
     }
     pub fn smooth_l1_beta() -> f64 {
         1.0 / 9.0
+    }
+    /// SSD's 3:1.
+    pub fn neg_pos_ratio() -> f64 {
+        3.0
+    }
+    /// The AP-loss paper's choice (Table 1, Section 4.1.1).
+    pub fn ranking_delta() -> f64 {
+        1.0
+    }
+    /// Not given in our copy of the Harmonic loss paper: the middle of (0, 1].
+    pub fn hiou_gamma() -> f64 {
+        0.5
+    }
+    /// ALWA_2: the paper's choice for one-stage detectors.
+    pub fn alwa_variant() -> u8 {
+        2
+    }
+    /// The paper's C.
+    pub fn alwa_window() -> u64 {
+        100
     }
 }

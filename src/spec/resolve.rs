@@ -177,7 +177,8 @@ pub(crate) fn resolve_value(
             .into_iter()
             .map(|p| {
                 let path: Vec<Seg> = p.key.split('.').map(|k| Seg::Key(k.into())).collect();
-                error(&path, format!("{} is out of range", p.found), Some(p.allowed))
+                let what = if p.missing { "does not exist" } else { "is out of range" };
+                error(&path, format!("{} {what}", p.found), Some(p.allowed))
             })
             .collect(),
     ))

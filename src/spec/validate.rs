@@ -2,11 +2,14 @@
 //! (dotted key, what was found, what is allowed) triple; the caller locates it in the file.
 
 use super::config::*;
+use std::path::Path;
 
 pub struct Problem {
     pub key: String,
     pub found: String,
     pub allowed: String,
+    /// `found` is a path that does not exist (else a value out of range).
+    pub missing: bool,
 }
 
 struct Checks(Vec<Problem>);
@@ -18,6 +21,20 @@ impl Checks {
                 key: key.to_string(),
                 found: found.to_string(),
                 allowed: allowed.to_string(),
+                missing: false,
+            });
+        }
+    }
+
+    /// A path the dataset needs: `dir` says whether it must be a directory or a file.
+    fn exists(&mut self, key: &str, path: &Path, dir: bool, allowed: &str) {
+        let ok = if dir { path.is_dir() } else { path.is_file() };
+        if !ok {
+            self.0.push(Problem {
+                key: key.to_string(),
+                found: path.display().to_string(),
+                allowed: allowed.to_string(),
+                missing: true,
             });
         }
     }
@@ -37,7 +54,12 @@ pub fn validate(cfg: &JobConfig) -> Vec<Problem> {
 }
 
 fn dataset(c: &mut Checks, d: &DatasetSpec) {
-    let DatasetSpec::Synthetic(s) = d;
+    let s = match d {
+        DatasetSpec::Synthetic(s) => s,
+        DatasetSpec::Coco(s) => return coco(c, s),
+        DatasetSpec::Voc(s) => return voc(c, s),
+        DatasetSpec::Visdrone(s) => return visdrone(c, s),
+    };
     let size = s.image_size;
     c.check(
         (32..=2048).contains(&size) && size % 32 == 0,
@@ -67,6 +89,85 @@ fn dataset(c: &mut Checks, d: &DatasetSpec) {
         s.max_object_size,
         "between dataset.min_object_size and dataset.image_size",
     );
+}
+
+/// The pipeline keys every dataset read from disk has.
+fn pipeline(c: &mut Checks, p: Pipeline) {
+    let size = p.image_size;
+    c.check(
+        (32..=2048).contains(&size) && size % 32 == 0,
+        "dataset.image_size",
+        size,
+        "a multiple of 32 from 32 to 2048",
+    );
+    if let Some([lo, hi]) = p.multi_scale {
+        c.check(
+            16 <= lo && lo <= hi && hi <= size,
+            "dataset.multi_scale",
+            format!("[{lo}, {hi}]"),
+            "[min, max] longer sides in pixels, 16 <= min <= max <= dataset.image_size",
+        );
+    }
+    for (key, n) in [
+        ("dataset.max_train_images", p.max_train_images),
+        ("dataset.max_val_images", p.max_val_images),
+    ] {
+        if let Some(n) = n {
+            c.check(n >= 1, key, n, ">= 1, or absent for all");
+        }
+    }
+}
+
+fn coco(c: &mut Checks, s: &CocoSpec) {
+    pipeline(c, s.pipeline());
+    c.exists("dataset.images", &s.images, true, "an existing directory of images");
+    if let Some(v) = &s.val_images {
+        c.exists("dataset.val_images", v, true, "an existing directory of images");
+    }
+    c.exists("dataset.train", &s.train, false, "an existing COCO annotation file");
+    c.exists("dataset.val", &s.val, false, "an existing COCO annotation file");
+}
+
+fn voc(c: &mut Checks, s: &VocSpec) {
+    pipeline(c, s.pipeline());
+    c.exists("dataset.root", &s.root, true, "an existing VOCdevkit directory");
+    c.check(!s.train.is_empty(), "dataset.train", "[]", "one or more sets like VOC2007/trainval");
+    let mut names: Vec<&String> = s.classes.iter().collect();
+    names.sort();
+    names.dedup();
+    c.check(
+        names.len() == s.classes.len() && s.classes.iter().all(|n| !n.trim().is_empty()),
+        "dataset.classes",
+        format!("{:?}", s.classes),
+        "distinct non-empty names, or [] for the names found in the annotations",
+    );
+    if !s.root.is_dir() {
+        return;
+    }
+    let sets = s.train.iter().map(|t| ("dataset.train", t)).chain([("dataset.val", &s.val)]);
+    for (key, set) in sets {
+        match set.split_once('/') {
+            Some((year, name)) if !year.is_empty() && !name.is_empty() && !name.contains('/') => {
+                let list = s.root.join(year).join("ImageSets/Main").join(format!("{name}.txt"));
+                c.exists(key, &list, false, "sets YEAR/NAME with a list ROOT/YEAR/ImageSets/Main/NAME.txt");
+            }
+            _ => c.check(false, key, set, "a set YEAR/NAME, e.g. VOC2007/trainval"),
+        }
+    }
+}
+
+fn visdrone(c: &mut Checks, s: &VisdroneSpec) {
+    pipeline(c, s.pipeline());
+    c.exists("dataset.root", &s.root, true, "an existing directory holding the VisDrone splits");
+    if !s.root.is_dir() {
+        return;
+    }
+    for (key, split) in [("dataset.train", &s.train), ("dataset.val", &s.val)] {
+        for sub in ["images", "annotations"] {
+            let allowed = "a split directory under dataset.root with images/ and annotations/";
+            c.exists(key, &s.root.join(split).join(sub), true, allowed);
+        }
+    }
 }
 
 fn model(c: &mut Checks, m: &ModelSpec) {
@@ -163,21 +264,50 @@ fn losses(c: &mut Checks, l: &LossSpec) {
             c.check((0.0..=1.0).contains(alpha), "loss.cls.alpha", alpha, "0 to 1");
             c.check(*gamma >= 0.0, "loss.cls.gamma", gamma, ">= 0");
         }
+        ClsLossSpec::CeOhem { neg_pos_ratio: r } => {
+            c.check(*r > 0.0 && r.is_finite(), "loss.cls.neg_pos_ratio", r, "> 0 negatives per positive");
+        }
+        ClsLossSpec::Auc { delta, .. } | ClsLossSpec::Ap { delta, .. } => c.check(
+            *delta > 0.0 && delta.is_finite(),
+            "loss.cls.delta",
+            delta,
+            "> 0 (half-width of the piecewise step function, AP-loss Eq. 21)",
+        ),
     }
     match &l.reg {
         RegLossSpec::SmoothL1 { beta } => c.check(*beta > 0.0, "loss.reg.beta", beta, "> 0"),
+        RegLossSpec::Hiou { gamma } => c.check(
+            *gamma > 0.0 && *gamma <= 1.0,
+            "loss.reg.gamma",
+            gamma,
+            "0 < gamma <= 1 (HIoU decreases with IoU only for gamma <= 1, Harmonic loss supplementary Eq. 13)",
+        ),
         RegLossSpec::Ugs(u) => {
-            c.check(u.n >= 2, "loss.reg.n", u.n, ">= 2 bins");
-            c.check(u.alpha > 0.0, "loss.reg.alpha", u.alpha, "> 0");
-            c.check(u.beta > 0.0, "loss.reg.beta", u.beta, "> 0");
+            c.check((2..=256).contains(&u.n), "loss.reg.n", u.n, "2 to 256 bins");
+            c.check(u.alpha > 0.0 && u.alpha.is_finite(), "loss.reg.alpha", u.alpha, "> 0");
+            c.check(u.beta > 0.0 && u.alpha * u.beta <= 50.0, "loss.reg.beta", u.beta, "> 0, with alpha * beta <= 50");
             c.check(u.lambda >= 0.0, "loss.reg.lambda", u.lambda, ">= 0 (0 = off)");
             c.check(u.gamma >= 0.0, "loss.reg.gamma", u.gamma, ">= 0 (0 = off)");
             c.check(u.rho > 0.0, "loss.reg.rho", u.rho, "> 0");
         }
-        RegLossSpec::L1 | RegLossSpec::L2 | RegLossSpec::Giou => {}
+        RegLossSpec::L1
+        | RegLossSpec::L2
+        | RegLossSpec::Iou { .. }
+        | RegLossSpec::Giou
+        | RegLossSpec::Diou
+        | RegLossSpec::Ciou => {}
     }
     c.check(l.weights.cls >= 0.0, "loss.weights.cls", l.weights.cls, ">= 0");
     c.check(l.weights.reg >= 0.0, "loss.weights.reg", l.weights.reg, ">= 0");
+    if let Some(AdaptSpec::Alwa { variant, window, .. }) = &l.weights.adapt {
+        c.check(
+            *variant == 1 || *variant == 2,
+            "loss.weights.adapt.variant",
+            variant,
+            "1 (ALWA_1: mean + std) or 2 (ALWA_2: std)",
+        );
+        c.check(*window >= 2, "loss.weights.adapt.window", window, ">= 2 iterations");
+    }
 }
 
 fn eval(c: &mut Checks, e: &EvalSpec) {

@@ -10,7 +10,6 @@
 use super::synth::{key, render, Image, Rng};
 use crate::eval::{GroundTruth, GtSet};
 use crate::spec::config::SyntheticSpec;
-use rayon::prelude::*;
 use tch::{Device, Tensor};
 
 /// The two index streams of the dataset.
@@ -97,7 +96,8 @@ pub fn flip_horizontal(img: &mut Image) {
     }
 }
 
-/// The training order: which image (and whether flipped) sits at each position.
+/// The training order: which image (and whether flipped) sits at each position. Batches are
+/// made from it by [`super::datasets::Loader`], ahead of time in background threads.
 #[derive(Debug, Clone)]
 pub struct Sampler {
     seed: u64,
@@ -128,32 +128,6 @@ impl Sampler {
         let index = self.epoch.as_ref().expect("just filled").1[offset] as usize;
         let flip = Rng::new(key(&[self.seed, 0x666c_6970, pos])).next_u64() >> 63 == 1;
         (index, flip)
-    }
-
-    /// The images of training iteration `iteration` (0-based), flipped where drawn, rendered in
-    /// parallel on `pool` (each image is independent, so the result does not depend on it).
-    pub fn batch(
-        &mut self,
-        data: &Synthetic,
-        iteration: u64,
-        batch: usize,
-        pool: &rayon::ThreadPool,
-    ) -> Vec<Image> {
-        let picks: Vec<(usize, bool)> = (0..batch)
-            .map(|j| self.at(iteration * batch as u64 + j as u64))
-            .collect();
-        pool.install(|| {
-            picks
-                .par_iter()
-                .map(|&(index, flip)| {
-                    let mut img = data.image(Split::Train, index);
-                    if flip {
-                        flip_horizontal(&mut img);
-                    }
-                    img
-                })
-                .collect()
-        })
     }
 }
 

@@ -30,6 +30,10 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
+    /// The dataset could not be read: a missing or undecodable image, a malformed annotation
+    /// (the message names the file and the record).
+    #[error("dataset: {0}")]
+    Dataset(#[from] super::datasets::DatasetError),
     /// The COCO evaluation refused the detections or the ground truth.
     #[error("evaluation failed: {0}")]
     Eval(String),

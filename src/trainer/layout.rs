@@ -101,13 +101,16 @@ pub fn levels(size: usize, per_cell: usize) -> Vec<Level> {
         .collect()
 }
 
+/// A RetinaNet anchor with at least this fraction of its area inside an ignore region is
+/// ignored.
+pub const IGNORE_IOF: f32 = 0.5;
+
 /// Clamp on RetinaNet's dw, dh before `exp` (detectron2's `log(1000 / 16)`).
 pub const MAX_DWH: f32 = 4.135_166_6;
 
 impl Layout {
     pub fn new(cfg: &JobConfig) -> Layout {
-        let crate::spec::config::DatasetSpec::Synthetic(ds) = &cfg.dataset;
-        let size = ds.image_size as usize;
+        let size = cfg.dataset.image_size() as usize;
         match &cfg.model.detector {
             DetectorSpec::Fcos {
                 center_sampling_radius,
@@ -128,6 +131,11 @@ impl Layout {
                 *neg_iou,
             )),
         }
+    }
+
+    /// Whether the head has a center-ness branch (FCOS with `centerness: true`).
+    pub fn centerness(&self) -> bool {
+        matches!(self, Layout::Fcos(f) if f.centerness)
     }
 
     /// Priors per location.
@@ -160,10 +168,19 @@ impl Layout {
 
     /// Targets of a batch of images.
     pub fn assign(&self, objects: &[&[Object]]) -> Assignment {
+        self.assign_with_ignore(objects, &[])
+    }
+
+    /// Targets of a batch of images with ignore regions (`ignore[b]` for image `b`): a
+    /// background prior inside a region is ignored (label −1, no loss); a positive stays
+    /// positive (an annotated object wins over a region around it). "Inside": an FCOS point
+    /// lies in the region; a RetinaNet anchor has at least [`IGNORE_IOF`] of its area in it.
+    pub fn assign_with_ignore(&self, objects: &[&[Object]], ignore: &[&[[f32; 4]]]) -> Assignment {
         let n = self.priors().len();
         let mut a = Assignment::default();
         for (b, objs) in objects.iter().enumerate() {
             let first = a.pos.len();
+            let labels = a.labels.len();
             match self {
                 Layout::Fcos(f) => f.assign_image(objs, &mut a),
                 Layout::Retina(r) => r.assign_image(objs, &mut a),
@@ -171,8 +188,42 @@ impl Layout {
             for p in &mut a.pos[first..] {
                 *p += (b * n) as i64;
             }
+            let regions = ignore.get(b).copied().unwrap_or(&[]);
+            if !regions.is_empty() {
+                self.ignore_inside(regions, &mut a.labels[labels..]);
+            }
         }
         a
+    }
+
+    /// Sets the background priors inside any of `regions` to ignored.
+    fn ignore_inside(&self, regions: &[[f32; 4]], labels: &mut [i64]) {
+        for (l, p) in labels.iter_mut().zip(self.priors()) {
+            if *l != 0 {
+                continue;
+            }
+            let inside = match self {
+                Layout::Fcos(_) => regions
+                    .iter()
+                    .any(|r| r[0] <= p[0] && p[0] < r[2] && r[1] <= p[1] && p[1] < r[3]),
+                Layout::Retina(_) => {
+                    let a = [
+                        p[0] - p[2] / 2.0,
+                        p[1] - p[3] / 2.0,
+                        p[0] + p[2] / 2.0,
+                        p[1] + p[3] / 2.0,
+                    ];
+                    regions.iter().any(|r| {
+                        let iw = (a[2].min(r[2]) - a[0].max(r[0])).max(0.0);
+                        let ih = (a[3].min(r[3]) - a[1].max(r[1])).max(0.0);
+                        iw * ih >= IGNORE_IOF * p[2] * p[3]
+                    })
+                }
+            };
+            if inside {
+                *l = -1;
+            }
+        }
     }
 
     /// Differentiable decoding of `pred [P, 4]` at `priors [P, 4]` into `[x1, y1, x2, y2]`.

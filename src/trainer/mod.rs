@@ -2,39 +2,48 @@
 //!
 //! [`train`] runs one job: it builds a TinyResnet + FPN + one-stage head ([`model`]) with an FCOS
 //! or RetinaNet target assignment ([`fcos`], [`retina`], [`layout`]), trains it on the embedded
-//! synthetic dataset ([`data`], [`synth`]) with the configured losses ([`losses`]) and our own SGD
-//! ([`optim`]), checkpoints and resumes ([`checkpoint`]), then detects on the val split
+//! synthetic dataset ([`data`], [`synth`]) or on COCO, VOC or VisDrone from disk ([`datasets`])
+//! with the configured losses ([`losses`], assembled by
+//! [`objective`]) and task weights ([`alwa`]: fixed or ALWA) and our own SGD ([`optim`]),
+//! checkpoints and resumes ([`checkpoint`]), then detects on the val split
 //! ([`postprocess`]) and scores the detections with the COCO protocol (`crate::eval`).
 //!
 //! Files written in the job directory, and nothing else: `checkpoint/latest.{ot,json}` (atomic),
 //! `curves.csv` (one row per log step) and `detections.json` (the val detections as a COCO
 //! results list). A job directory that holds a checkpoint is resumed from it; on the CPU the
 //! result is bit-identical to an uninterrupted run with the same thread count, because the model,
-//! the momentum buffers and the iteration are all the state there is (the data order is a pure
+//! the momentum buffers, ALWA's weights and window, and the iteration are all the state there is
+//! (the data order is a pure
 //! function of the seed and the position, and no op draws random numbers after initialisation).
 //!
 //! Determinism: `tch::manual_seed(train.seed)` before the model is built, `threads` intra-op
 //! threads, one inter-op thread, parameters visited in name order, targets computed on the host.
 
+pub mod alwa;
 pub mod checkpoint;
 pub mod data;
+pub mod datasets;
 mod error;
 pub mod fcos;
+pub mod head;
 pub mod layout;
 pub mod losses;
 pub mod model;
+pub mod objective;
 pub mod optim;
 pub mod postprocess;
 pub mod retina;
-mod run;
+pub mod run;
 pub mod synth;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_families;
 
 pub use error::TrainError;
 
 use crate::eval::CocoSummary;
-use crate::spec::config::{BackboneSpec, DatasetSpec, DetectorSpec, JobConfig, RegLossSpec};
+use crate::spec::config::{BackboneSpec, DatasetSpec, DetectorSpec, JobConfig};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -107,13 +116,31 @@ fn invalid(field: &'static str, value: impl std::fmt::Debug, allowed: &'static s
 
 /// Cheap checks of what this trainer can run; no tch work.
 pub fn validate(cfg: &JobConfig) -> Result<(), TrainError> {
-    if let RegLossSpec::Ugs(_) = cfg.loss.reg {
-        return Err(TrainError::Unsupported {
-            what: "the UGS loss is not implemented yet".into(),
-        });
-    }
-    let DatasetSpec::Synthetic(ds) = &cfg.dataset;
     let check = |ok: bool, e: TrainError| if ok { Ok(()) } else { Err(e) };
+    let ds = match &cfg.dataset {
+        DatasetSpec::Synthetic(ds) => ds,
+        other => {
+            let p = other.pipeline().expect("a dataset on disk has a pipeline");
+            check(
+                p.image_size >= 32 && p.image_size % 32 == 0,
+                invalid(
+                    "dataset.image_size",
+                    p.image_size,
+                    "a multiple of 32, at least 32",
+                ),
+            )?;
+            check(
+                p.multi_scale
+                    .is_none_or(|[lo, hi]| 1 <= lo && lo <= hi && hi <= p.image_size),
+                invalid(
+                    "dataset.multi_scale",
+                    p.multi_scale,
+                    "[min, max] with 1 <= min <= max <= image_size",
+                ),
+            )?;
+            return validate_model_and_training(cfg);
+        }
+    };
     check(
         ds.image_size >= 32 && ds.image_size % 32 == 0,
         invalid(
@@ -153,6 +180,12 @@ pub fn validate(cfg: &JobConfig) -> Result<(), TrainError> {
             "2 <= min_object_size <= max_object_size <= image_size - 1",
         ),
     )?;
+    validate_model_and_training(cfg)
+}
+
+/// The checks of [`validate`] that do not depend on the dataset.
+fn validate_model_and_training(cfg: &JobConfig) -> Result<(), TrainError> {
+    let check = |ok: bool, e: TrainError| if ok { Ok(()) } else { Err(e) };
     let BackboneSpec::TinyResnet { width, blocks } = &cfg.model.backbone;
     check(
         *width >= 1 && *width <= 512,
@@ -260,15 +293,7 @@ pub fn validate(cfg: &JobConfig) -> Result<(), TrainError> {
         t.log_every >= 1,
         invalid("train.log_every", t.log_every, "at least 1"),
     )?;
-    let crate::spec::config::ClsLossSpec::Focal { alpha, gamma } = cfg.loss.cls;
-    check(
-        (0.0..=1.0).contains(&alpha),
-        invalid("loss.cls.alpha", alpha, "in [0, 1]"),
-    )?;
-    check(gamma >= 0.0, invalid("loss.cls.gamma", gamma, "at least 0"))?;
-    if let RegLossSpec::SmoothL1 { beta } = cfg.loss.reg {
-        check(beta >= 0.0, invalid("loss.reg.beta", beta, "at least 0"))?;
-    }
+    losses::validate(cfg)?;
     let e = &cfg.eval;
     check(
         (0.0..=1.0).contains(&e.nms_iou),

@@ -19,8 +19,15 @@
 //!   bias initialised to 1 (one stride, the typical target) so no location starts in the dead
 //!   zone of the ReLU; the center-ness logit is a branch of the regression tower. RetinaNet
 //!   regresses raw (dx, dy, dw, dh).
+//! * Distribution head (UGS, GFL-style): with a grid of `n + 1` points the regression output has
+//!   `4 (n + 1)` logits per prior (times the learnable scale on FCOS, as GFL scales its
+//!   distribution logits; no ReLU, bias 0: a uniform start), returned as `reg_logits`, and `reg`
+//!   is the expectation `Σ_k softmax(logits)_k · y_k` per side, so decoding is unchanged.
+//! * The FPN levels are reachable ([`Detector::features`]) and the regression branch runs on
+//!   its own ([`Head::reg_logits`]): UGS's refinement step re-runs it on perturbed levels.
 
-use crate::spec::config::{BackboneSpec, DetectorSpec, ModelSpec};
+pub use super::head::{Head, HeadOutput};
+use crate::spec::config::{BackboneSpec, ModelSpec};
 use tch::nn::{self, ConvConfig, GroupNormConfig, Module};
 use tch::Tensor;
 
@@ -204,113 +211,6 @@ impl Fpn {
     }
 }
 
-/// Head outputs flattened over (level, y, x, anchor): `cls [B, N, C]` logits, `reg [B, N, 4]`
-/// (FCOS: ltrb in strides, ≥ 0; RetinaNet: deltas), `ctr [B, N]` center-ness logits (FCOS).
-#[derive(Debug)]
-pub struct HeadOutput {
-    pub cls: Tensor,
-    pub reg: Tensor,
-    pub ctr: Option<Tensor>,
-}
-
-/// The head shared by all levels.
-#[derive(Debug)]
-pub struct Head {
-    cls_tower: Vec<ConvGn>,
-    reg_tower: Vec<ConvGn>,
-    cls_out: nn::Conv2D,
-    reg_out: nn::Conv2D,
-    ctr_out: Option<nn::Conv2D>,
-    scales: Vec<Tensor>,
-    classes: i64,
-    fcos: bool,
-}
-
-fn head_conv(vs: nn::Path, i: i64, o: i64, bias: f64) -> nn::Conv2D {
-    let ws_init = nn::Init::Randn {
-        mean: 0.0,
-        stdev: 0.01,
-    };
-    nn::conv2d(
-        vs,
-        i,
-        o,
-        3,
-        ConvConfig {
-            padding: 1,
-            ws_init,
-            bs_init: nn::Init::Const(bias),
-            ..Default::default()
-        },
-    )
-}
-
-impl Head {
-    pub fn new(vs: &nn::Path, spec: &ModelSpec, classes: i64, anchors: i64) -> Head {
-        let c = spec.fpn_channels;
-        let fcos = matches!(spec.detector, DetectorSpec::Fcos { .. });
-        let tower = |name: &str| {
-            (0..spec.head_convs)
-                .map(|i| ConvGn::new(&(vs / format!("{name}{i}")), c, c, 3, 1, true))
-                .collect::<Vec<_>>()
-        };
-        let prior = -((1.0 - 0.01) / 0.01f64).ln();
-        Head {
-            cls_tower: tower("cls_tower"),
-            reg_tower: tower("reg_tower"),
-            cls_out: head_conv(vs / "cls_out", c, anchors * classes, prior),
-            reg_out: head_conv(vs / "reg_out", c, anchors * 4, if fcos { 1.0 } else { 0.0 }),
-            ctr_out: match spec.detector {
-                DetectorSpec::Fcos {
-                    centerness: true, ..
-                } => Some(head_conv(vs / "ctr_out", c, 1, 0.0)),
-                _ => None,
-            },
-            scales: if fcos {
-                (0..STRIDES.len())
-                    .map(|l| vs.var(&format!("scale{l}"), &[1], nn::Init::Const(1.0)))
-                    .collect()
-            } else {
-                vec![]
-            },
-            classes,
-            fcos,
-        }
-    }
-
-    pub fn forward(&self, levels: &[Tensor]) -> HeadOutput {
-        let flat = |t: Tensor, k: i64| {
-            let b = t.size()[0];
-            t.permute([0, 2, 3, 1]).reshape([b, -1, k])
-        };
-        let (mut cls, mut reg, mut ctr) = (vec![], vec![], vec![]);
-        for (l, p) in levels.iter().enumerate() {
-            let c = self
-                .cls_tower
-                .iter()
-                .fold(p.shallow_clone(), |x, m| x.apply(m).relu());
-            let r = self
-                .reg_tower
-                .iter()
-                .fold(p.shallow_clone(), |x, m| x.apply(m).relu());
-            cls.push(flat(c.apply(&self.cls_out), self.classes));
-            let mut d = r.apply(&self.reg_out);
-            if self.fcos {
-                d = (d * &self.scales[l]).relu();
-            }
-            reg.push(flat(d, 4));
-            if let Some(o) = &self.ctr_out {
-                ctr.push(flat(r.apply(o), 1).squeeze_dim(2));
-            }
-        }
-        HeadOutput {
-            cls: Tensor::cat(&cls, 1),
-            reg: Tensor::cat(&reg, 1),
-            ctr: (!ctr.is_empty()).then(|| Tensor::cat(&ctr, 1)),
-        }
-    }
-}
-
 /// Backbone + FPN + head.
 #[derive(Debug)]
 pub struct Detector {
@@ -322,9 +222,20 @@ pub struct Detector {
 impl Detector {
     /// `anchors` per location: 1 for FCOS, scales × ratios for RetinaNet.
     pub fn new(vs: &nn::Path, spec: &ModelSpec, classes: i64, anchors: i64) -> Detector {
+        Detector::with_grid(vs, spec, classes, anchors, None)
+    }
+
+    /// A detector whose regression is a distribution over `grid` (UGS) when given.
+    pub fn with_grid(
+        vs: &nn::Path,
+        spec: &ModelSpec,
+        classes: i64,
+        anchors: i64,
+        grid: Option<&[f64]>,
+    ) -> Detector {
         let backbone = Backbone::new(&(vs / "backbone"), &spec.backbone);
         let fpn = Fpn::new(&(vs / "fpn"), &backbone.out_channels, spec.fpn_channels);
-        let head = Head::new(&(vs / "head"), spec, classes, anchors);
+        let head = Head::with_grid(&(vs / "head"), spec, classes, anchors, grid);
         Detector {
             backbone,
             fpn,
@@ -332,8 +243,12 @@ impl Detector {
         }
     }
 
+    /// The FPN levels P3–P5 of a batch.
+    pub fn features(&self, images: &Tensor) -> Vec<Tensor> {
+        self.fpn.forward(&self.backbone.forward(images))
+    }
+
     pub fn forward(&self, images: &Tensor) -> HeadOutput {
-        self.head
-            .forward(&self.fpn.forward(&self.backbone.forward(images)))
+        self.head.forward(&self.features(images))
     }
 }

@@ -1,8 +1,10 @@
 //! From head outputs to detections: score, threshold, per-level top-k, decode, class-wise NMS,
 //! max detections per image. Runs on the host in plain Rust after one copy of the outputs.
 //!
-//! Score of a (prior, class): RetinaNet `σ(cls)`; FCOS with center-ness `sqrt(σ(cls) · σ(ctr))`
-//! (the FCOS repository's test-time form: center-ness down-weights off-centre boxes while the
+//! Score of a (prior, class): RetinaNet `p(cls)`; FCOS with center-ness `sqrt(p(cls) · σ(ctr))`,
+//! `p` the classification loss's score function ([`Score`]: `σ` for the sigmoid losses, the
+//! softmax with a background logit at 0 for CE + OHEM); the square root is the FCOS
+//! repository's test-time form (center-ness down-weights off-centre boxes while the
 //! score stays on the scale of a probability, so `score_threshold` keeps its meaning).
 //! Candidates with score ≤ `score_threshold` are dropped, the `pre_nms_top_k` best of each level
 //! are decoded and clipped to the image, boxes without area are dropped, NMS runs per class
@@ -11,6 +13,7 @@
 //! deterministic.
 
 use super::layout::{iou, Layout};
+use super::losses::Score;
 use super::model::HeadOutput;
 use crate::eval::Detection;
 use crate::spec::config::EvalSpec;
@@ -39,10 +42,11 @@ pub fn detect(
     layout: &Layout,
     spec: &EvalSpec,
     image_size: f32,
+    score: Score,
 ) -> Vec<Vec<Det>> {
     let size = out.cls.size();
     let (b, n, c) = (size[0] as usize, size[1] as usize, size[2] as usize);
-    let mut scores = host(&out.cls.sigmoid());
+    let mut scores = host(&score.probs(&out.cls));
     if let Some(ctr) = &out.ctr {
         let ctr = host(&ctr.sigmoid());
         for (i, s) in scores.iter_mut().enumerate() {
@@ -97,6 +101,26 @@ pub fn nms(mut cands: Vec<Det>, threshold: f32, max_det: usize) -> Vec<Det> {
     keep
 }
 
+/// The detections of which less than `fraction` of the area lies inside any one of `regions`
+/// (VisDrone's ignore regions: a detection mostly inside one is neither right nor wrong, so
+/// its toolkit removes it before scoring).
+pub fn drop_in_regions(dets: Vec<Det>, regions: &[[f32; 4]], fraction: f32) -> Vec<Det> {
+    if regions.is_empty() {
+        return dets;
+    }
+    dets.into_iter()
+        .filter(|d| {
+            let b = d.bbox;
+            let area = (b[2] - b[0]) * (b[3] - b[1]);
+            regions.iter().all(|r| {
+                let iw = (b[2].min(r[2]) - b[0].max(r[0])).max(0.0);
+                let ih = (b[3].min(r[3]) - b[1].max(r[1])).max(0.0);
+                iw * ih < fraction * area
+            })
+        })
+        .collect()
+}
+
 /// COCO records of one image (`image_id`, category `class + 1`, bbox `[x, y, w, h]`).
 pub fn records(image_id: u64, dets: &[Det]) -> Vec<Detection> {
     dets.iter()
@@ -139,5 +163,20 @@ mod tests {
             vec![det(1.0, 0.9, 0), det(1.0, 0.8, 1), det(30.0, 0.7, 0)]
         );
         assert_eq!(nms(kept, 0.5, 2).len(), 2);
+    }
+
+    #[test]
+    fn detections_mostly_inside_an_ignore_region_are_dropped() {
+        let region = [[0.0, 0.0, 15.0, 10.0]];
+        // 100% inside, 50% inside (at the threshold: dropped), 40% inside, outside.
+        let d = vec![
+            det(0.0, 0.9, 0),
+            det(10.0, 0.8, 0),
+            det(11.0, 0.7, 1),
+            det(40.0, 0.6, 0),
+        ];
+        let kept = drop_in_regions(d.clone(), &region, 0.5);
+        assert_eq!(kept, vec![d[2], d[3]]);
+        assert_eq!(drop_in_regions(d.clone(), &[], 0.5), d);
     }
 }

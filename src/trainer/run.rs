@@ -1,22 +1,24 @@
 //! The training session: model, data, losses and optimizer of one job, the loop, and evaluation.
 
+use super::alwa::Weighting;
 use super::checkpoint::{self, Curves};
-use super::data::{to_tensor, Sampler, Split, Synthetic};
+use super::data::{to_tensor, Split};
+use super::datasets::{Dataset, Loader};
 use super::layout::Layout;
-use super::losses::{self, reduce, ClsLoss, RegLoss, Space};
 use super::model::Detector;
+use super::objective::Objective;
 use super::optim::{lr_at, Sgd};
-use super::postprocess::{detect, records};
+use super::postprocess::detect;
 use super::synth::{Image, Object};
 use super::{DeviceChoice, Progress, TrainError, TrainOptions, TrainOutcome};
 use crate::eval::{Detection, GtSet};
-use crate::spec::config::{DatasetSpec, DetectorSpec, JobConfig};
+use crate::spec::config::JobConfig;
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Instant;
-use tch::{nn::VarStore, Device, Kind, Reduction, Tensor};
+use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// Images per forward pass at evaluation.
 const EVAL_BATCH: usize = 16;
@@ -50,28 +52,31 @@ pub struct Session {
     pub model: Detector,
     pub layout: Layout,
     priors: Tensor,
-    pub data: Synthetic,
-    sampler: Sampler,
+    pub data: Arc<Dataset>,
+    /// Prepares the training batches ahead, in background threads.
+    loader: Loader,
     pub opt: Sgd,
-    /// Renders the images of a batch (as many threads as libtorch's intra-op pool).
+    /// Prepares the val images (as many threads as libtorch's intra-op pool).
     pool: rayon::ThreadPool,
-    cls_loss: Box<dyn ClsLoss>,
-    reg_loss: Box<dyn RegLoss>,
+    pub objective: Objective,
+    /// Task weights in force (fixed or ALWA) and their state.
+    pub weighting: Weighting,
 }
 
 impl Session {
     /// Builds everything; the model's initialisation is a function of `train.seed` alone.
     pub fn new(cfg: &JobConfig, device: Device) -> Result<Session, TrainError> {
-        let DatasetSpec::Synthetic(ds) = &cfg.dataset;
-        let data = Synthetic::new(ds);
+        let data = Arc::new(Dataset::open(&cfg.dataset)?);
         let layout = Layout::new(cfg);
+        let objective = Objective::new(cfg);
         tch::manual_seed(cfg.train.seed as i64);
         let vs = VarStore::new(device);
-        let model = Detector::new(
+        let model = Detector::with_grid(
             &vs.root(),
             &cfg.model,
-            ds.num_classes as i64,
+            data.num_classes() as i64,
             layout.per_cell() as i64,
+            objective.grid(),
         );
         let t = &cfg.train;
         let threads = tch::get_num_threads().max(1) as usize;
@@ -82,10 +87,10 @@ impl Session {
         Ok(Session {
             pool,
             opt: Sgd::new(&vs, t.momentum, t.weight_decay, t.grad_clip),
-            sampler: Sampler::new(t.seed, data.len(Split::Train)),
+            loader: Loader::new(data.clone(), t.seed, t.batch_size as usize, threads)?,
             priors: layout.priors_tensor(device),
-            cls_loss: losses::build(&cfg.loss.cls),
-            reg_loss: losses::build_reg(&cfg.loss.reg)?,
+            weighting: Weighting::new(&cfg.loss.weights),
+            objective,
             cfg: cfg.clone(),
             device,
             vs,
@@ -95,92 +100,74 @@ impl Session {
         })
     }
 
-    /// Names of the values [`Session::losses`] returns, in order.
+    /// Names of the values [`Session::step`] returns, in order: the weighted total, then the
+    /// unweighted terms.
     pub fn loss_names(&self) -> Vec<&'static str> {
         let mut v = vec!["total", "cls", "reg"];
-        if matches!(
-            self.cfg.model.detector,
-            DetectorSpec::Fcos {
-                centerness: true,
-                ..
-            }
-        ) {
+        if self.layout.centerness() {
             v.push("ctr");
         }
+        v.extend(self.objective.extra_names());
         v
     }
 
+    /// The task weights in force.
     pub fn weights(&self) -> Vec<(String, f64)> {
-        let w = &self.cfg.loss.weights;
-        let mut v = vec![("cls".to_string(), w.cls), ("reg".to_string(), w.reg)];
-        if self.loss_names().contains(&"ctr") {
+        let mut v = vec![
+            ("cls".to_string(), self.weighting.cls),
+            ("reg".to_string(), self.weighting.reg),
+        ];
+        if self.layout.centerness() {
             v.push(("ctr".to_string(), 1.0));
         }
         v
     }
 
-    /// The losses of a batch: total (weighted, to back-propagate) first, then the unweighted parts.
-    pub fn losses(&self, images: &[Image]) -> Vec<Tensor> {
+    /// The loss terms of a batch (see [`Objective::terms`]).
+    pub fn terms(&self, images: &[Image]) -> super::objective::Terms {
         let objects: Vec<&[Object]> = images.iter().map(|i| i.objects.as_slice()).collect();
+        let ignore: Vec<&[[f32; 4]]> = images.iter().map(|i| i.ignore.as_slice()).collect();
         let t = self
             .layout
-            .assign(&objects)
+            .assign_with_ignore(&objects, &ignore)
             .to_device(&self.priors, self.device);
-        let out = self.model.forward(&to_tensor(images, self.device));
-        let classes = out.cls.size()[2];
-        let cls = self.cls_loss.loss(
-            &out.cls.view([-1, classes]),
-            &t.labels,
-            t.num_pos.max(1) as f64,
-        );
-        let pred = out.reg.view([-1, 4]).index_select(0, &t.pos);
-        let per_box = match self.reg_loss.space() {
-            Space::Encoded => self.reg_loss.per_box(&pred, &t.encoded),
-            Space::Boxes => self
-                .reg_loss
-                .per_box(&self.layout.decode(&pred, &t.priors), &t.boxes),
-        };
-        let reg = reduce(&per_box, &t.weight, t.weight_sum);
-        let w = &self.cfg.loss.weights;
-        let mut total = &cls * w.cls + &reg * w.reg;
-        let mut parts = vec![cls, reg];
-        if let (Some(ctr), Some(target)) = (&out.ctr, &t.centerness) {
-            let logits = ctr.view([-1]).index_select(0, &t.pos);
-            let bce = logits.binary_cross_entropy_with_logits::<Tensor>(
-                target,
-                None,
-                None,
-                Reduction::Sum,
-            );
-            let ctr_loss = bce / t.num_pos.max(1) as f64;
-            total += &ctr_loss;
-            parts.push(ctr_loss);
-        }
-        let mut all = vec![total];
-        all.extend(parts);
-        all
+        let x = to_tensor(images, self.device);
+        self.objective.terms(&self.model, &self.layout, &x, &t)
     }
 
-    /// One training iteration (0-based `it`); returns the detached losses.
+    /// [`Session::try_step`] on data that cannot fail to load (the synthetic set; tests).
     pub fn step(&mut self, it: u64, lr: f64) -> Vec<Tensor> {
-        let images = self.sampler.batch(
-            &self.data,
-            it,
-            self.cfg.train.batch_size as usize,
-            &self.pool,
-        );
-        let losses = self.losses(&images);
-        self.opt.zero_grad();
-        losses[0].backward();
-        self.opt.step(lr);
-        losses.iter().map(|l| l.detach()).collect()
+        self.try_step(it, lr)
+            .expect("the batch's images load (use try_step for data from disk)")
     }
 
-    /// Model variables and momentum buffers, as saved in a checkpoint.
+    /// One training iteration (0-based `it`); returns the detached logged losses, in the order
+    /// of [`Session::loss_names`]. Fails only when the batch's images cannot be read.
+    pub fn try_step(&mut self, it: u64, lr: f64) -> Result<Vec<Tensor>, TrainError> {
+        let images = self.loader.batch(it)?;
+        let terms = self.terms(&images);
+        let (wc, wr) = self.weighting.observe(it, &terms.cls, &terms.reg);
+        let mut total = &terms.cls_backprop * wc + &terms.reg * wr;
+        let mut logged_total = &terms.cls * wc + terms.reg.detach() * wr;
+        if let Some(ctr) = &terms.ctr {
+            total += ctr;
+            logged_total += ctr.detach();
+        }
+        self.opt.zero_grad();
+        total.backward();
+        self.opt.step(lr);
+        let mut out = vec![logged_total, terms.cls, terms.reg.detach()];
+        out.extend(terms.ctr.iter().map(|c| c.detach()));
+        out.extend(terms.ugs.into_iter().flatten());
+        Ok(out)
+    }
+
+    /// Model variables, momentum buffers and the task weights' state, as saved in a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.extend(self.opt.state());
+        v.extend(self.weighting.state());
         v
     }
 
@@ -199,32 +186,43 @@ impl Session {
             }
             tch::no_grad(|| var.copy_(src));
         }
-        self.opt.load_state(&ck.tensors).map_err(missing)
+        self.opt.load_state(&ck.tensors).map_err(&missing)?;
+        self.weighting
+            .load_state(&ck.tensors, self.device)
+            .map_err(missing)
     }
 
-    /// Detections on the val split (COCO records) and its ground truth.
+    /// [`Session::try_evaluate`] on data that cannot fail to load (the synthetic set; tests).
     pub fn evaluate(&self) -> (Vec<Detection>, GtSet) {
+        self.try_evaluate()
+            .expect("the val images load (use try_evaluate for data from disk)")
+    }
+
+    /// Detections on the val split (COCO records, in the original images' coordinates) and its
+    /// ground truth. Fails only when a val image cannot be read.
+    pub fn try_evaluate(&self) -> Result<(Vec<Detection>, GtSet), TrainError> {
         let _guard = tch::no_grad_guard();
         let n = self.data.len(Split::Val);
-        let size = self.data.spec.image_size as f32;
+        let size = self.data.image_size() as f32;
         let mut dets = Vec::new();
         for first in (0..n).step_by(EVAL_BATCH) {
             let data = &self.data;
-            let images: Vec<Image> = self.pool.install(|| {
+            let images = self.pool.install(|| {
                 (first..(first + EVAL_BATCH).min(n))
                     .into_par_iter()
-                    .map(|i| data.image(Split::Val, i))
-                    .collect()
-            });
+                    .map(|i| data.try_image(Split::Val, i))
+                    .collect::<Result<Vec<Image>, _>>()
+            })?;
             let out = self.model.forward(&to_tensor(&images, self.device));
-            for (j, d) in detect(&out, &self.layout, &self.cfg.eval, size)
+            let score = self.objective.score();
+            for (j, d) in detect(&out, &self.layout, &self.cfg.eval, size, score)
                 .iter()
                 .enumerate()
             {
-                dets.extend(records((first + j) as u64 + 1, d));
+                dets.extend(self.data.records(first + j, d));
             }
         }
-        (dets, self.data.val_ground_truth())
+        Ok((dets, self.data.val_ground_truth()))
     }
 }
 
@@ -271,7 +269,10 @@ pub fn run(
         None => None,
     };
     let names = s.loss_names();
-    let header = format!("iteration,lr,{},images_per_sec", names.join(","));
+    let header = format!(
+        "iteration,lr,{},w_cls,w_reg,images_per_sec",
+        names.join(",")
+    );
     let curves = Curves::open(job_dir, &header, resumed_from)?;
     let t = &cfg.train;
     let batch = t.batch_size as usize;
@@ -287,7 +288,7 @@ pub fn run(
             return Err(TrainError::Interrupted { iteration: it });
         }
         let lr = lr_at(t, it);
-        let losses = s.step(it, lr);
+        let losses = s.try_step(it, lr)?;
         sums = Some(match sums {
             None => losses,
             Some(acc) => acc.iter().zip(&losses).map(|(a, l)| a + l).collect(),
@@ -312,6 +313,7 @@ pub fn run(
             let ips = (window as usize * batch) as f64 / secs.max(1e-9);
             let mut row = vec![lr];
             row.extend(&means);
+            row.extend([s.weighting.cls, s.weighting.reg]);
             row.push(ips);
             curves.append(done, &row)?;
             on_progress(&Progress {
@@ -341,7 +343,7 @@ pub fn run(
             iteration: t.iterations,
         });
     }
-    let (dets, gt) = s.evaluate();
+    let (dets, gt) = s.try_evaluate()?;
     checkpoint::write_atomic(
         &job_dir.join("detections.json"),
         detections_json(&dets).as_bytes(),

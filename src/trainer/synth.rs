@@ -64,12 +64,15 @@ pub struct Object {
     pub bbox: [f32; 4],
 }
 
-/// A rendered scene: `size × size` RGB pixels (row-major, interleaved) and its objects.
+/// A rendered scene, or an image read from disk and placed in the input: `size × size` RGB
+/// pixels (row-major, interleaved), its objects and its ignore regions (`[x1, y1, x2, y2]`
+/// areas where no prior takes a loss; none in a rendered scene).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub size: usize,
     pub pixels: Vec<u8>,
     pub objects: Vec<Object>,
+    pub ignore: Vec<[f32; 4]>,
 }
 
 type Rgb = [f32; 3];
@@ -103,6 +106,7 @@ pub fn render(spec: &SyntheticSpec, rng: &mut Rng) -> Image {
         size: s,
         pixels,
         objects,
+        ignore: Vec::new(),
     }
 }
 

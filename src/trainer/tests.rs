@@ -41,7 +41,7 @@ fn tiny() -> JobConfig {
     }
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
+pub(super) fn fresh_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let d = std::env::temp_dir().join(format!(
         "sweep-trainer-{}-{name}-{}",
@@ -61,7 +61,7 @@ fn opts(stop: Arc<AtomicBool>) -> TrainOptions {
     }
 }
 
-fn run_job(
+pub(super) fn run_job(
     cfg: &JobConfig,
     dir: &Path,
     stop_at: Option<u64>,
@@ -120,7 +120,7 @@ fn smoke_loss_goes_down_and_only_our_files_are_written() {
     let curves = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
     assert_eq!(
         curves.lines().next().unwrap(),
-        "iteration,lr,total,cls,reg,ctr,images_per_sec"
+        "iteration,lr,total,cls,reg,ctr,w_cls,w_reg,images_per_sec"
     );
     assert_eq!(curves.lines().count(), 7);
     let dets: serde_json::Value =
@@ -146,6 +146,18 @@ fn same_config_and_threads_give_identical_results() {
 fn interrupted_and_resumed_run_is_bit_identical() {
     let mut cfg = tiny();
     (cfg.train.iterations, cfg.train.checkpoint_every) = (20, 10);
+    // ALWA with a window of 3: the checkpoint at 10 falls inside a window, so its weights and
+    // recorded losses must be restored too.
+    cfg.loss.weights = WeightsSpec {
+        cls: 0.75,
+        reg: 0.75,
+        adapt: Some(AdaptSpec::Alwa {
+            variant: 2,
+            window: 3,
+            record: AlwaRecord::Weighted,
+            std: StdKind::Sample,
+        }),
+    };
     let (a, b) = (fresh_dir("full"), fresh_dir("resumed"));
     let full = run_job(&cfg, &a, None).0.unwrap();
     let (r, _) = run_job(&cfg, &b, Some(10));
@@ -160,7 +172,9 @@ fn interrupted_and_resumed_run_is_bit_identical() {
     assert_eq!(resumed.resumed_from, Some(10));
     assert_eq!(seen.first().map(|p| p.iteration), Some(15));
     assert_eq!(full.metrics, resumed.metrics);
-    assert_same_tensors(&checkpoint_tensors(&a), &checkpoint_tensors(&b));
+    let ck = checkpoint_tensors(&b);
+    assert!(ck.contains_key("alwa.weights") && ck.contains_key("alwa.window"));
+    assert_same_tensors(&checkpoint_tensors(&a), &ck);
     assert!(
         !b.join("checkpoint/.tmp-99.ot").exists() && !b.join(".trainer-tmp-curves.csv").exists()
     );
@@ -204,7 +218,7 @@ fn checkpoint_reload_gives_identical_outputs() {
 }
 
 #[test]
-fn every_detector_and_regression_loss_trains_a_few_steps() {
+fn every_detector_and_loss_trains_a_few_steps() {
     let retina = DetectorSpec::Retinanet {
         anchor_scale: 2.0,
         scales_per_octave: 2,
@@ -216,33 +230,91 @@ fn every_detector_and_regression_loss_trains_a_few_steps() {
         center_sampling_radius: 0.0,
         centerness: false,
     };
+    let ugs = RegLossSpec::Ugs(UgsSpec {
+        alpha: 4.0,
+        in_labels: true,
+        lambda: 0.5,
+        gamma: 0.1,
+        ..Default::default()
+    });
+    let regs = [
+        RegLossSpec::L1,
+        RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 },
+        RegLossSpec::L2,
+        RegLossSpec::Iou { form: IouForm::Log },
+        RegLossSpec::Iou {
+            form: IouForm::Linear,
+        },
+        RegLossSpec::Giou,
+        RegLossSpec::Diou,
+        RegLossSpec::Ciou,
+        RegLossSpec::Hiou { gamma: 0.5 },
+        ugs,
+    ];
+    let clss = [
+        ClsLossSpec::CeOhem { neg_pos_ratio: 3.0 },
+        ClsLossSpec::Auc {
+            delta: 1.0,
+            minibatch: false,
+        },
+        ClsLossSpec::Ap {
+            delta: 1.0,
+            interpolate: false,
+            minibatch: false,
+        },
+    ];
+    let mut cfgs = Vec::new();
     for det in [DetectorSpec::default(), fcos_plain, retina] {
-        for reg in [
-            RegLossSpec::L1,
-            RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 },
-            RegLossSpec::L2,
-            RegLossSpec::Giou,
-        ] {
+        for reg in &regs {
             let mut cfg = tiny();
             cfg.model.detector = det.clone();
             cfg.loss.reg = reg.clone();
-            let mut s = Session::new(&cfg, Device::Cpu).unwrap();
-            let l: Vec<f64> = (0..2)
-                .flat_map(|it| s.step(it, 0.01))
-                .map(|t| t.double_value(&[]))
-                .collect();
-            assert!(l.iter().all(|v| v.is_finite()), "{det:?} {reg:?}: {l:?}");
+            cfgs.push(cfg);
         }
+        for cls in &clss {
+            let mut cfg = tiny();
+            cfg.model.detector = det.clone();
+            cfg.loss.cls = cls.clone();
+            cfg.loss.coupling = Some(CouplingSpec::Harmonic { detach: true });
+            cfgs.push(cfg);
+        }
+    }
+    for cfg in cfgs {
+        let mut s = Session::new(&cfg, Device::Cpu).unwrap();
+        let l: Vec<f64> = (0..2)
+            .flat_map(|it| s.step(it, 0.01))
+            .map(|t| t.double_value(&[]))
+            .collect();
+        assert_eq!(l.len(), 2 * s.loss_names().len());
+        assert!(l.iter().all(|v| v.is_finite()), "{:?}: {l:?}", cfg.loss);
     }
 }
 
 #[test]
-fn validate_rejects_ugs_and_bad_values() {
+fn validate_accepts_every_loss_and_rejects_bad_values() {
     let mut cfg = JobConfig::default();
     cfg.loss.reg = RegLossSpec::Ugs(UgsSpec::default());
+    assert!(validate(&cfg).is_ok());
+    cfg.loss.reg = RegLossSpec::Hiou { gamma: 1.5 };
     assert!(matches!(
         validate(&cfg),
-        Err(TrainError::Unsupported { .. })
+        Err(TrainError::Invalid {
+            field: "loss.reg.gamma",
+            ..
+        })
+    ));
+    let mut cfg = JobConfig::default();
+    cfg.loss.cls = ClsLossSpec::Ap {
+        delta: 0.0,
+        interpolate: true,
+        minibatch: true,
+    };
+    assert!(matches!(
+        validate(&cfg),
+        Err(TrainError::Invalid {
+            field: "loss.cls.delta",
+            ..
+        })
     ));
     let mut cfg = JobConfig::default();
     cfg.train.batch_size = 0;

@@ -23,7 +23,23 @@ pub fn check_supported(cfg: &crate::spec::JobConfig) -> Result<(), String> {
     trainer::validate(cfg).map_err(|e| e.to_string())
 }
 
+/// Set by `sweep train`: a person reads the output, not an orchestrator.
+static HUMAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs the job with progress for a person on stderr, instead of protocol lines on stdout.
+pub fn run_interactive(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
+    HUMAN.store(true, std::sync::atomic::Ordering::SeqCst);
+    run(dir, threads, device)
+}
+
 fn say(msg: &WorkerMessage) {
+    if HUMAN.load(std::sync::atomic::Ordering::SeqCst) {
+        if let WorkerMessage::Progress { iteration, iterations, losses, images_per_sec, .. } = msg {
+            let loss = losses.get("total").copied().unwrap_or(f64::NAN);
+            eprintln!("iteration {iteration}/{iterations}  loss {loss:.4}  {images_per_sec:.0} images/s");
+        }
+        return;
+    }
     let mut out = std::io::stdout().lock();
     // A closed stdout (orchestrator gone) must not stop training: the files are the truth.
     let _ = writeln!(out, "{}", msg.to_line());
@@ -60,7 +76,12 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
     let attempts = job.read_state().ok().flatten().map_or(0, |s| s.attempts) + 1;
     let state = |status| JobState { status, attempts, threads, updated_at: records_now() };
     let pid = std::process::id();
-    let running = JobStatus::Running { pid, placement: format!("{device:?}"), started: process_start(pid) };
+    let slurm_job = std::env::var("SLURM_JOB_ID").ok().map(|id| format!("{id} on {}", std::env::var("SLURMD_NODENAME").unwrap_or_else(|_| "?".into())));
+    let placement = match &slurm_job {
+        Some(job) => format!("{device:?} in slurm job {job}"),
+        None => format!("{device:?}"),
+    };
+    let running = JobStatus::Running { pid, placement, started: process_start(pid) };
     if let Err(e) = job.write_state(&state(running)) {
         return failed(&job, None, "crash", e.to_string(), exit::CRASH);
     }
@@ -75,7 +96,8 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
         }
         say(&msg);
     };
-    report(WorkerMessage::Started { threads, device: format!("{device:?}"), resumed_from: None });
+    let visible_gpus = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+    report(WorkerMessage::Started { threads, device: format!("{device:?}"), resumed_from: None, visible_gpus, slurm_job });
 
     let ending = match &cfg.fake {
         Some(spec) => {
@@ -164,7 +186,7 @@ fn run_trainer(cfg: &crate::spec::JobConfig, dir: &Path, opts: TrainOptions, rep
         Err(TrainError::Diverged { iteration, loss }) => Ending::Diverged { iteration, message: loss },
         Err(TrainError::Interrupted { iteration }) => Ending::Interrupted { iteration },
         Err(e @ TrainError::OutOfMemory { .. }) => Ending::OutOfMemory(e.to_string()),
-        Err(e @ (TrainError::Unsupported { .. } | TrainError::Invalid { .. })) => Ending::BadConfig(e.to_string()),
+        Err(e @ (TrainError::Unsupported { .. } | TrainError::Invalid { .. } | TrainError::Dataset { .. })) => Ending::BadConfig(e.to_string()),
         Err(e) => Ending::Crash(e.to_string()),
     }
 }

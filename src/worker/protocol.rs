@@ -12,6 +12,13 @@ pub enum WorkerMessage {
         threads: usize,
         device: String,
         resumed_from: Option<u64>,
+        /// The GPUs this process was given (`CUDA_VISIBLE_DEVICES` as it saw it), so a run on
+        /// a cluster says where it ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visible_gpus: Option<String>,
+        /// `<id> on <node>` when Slurm runs the worker.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slurm_job: Option<String>,
     },
     Progress {
         iteration: u64,

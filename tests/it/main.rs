@@ -1,8 +1,10 @@
 //! The one integration-test binary: libtorch is linked once for all of these.
 mod eval_coco;
+mod datasets;
 mod expand_plan;
 mod resume;
 mod schedule;
+mod slurm;
 mod spec_errors;
 mod sweep_e2e;
 mod util;

@@ -24,7 +24,7 @@ fn unknown_key_suggests_the_right_one() {
     assert!(err.contains("s.yaml:5:"), "{err}");
     assert!(err.contains("variants[0].set.loss.reg.lamda"), "{err}");
     assert!(err.contains("did you mean `lambda`?"), "{err}");
-    assert!(err.contains("allowed: n, alpha, beta, in_labels, lambda, gamma, rho"), "{err}");
+    assert!(err.contains("allowed: n, alpha, beta, in_labels, lambda, gamma, rho, ur_loss"), "{err}");
 }
 
 #[test]
@@ -32,7 +32,7 @@ fn unknown_kind_lists_the_kinds() {
     let err = plan_error("unknown-kind", "name: x\nbase:\n  loss:\n    reg: {kind: smoth_l1}\n", &[]);
     assert!(err.contains("s.yaml:4:"), "{err}");
     assert!(err.contains("did you mean `smooth_l1`?"), "{err}");
-    assert!(err.contains("l1, smooth_l1, l2, giou, ugs"), "{err}");
+    assert!(err.contains("l1, smooth_l1, l2, iou, giou, diou, ciou, hiou, ugs"), "{err}");
 }
 
 #[test]

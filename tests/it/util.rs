@@ -47,3 +47,16 @@ pub fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Every finished job's `result.json` bytes in a sweep directory, by job id.
+pub fn results(out: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut map = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(out.join("jobs")) else { return map };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if let Ok(bytes) = std::fs::read(dir.join("result.json")) {
+            map.insert(dir.file_name().unwrap().to_string_lossy().into_owned(), bytes);
+        }
+    }
+    map
+}

@@ -7,7 +7,7 @@
 //! computed as binary cross-entropy with logits, stable for large |x|. Background rows (label 0)
 //! have `t = 0` for every class; ignored rows (label −1) contribute nothing.
 
-use super::ClsLoss;
+use super::{ClsBatch, ClsLoss, ClsOut};
 use tch::{Reduction, Tensor};
 
 #[derive(Debug, Clone)]
@@ -21,7 +21,14 @@ impl ClsLoss for Focal {
         "focal"
     }
 
-    fn loss(&self, logits: &Tensor, labels: &Tensor, num_pos: f64) -> Tensor {
+    fn loss(&self, b: &ClsBatch) -> ClsOut {
+        ClsOut::same(self.value(b.logits, b.labels, b.num_pos))
+    }
+}
+
+impl Focal {
+    /// The loss of `logits [N, C]` with `labels [N]`, divided by `num_pos`.
+    pub fn value(&self, logits: &Tensor, labels: &Tensor, num_pos: f64) -> Tensor {
         let classes = logits.size()[1];
         let kind = logits.kind();
         let t = labels
@@ -88,7 +95,7 @@ mod tests {
             let num_pos = labels.iter().filter(|&&l| l > 0).count().max(1) as f64;
             let xt = leaf(&x, &[n as i64, c as i64]);
             let loss =
-                Focal { alpha: a, gamma: g }.loss(&xt, &Tensor::from_slice(&labels), num_pos);
+                Focal { alpha: a, gamma: g }.value(&xt, &Tensor::from_slice(&labels), num_pos);
             loss.backward();
             let (want, want_grad) = reference(&x, &labels, c, a, g, num_pos);
             assert_close(&[scalar(&loss)], &[want], 1e-12, "focal value");
@@ -115,7 +122,7 @@ mod tests {
             alpha: 0.25,
             gamma: 2.0,
         }
-        .loss(&x, &Tensor::from_slice(&[1i64, -1]), 1.0);
+        .value(&x, &Tensor::from_slice(&[1i64, -1]), 1.0);
         l.backward();
         assert!(scalar(&l).is_finite() && to_vec(&x.grad()).iter().all(|g| g.is_finite()));
         assert_eq!(to_vec(&x.grad())[2..], [0.0, 0.0]);

@@ -1,0 +1,151 @@
+//! The training objective of one job: from a batch's head outputs and targets to the loss terms
+//! (classification, regression, center-ness, and UGS's parts), built from the loss registry.
+//!
+//! `total = λ_cls · L_cls + λ_reg · L_reg + L_ctr`; the weights come from
+//! [`super::alwa::Weighting`] (fixed or ALWA). Each term has a value to back-propagate and a
+//! value to log: they differ only for the ranking losses (a surrogate vs 1 − AP or 1 − AUC).
+//! The logged `total` is made of the logged values.
+//!
+//! Regression: a plain loss compares the positives' predictions in its space; UGS
+//! ([`losses::ugs`]) reads the distribution logits, adds `λ·L_UM`, and for `γ > 0` perturbs the
+//! FPN levels along `∇L_UM` and re-runs the head's regression branch for `γ·L^ur`. With the
+//! harmonic coupling ([`losses::harmonic`]) each positive's classification cross-entropy and
+//! regression loss are coupled after both are known.
+
+use super::layout::{Layout, Targets};
+use super::losses::harmonic::Harmonic;
+use super::losses::{self, reduce, ClsBatch, ClsLoss, Reg, Score, Space};
+use super::model::Detector;
+use crate::spec::config::{CouplingSpec, DetectorSpec, JobConfig};
+use tch::{Reduction, Tensor};
+
+/// The losses of one job.
+#[derive(Debug)]
+pub struct Objective {
+    cls: Box<dyn ClsLoss>,
+    reg: Reg,
+    harmonic: Option<Harmonic>,
+}
+
+/// The terms of one batch. `cls_backprop` is what the classification part back-propagates;
+/// every other tensor is both back-propagated and logged.
+#[derive(Debug)]
+pub struct Terms {
+    pub cls_backprop: Tensor,
+    /// Logged classification value (detached).
+    pub cls: Tensor,
+    pub reg: Tensor,
+    pub ctr: Option<Tensor>,
+    /// UGS: the reduced `L_CE`, `L_UM`, `L^ur` (unweighted), for the logs.
+    pub ugs: Option<[Tensor; 3]>,
+}
+
+impl Objective {
+    pub fn new(cfg: &JobConfig) -> Objective {
+        let signed = matches!(cfg.model.detector, DetectorSpec::Retinanet { .. });
+        Objective {
+            cls: losses::build(&cfg.loss.cls),
+            reg: losses::build_reg(&cfg.loss.reg, signed),
+            harmonic: cfg.loss.coupling.as_ref().map(|c| match c {
+                CouplingSpec::Harmonic { detach } => Harmonic { detach: *detach },
+            }),
+        }
+    }
+
+    /// The grid of a distribution head, if the regression loss needs one.
+    pub fn grid(&self) -> Option<&[f64]> {
+        match &self.reg {
+            Reg::Ugs(u) => Some(&u.grid.points),
+            Reg::Plain(_) => None,
+        }
+    }
+
+    pub fn score(&self) -> Score {
+        self.cls.score()
+    }
+
+    /// Names of the logged terms after "total, cls, reg" (and "ctr" when `centerness`).
+    pub fn extra_names(&self) -> &'static [&'static str] {
+        match self.reg {
+            Reg::Ugs(_) => &["ugs_ce", "ugs_um", "ugs_ur"],
+            Reg::Plain(_) => &[],
+        }
+    }
+
+    /// The terms of a batch of `images` already assigned (`t`).
+    pub fn terms(&self, model: &Detector, layout: &Layout, images: &Tensor, t: &Targets) -> Terms {
+        let feats = model.features(images);
+        let out = model.head.forward(&feats);
+        let (b, classes) = (out.cls.size()[0], out.cls.size()[2]);
+        let logits = out.cls.view([-1, classes]);
+        let num_pos = t.num_pos.max(1) as f64;
+        let cls = self.cls.loss(&ClsBatch {
+            logits: &logits,
+            labels: &t.labels,
+            num_pos,
+            images: b,
+        });
+        let mut ugs_parts = None;
+        let mut per_box = match &self.reg {
+            Reg::Plain(loss) => {
+                let pred = out.reg.view([-1, 4]).index_select(0, &t.pos);
+                match loss.space() {
+                    Space::Encoded => loss.per_box(&pred, &t.encoded),
+                    Space::Boxes => loss.per_box(&layout.decode(&pred, &t.priors), &t.boxes),
+                }
+            }
+            Reg::Ugs(u) => {
+                let bins = u.grid.bins();
+                let at = |l: &Tensor| l.view([-1, 4, bins]).index_select(0, &t.pos);
+                let dist = out.reg_logits.as_ref().expect("a distribution head");
+                let terms = u.terms(&at(dist), &t.encoded);
+                let um = reduce(&terms.um, &t.weight, t.weight_sum);
+                let (s, kind) = (&u.spec, terms.ce.kind());
+                let ur = if s.gamma > 0.0 {
+                    let eps = losses::ugs::perturbation(&feats, &um, s.rho);
+                    let moved: Vec<Tensor> = feats.iter().zip(&eps).map(|(p, e)| p + e).collect();
+                    let perturbed = u.terms(&at(&model.head.reg_logits(&moved)), &t.encoded);
+                    u.refinement(&perturbed)
+                } else {
+                    terms.ce.zeros_like()
+                };
+                let per_box = &terms.ce + &terms.um * s.lambda + &ur * s.gamma;
+                let r = |x: &Tensor| reduce(x, &t.weight, t.weight_sum).detach();
+                ugs_parts = Some([r(&terms.ce), um.detach().to_kind(kind), r(&ur)]);
+                per_box
+            }
+        };
+        let (mut cls_backprop, mut cls_value) = (cls.backprop, cls.value);
+        if let Some(h) = &self.harmonic {
+            let pos_logits = logits.index_select(0, &t.pos);
+            let class = t.labels.index_select(0, &t.pos) - 1;
+            let ce = self.cls.score().positive_ce(&pos_logits, &class);
+            let coupled = h.couple(&ce, &per_box);
+            let extra = coupled.cls_extra.sum(ce.kind()) / num_pos;
+            cls_value = cls_value + extra.detach();
+            cls_backprop = cls_backprop + extra;
+            per_box = coupled.reg_per_box;
+        }
+        let reg = reduce(&per_box, &t.weight, t.weight_sum);
+        let ctr = match (&out.ctr, &t.centerness) {
+            (Some(ctr), Some(target)) => {
+                let logits = ctr.view([-1]).index_select(0, &t.pos);
+                let bce = logits.binary_cross_entropy_with_logits::<Tensor>(
+                    target,
+                    None,
+                    None,
+                    Reduction::Sum,
+                );
+                Some(bce / num_pos)
+            }
+            _ => None,
+        };
+        Terms {
+            cls_backprop,
+            cls: cls_value,
+            reg,
+            ctr,
+            ugs: ugs_parts,
+        }
+    }
+}
