@@ -31,7 +31,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");
     let Some(lib) = torch_lib_dir() else {
-        println!("cargo:warning=torch lib/ not found; the binary needs LD_LIBRARY_PATH at run time");
+        println!(
+            "cargo:warning=torch lib/ not found; the binary needs LD_LIBRARY_PATH at run time"
+        );
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());

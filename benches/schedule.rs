@@ -42,9 +42,19 @@ impl Executor for SimExecutor {
             };
             // A worker's own last step: its durable result.json, off the dispatcher's threads.
             let dir = launch.dir.clone();
-            tokio::task::spawn_blocking(move || JobDir::new(&dir).write_result(&result).expect("write result")).await.expect("writer thread");
+            tokio::task::spawn_blocking(move || {
+                JobDir::new(&dir)
+                    .write_result(&result)
+                    .expect("write result")
+            })
+            .await
+            .expect("writer thread");
             busy.lock().unwrap().push(started.elapsed().as_secs_f64());
-            let _ = events.send(ExecEvent::Exited { job: launch.job, outcome: Outcome::Done, stderr_tail: Vec::new() });
+            let _ = events.send(ExecEvent::Exited {
+                job: launch.job,
+                outcome: Outcome::Done,
+                stderr_tail: Vec::new(),
+            });
         });
         Ok(())
     }
@@ -57,21 +67,48 @@ fn sweep_of(dir: &Path, jobs: usize) -> (sweep::spec::Spec, sweep::plan::Plan, S
     let seeds: Vec<String> = (0..jobs).map(|i| i.to_string()).collect();
     let text = format!("name: bench\nbase: {{fake: {{iterations: 1, millis_per_iteration: 0}}}}\nresources: {{gpu_memory_mib: 1000}}\nseeds: [{}]\n", seeds.join(", "));
     let spec = sweep::spec::parse(&dir.join("bench.yaml"), text, None, &[]).expect("valid spec");
-    let plan = sweep::plan::Plan::new(sweep::expand::expand(&spec).expect("expands")).expect("no cycles");
+    let plan =
+        sweep::plan::Plan::new(sweep::expand::expand(&spec).expect("expands")).expect("no cycles");
     let sweep_dir = SweepDir::new(dir.join("out"));
     sweep_dir.create().expect("create sweep dir");
     (spec, plan, sweep_dir)
 }
 
 /// Runs the sweep; returns (wall seconds, seconds of job work in all).
-fn run(spec: &sweep::spec::Spec, plan: &sweep::plan::Plan, sweep_dir: &SweepDir, hardware: &Hardware, length: Duration) -> (f64, f64) {
-    let executor = SimExecutor { length, busy: Arc::default() };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let opts = RunOptions { gpu_memory_mib: Some(1000), ..RunOptions::default() };
+fn run(
+    spec: &sweep::spec::Spec,
+    plan: &sweep::plan::Plan,
+    sweep_dir: &SweepDir,
+    hardware: &Hardware,
+    length: Duration,
+) -> (f64, f64) {
+    let executor = SimExecutor {
+        length,
+        busy: Arc::default(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let opts = RunOptions {
+        gpu_memory_mib: Some(1000),
+        ..RunOptions::default()
+    };
     let display = Display::new(schedule::progress_mode_lines(), Duration::from_secs(3600));
     let t = Instant::now();
     let summary = rt
-        .block_on(schedule::run(sweep_dir, spec, plan, hardware, &executor, &opts, display, &|_| Ok(()), &mut || {}))
+        .block_on(schedule::run(
+            sweep_dir,
+            spec,
+            plan,
+            hardware,
+            &executor,
+            &opts,
+            display,
+            &|_| Ok(()),
+            &mut || {},
+        ))
         .expect("sweep runs");
     assert_eq!(summary.done, plan.distinct_jobs());
     let work: f64 = executor.busy.lock().unwrap().iter().sum();
@@ -86,7 +123,10 @@ fn main() {
     let dir = tmp.join("overhead");
     std::fs::create_dir_all(&dir).unwrap();
     let (spec, plan, sweep_dir) = sweep_of(&dir, n);
-    let hardware = Hardware::Cpu { concurrent: 8, threads: 1 };
+    let hardware = Hardware::Cpu {
+        concurrent: 8,
+        threads: 1,
+    };
     let (wall, _) = run(&spec, &plan, &sweep_dir, &hardware, Duration::ZERO);
     println!("overhead: {n} no-op jobs in {wall:.2} s = {:.3} ms per job (goal < 5 ms; includes creating each job dir and fsync'd journal writes)", wall * 1e3 / n as f64);
 
@@ -96,8 +136,15 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let (spec, plan, sweep_dir) = sweep_of(&dir, jobs);
     let gpus = place::SimGpus::parse("8x1500").expect("sim spec");
-    let policy = place::Policy { max_per_gpu: 1, margin_mib: 100 };
-    let hardware = Hardware::Gpu { gpus: Box::new(gpus), threads: 2, policy };
+    let policy = place::Policy {
+        max_per_gpu: 1,
+        margin_mib: 100,
+    };
+    let hardware = Hardware::Gpu {
+        gpus: Box::new(gpus),
+        threads: 2,
+        policy,
+    };
     let (wall, work) = run(&spec, &plan, &sweep_dir, &hardware, length);
     // Ideal: the jobs' own time (sleep plus their durable result write) spread evenly over the
     // 8 GPUs with no gap between jobs.

@@ -22,7 +22,12 @@ pub mod code {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "sweep", version, about = "Reproduce and extend the ablation tables of object-detection loss papers", after_help = "Example:\n  sweep run sweeps/ablation_ugs.yaml      # train every row, print the table\n  sweep table results/ablation_ugs        # the table again, as Markdown")]
+#[command(
+    name = "sweep",
+    version,
+    about = "Reproduce and extend the ablation tables of object-detection loss papers",
+    after_help = "Example:\n  sweep run sweeps/ablation_ugs.yaml      # train every row, print the table\n  sweep table results/ablation_ugs        # the table again, as Markdown"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +83,12 @@ struct ExecArgs {
     #[arg(long, help_heading = "Slurm")]
     mem: Option<String>,
     /// Give sbatch this argument as it is, after sweep's own (repeatable), e.g. --sbatch-arg=--constraint=a100
-    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true, help_heading = "Slurm")]
+    #[arg(
+        long = "sbatch-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        help_heading = "Slurm"
+    )]
     sbatch_arg: Vec<String>,
     /// Submit what is ready (in order, by Slurm dependencies) and exit; follow later with
     /// `sweep status` and `sweep resume`
@@ -115,7 +125,9 @@ impl ExecArgs {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Expand a spec into jobs, train those not done yet, and render its table
-    #[command(after_help = "Examples:\n  sweep run sweeps/ablation_ugs.yaml\n  sweep run ablation_ugs.yaml --set train.iterations=50 --out /tmp/try\n\nA bare name that is not a file here is looked up in sweeps/. Running the same command\nagain finishes an interrupted sweep without redoing finished jobs.")]
+    #[command(
+        after_help = "Examples:\n  sweep run sweeps/ablation_ugs.yaml\n  sweep run ablation_ugs.yaml --set train.iterations=50 --out /tmp/try\n\nA bare name that is not a file here is looked up in sweeps/. Running the same command\nagain finishes an interrupted sweep without redoing finished jobs."
+    )]
     Run {
         /// The sweep spec (YAML)
         spec: PathBuf,
@@ -135,14 +147,18 @@ enum Command {
         exec: ExecArgs,
     },
     /// Show the state of every job of a sweep
-    #[command(after_help = "Examples:\n  sweep status results/ablation_ugs\n  sweep status results/ablation_ugs --json | jq '.jobs[] | select(.state == \"failed\")'")]
+    #[command(
+        after_help = "Examples:\n  sweep status results/ablation_ugs\n  sweep status results/ablation_ugs --json | jq '.jobs[] | select(.state == \"failed\")'"
+    )]
     Status {
         dir: PathBuf,
         #[arg(long)]
         json: bool,
     },
     /// Dry run: the expanded jobs, their ids and placement
-    #[command(after_help = "Examples:\n  sweep plan sweeps/ablation_ugs.yaml\n  sweep plan ablation_ugs.yaml --json --set train.iterations=50")]
+    #[command(
+        after_help = "Examples:\n  sweep plan sweeps/ablation_ugs.yaml\n  sweep plan ablation_ugs.yaml --json --set train.iterations=50"
+    )]
     Plan {
         spec: PathBuf,
         #[command(flatten)]
@@ -154,7 +170,9 @@ enum Command {
         gpus: Option<Vec<u32>>,
     },
     /// Render a sweep's table (also written to DIR/tables/)
-    #[command(after_help = "Examples:\n  sweep table results/ablation_ugs\n  sweep table results/ablation_ugs --format tex > table.tex")]
+    #[command(
+        after_help = "Examples:\n  sweep table results/ablation_ugs\n  sweep table results/ablation_ugs --format tex > table.tex"
+    )]
     Table {
         dir: PathBuf,
         #[arg(long, value_enum, default_value_t = FormatArg::Md)]
@@ -173,7 +191,9 @@ enum Command {
         device: DeviceArg,
     },
     /// Evaluate COCO-format detections against COCO-format ground truth
-    #[command(after_help = "Examples:\n  sweep eval --gt instances_val.json --dt detections.json\n  sweep eval --gt gt.json --dt dt.json --json\n  sweep eval --gt gt.json --dt dt.json --protocol voc07")]
+    #[command(
+        after_help = "Examples:\n  sweep eval --gt instances_val.json --dt detections.json\n  sweep eval --gt gt.json --dt dt.json --json\n  sweep eval --gt gt.json --dt dt.json --protocol voc07"
+    )]
     Eval {
         #[arg(long)]
         gt: PathBuf,
@@ -263,7 +283,12 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Run { spec, out, args, exec } => {
+        Command::Run {
+            spec,
+            out,
+            args,
+            exec,
+        } => {
             let path = find_spec(&spec)?;
             let spec = load_spec(&path, &args)?;
             let reference = spec.read_reference().map_err(bad)?;
@@ -276,7 +301,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             run_sweep(spec, reference, &sweep, &exec, false)
         }
         Command::Status { dir, json } => status(&SweepDir::new(dir), json),
-        Command::Plan { spec, args, json, gpus } => {
+        Command::Plan {
+            spec,
+            args,
+            json,
+            gpus,
+        } => {
             let path = find_spec(&spec)?;
             let spec = load_spec(&path, &args)?;
             spec.read_reference().map_err(bad)?;
@@ -284,9 +314,21 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let (hardware, notice) = match spec.executor.kind {
                 Some(spec::ExecutorKind::Slurm) => {
                     let o = crate::execute::slurm::SlurmOptions::from_spec(&spec.executor);
-                    (Hardware::Slurm { gpus: o.gpus, threads: o.cpus as usize, describe: o.describe() }, None)
+                    (
+                        Hardware::Slurm {
+                            gpus: o.gpus,
+                            threads: o.cpus as usize,
+                            describe: o.describe(),
+                        },
+                        None,
+                    )
                 }
-                _ => Hardware::detect(gpus.as_deref(), place::Policy::default(), cores(), runnable_jobs(&plan)),
+                _ => Hardware::detect(
+                    gpus.as_deref(),
+                    place::Policy::default(),
+                    cores(),
+                    runnable_jobs(&plan),
+                ),
             };
             let file = PlanFile::new(&plan, &spec, &hardware.preview(&plan_ids(&plan)));
             if let Some(n) = notice {
@@ -311,14 +353,27 @@ fn dispatch(cli: Cli) -> Result<u8> {
             print!("{}", format.render(&table));
             Ok(code::OK)
         }
-        Command::Train { config, out, threads, device } => {
+        Command::Train {
+            config,
+            out,
+            threads,
+            device,
+        } => {
             let cfg = spec::read_config(&config).map_err(bad)?;
             let job = JobDir::new(&out);
             let id = crate::expand::job_id(&cfg);
-            let meta = crate::expand::JobMeta { id, row: config.display().to_string(), variant: String::new(), seed: cfg.train.seed, scale: None, overrides: Vec::new() };
+            let meta = crate::expand::JobMeta {
+                id,
+                row: config.display().to_string(),
+                variant: String::new(),
+                seed: cfg.train.seed,
+                scale: None,
+                overrides: Vec::new(),
+            };
             job.prepare(&spec::config_to_yaml(&cfg), &meta)?;
             crate::worker::check_supported(&cfg).map_err(bad)?;
-            let rc = crate::worker::run_interactive(&out, threads.unwrap_or_else(cores), device.into());
+            let rc =
+                crate::worker::run_interactive(&out, threads.unwrap_or_else(cores), device.into());
             if let Some(result) = job.read_result()? {
                 println!("{}", serde_json::to_string_pretty(&result.metrics)?);
             }
@@ -329,7 +384,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 _ => code::JOB_FAILED,
             })
         }
-        Command::Eval { gt, dt, protocol, json } => {
+        Command::Eval {
+            gt,
+            dt,
+            protocol,
+            json,
+        } => {
             let protocol = match protocol {
                 ProtocolArg::Coco => crate::eval::Protocol::Coco,
                 ProtocolArg::Voc07 => crate::eval::Protocol::Voc07,
@@ -342,7 +402,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
             }
             Ok(code::OK)
         }
-        Command::Worker { dir, threads, device } => {
+        Command::Worker {
+            dir,
+            threads,
+            device,
+        } => {
             let rc = crate::worker::run(&dir, threads, device.into());
             Ok(u8::try_from(rc).unwrap_or(1))
         }
@@ -359,13 +423,19 @@ fn find_spec(given: &Path) -> Result<PathBuf> {
         return Ok(given.to_path_buf());
     }
     if given.components().count() == 1 {
-        for candidate in [Path::new("sweeps").join(given), Path::new("sweeps").join(given).with_extension("yaml")] {
+        for candidate in [
+            Path::new("sweeps").join(given),
+            Path::new("sweeps").join(given).with_extension("yaml"),
+        ] {
             if candidate.is_file() {
                 return Ok(candidate);
             }
         }
     }
-    Err(bad(format!("{}: no such spec file (also looked in sweeps/)", given.display())))
+    Err(bad(format!(
+        "{}: no such spec file (also looked in sweeps/)",
+        given.display()
+    )))
 }
 
 fn load_spec(path: &Path, args: &SpecArgs) -> Result<Spec> {
@@ -384,48 +454,105 @@ fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFile>)> {
     let (scale, overrides) = match read_json::<PlanFile>(&sweep.plan_path())? {
         Some(plan) => (plan.scale, plan.overrides),
         None => {
-            let meta = first_job_meta(sweep).ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
-            eprintln!("sweep: {} is missing; rebuilding it from the job directories", sweep.plan_path().display());
+            let meta = first_job_meta(sweep).ok_or_else(|| {
+                bad(crate::journal::JournalError::NotASweep {
+                    dir: sweep.root.clone(),
+                })
+            })?;
+            eprintln!(
+                "sweep: {} is missing; rebuilding it from the job directories",
+                sweep.plan_path().display()
+            );
             (meta.scale, meta.overrides)
         }
     };
     if !sweep.spec_path().exists() {
-        return Err(bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }));
+        return Err(bad(crate::journal::JournalError::NotASweep {
+            dir: sweep.root.clone(),
+        }));
     }
-    let plan = PlanFile { spec: String::new(), scale, overrides, jobs: Vec::new() };
-    let overrides: Vec<Override> = plan.overrides.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>().map_err(bad)?;
+    let plan = PlanFile {
+        spec: String::new(),
+        scale,
+        overrides,
+        jobs: Vec::new(),
+    };
+    let overrides: Vec<Override> = plan
+        .overrides
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
     let spec = spec::load(&sweep.spec_path(), plan.scale.as_deref(), &overrides).map_err(bad)?;
     let ref_path = sweep.root.join("reference.yaml");
-    let reference = if ref_path.exists() { Some(spec::read_reference(&ref_path).map_err(bad)?) } else { None };
+    let reference = if ref_path.exists() {
+        Some(spec::read_reference(&ref_path).map_err(bad)?)
+    } else {
+        None
+    };
     Ok((spec, reference))
 }
 
 fn first_job_meta(sweep: &SweepDir) -> Option<crate::expand::JobMeta> {
     let entries = std::fs::read_dir(sweep.root.join("jobs")).ok()?;
-    entries.filter_map(|e| e.ok()).find_map(|e| read_json(&e.path().join("job.json")).ok().flatten())
+    entries
+        .filter_map(|e| e.ok())
+        .find_map(|e| read_json(&e.path().join("job.json")).ok().flatten())
 }
 
 /// Distinct jobs the trainer can run (done ones included, so the CPU split, and with it each
 /// job's thread count, is the same on every rerun of the sweep).
 fn runnable_jobs(plan: &Plan) -> usize {
     let order = plan.order().expect("checked when the plan was built");
-    order.iter().filter(|j| crate::worker::check_supported(&j.config).is_ok()).count()
+    order
+        .iter()
+        .filter(|j| crate::worker::check_supported(&j.config).is_ok())
+        .count()
 }
 
 fn plan_ids(plan: &Plan) -> Vec<String> {
-    plan.order().expect("checked when the plan was built").iter().map(|j| j.id.clone()).collect()
+    plan.order()
+        .expect("checked when the plan was built")
+        .iter()
+        .map(|j| j.id.clone())
+        .collect()
 }
 
 fn print_plan(file: &PlanFile, plan: &Plan) {
-    println!("{} jobs ({} distinct) for `{}`{}", file.jobs.len(), plan.distinct_jobs(), file.spec, file.scale.as_ref().map(|s| format!(", scale {s}")).unwrap_or_default());
+    println!(
+        "{} jobs ({} distinct) for `{}`{}",
+        file.jobs.len(),
+        plan.distinct_jobs(),
+        file.spec,
+        file.scale
+            .as_ref()
+            .map(|s| format!(", scale {s}"))
+            .unwrap_or_default()
+    );
     for j in &file.jobs {
-        let supported = crate::worker::check_supported(&j.config).err().map(|r| format!("  [not run: {r}]")).unwrap_or_default();
-        let after = if j.depends_on.is_empty() { String::new() } else { format!("  after {}", j.depends_on.join(", ")) };
-        println!("  {}  {:<40} seed {:<3} {}{after}{}", j.id, j.row, j.seed, j.placement, supported);
+        let supported = crate::worker::check_supported(&j.config)
+            .err()
+            .map(|r| format!("  [not run: {r}]"))
+            .unwrap_or_default();
+        let after = if j.depends_on.is_empty() {
+            String::new()
+        } else {
+            format!("  after {}", j.depends_on.join(", "))
+        };
+        println!(
+            "  {}  {:<40} seed {:<3} {}{after}{}",
+            j.id, j.row, j.seed, j.placement, supported
+        );
     }
 }
 
-fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDir, exec: &ExecArgs, fresh: bool) -> Result<u8> {
+fn run_sweep(
+    spec: Spec,
+    reference: Option<spec::ReferenceFile>,
+    sweep: &SweepDir,
+    exec: &ExecArgs,
+    fresh: bool,
+) -> Result<u8> {
     let jobs = crate::expand::expand(&spec).map_err(bad)?;
     let plan = Plan::new(jobs).map_err(bad)?;
     sweep.create()?;
@@ -433,10 +560,22 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
     // `run` takes the spec's executor section; `resume` what the sweep last ran with. The
     // command line wins over both.
     let executor_json = sweep.root.join("executor.json");
-    let earlier = if fresh { None } else { read_json::<spec::ExecutorSpec>(&executor_json)? };
-    let settings = earlier.unwrap_or_else(|| spec.executor.clone()).overridden_by(&exec.executor_overrides());
-    settings.check().map_err(|e| bad(format!("{e} (from the command line or {})", executor_json.display())))?;
-    let slurm = (settings.kind == Some(spec::ExecutorKind::Slurm)).then(|| crate::execute::slurm::SlurmOptions::from_spec(&settings));
+    let earlier = if fresh {
+        None
+    } else {
+        read_json::<spec::ExecutorSpec>(&executor_json)?
+    };
+    let settings = earlier
+        .unwrap_or_else(|| spec.executor.clone())
+        .overridden_by(&exec.executor_overrides());
+    settings.check().map_err(|e| {
+        bad(format!(
+            "{e} (from the command line or {})",
+            executor_json.display()
+        ))
+    })?;
+    let slurm = (settings.kind == Some(spec::ExecutorKind::Slurm))
+        .then(|| crate::execute::slurm::SlurmOptions::from_spec(&settings));
     if exec.detach && slurm.is_none() {
         return Err(bad("--detach needs the Slurm executor (--executor slurm, or executor: {kind: slurm} in the spec)"));
     }
@@ -444,9 +583,19 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
         refuse_local_while_on_slurm(sweep, &plan)?;
     }
     crate::journal::write_json(&executor_json, &settings)?;
-    let policy = place::Policy { max_per_gpu: exec.max_per_gpu, ..place::Policy::default() };
+    let policy = place::Policy {
+        max_per_gpu: exec.max_per_gpu,
+        ..place::Policy::default()
+    };
     let (hardware, notice) = match &slurm {
-        Some(o) => (Hardware::Slurm { gpus: o.gpus, threads: o.cpus as usize, describe: o.describe() }, None),
+        Some(o) => (
+            Hardware::Slurm {
+                gpus: o.gpus,
+                threads: o.cpus as usize,
+                describe: o.describe(),
+            },
+            None,
+        ),
         None => Hardware::detect(exec.gpus.as_deref(), policy, cores(), runnable_jobs(&plan)),
     };
     if let Some(n) = notice {
@@ -455,20 +604,30 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
     let file = PlanFile::new(&plan, &spec, &hardware.preview(&plan_ids(&plan)));
     if fresh {
         report_changes(sweep, &file)?;
-        crate::journal::write_atomic(&sweep.spec_path(), spec.source.as_bytes()).with_context(|| format!("writing {}", sweep.spec_path().display()))?;
+        crate::journal::write_atomic(&sweep.spec_path(), spec.source.as_bytes())
+            .with_context(|| format!("writing {}", sweep.spec_path().display()))?;
         if let Some(r) = &reference {
             let text = serde_json::to_string_pretty(r)?;
             crate::journal::write_atomic(&sweep.root.join("reference.yaml"), text.as_bytes())?;
         }
     }
     crate::journal::write_json(&sweep.plan_path(), &file)?;
-    eprintln!("sweep: {} jobs ({} distinct) in {}, {}", file.jobs.len(), plan.distinct_jobs(), sweep.root.display(), hardware.describe());
+    eprintln!(
+        "sweep: {} jobs ({} distinct) in {}, {}",
+        file.jobs.len(),
+        plan.distinct_jobs(),
+        sweep.root.display(),
+        hardware.describe()
+    );
     let exe = std::env::current_exe().context("finding the sweep binary to start workers")?;
     let executor: Box<dyn crate::execute::Executor> = match slurm {
         Some(opts) => Box::new(crate::execute::slurm::SlurmExecutor::new(exe, opts)),
         None => Box::new(crate::execute::local::LocalExecutor::new(exe)),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let mut refresh = || {
         if let Err(e) = write_tables(sweep, &spec, reference.as_ref()) {
             eprintln!("sweep: warning: could not update the tables: {e:#}");
@@ -485,7 +644,15 @@ fn run_sweep(spec: Spec, reference: Option<spec::ReferenceFile>, sweep: &SweepDi
         .block_on(schedule::run(sweep, &spec, &plan, &hardware, executor.as_ref(), &opts, schedule::Display::for_stderr(), &crate::worker::check_supported, &mut refresh))
         .with_context(|| format!("stopped the sweep in {0} (nothing finished is lost; `sweep resume {0}` goes on once this is fixed)", sweep.root.display()))?;
     let table = write_tables(sweep, &spec, reference.as_ref())?;
-    let Summary { already_done, done, diverged, failed, unsupported, interrupted, detached } = summary;
+    let Summary {
+        already_done,
+        done,
+        diverged,
+        failed,
+        unsupported,
+        interrupted,
+        detached,
+    } = summary;
     println!("{}", report::markdown(&table));
     eprintln!("sweep: {done} done, {already_done} already done, {diverged} diverged, {failed} failed, {unsupported} not run (not implemented); tables in {}", sweep.tables_dir().display());
     if detached > 0 {
@@ -520,10 +687,16 @@ fn refuse_local_while_on_slurm(sweep: &SweepDir, plan: &Plan) -> Result<()> {
 
 /// On a rerun with a changed spec: which jobs are reused, new, or no longer in the spec.
 fn report_changes(sweep: &SweepDir, file: &PlanFile) -> Result<()> {
-    let Some(old) = read_json::<PlanFile>(&sweep.plan_path())? else { return Ok(()) };
+    let Some(old) = read_json::<PlanFile>(&sweep.plan_path())? else {
+        return Ok(());
+    };
     let old_ids: std::collections::HashSet<&str> = old.jobs.iter().map(|j| j.id.as_str()).collect();
-    let new_ids: std::collections::HashSet<&str> = file.jobs.iter().map(|j| j.id.as_str()).collect();
-    let (reused, added) = (new_ids.intersection(&old_ids).count(), new_ids.difference(&old_ids).count());
+    let new_ids: std::collections::HashSet<&str> =
+        file.jobs.iter().map(|j| j.id.as_str()).collect();
+    let (reused, added) = (
+        new_ids.intersection(&old_ids).count(),
+        new_ids.difference(&old_ids).count(),
+    );
     let orphaned: Vec<&&str> = old_ids.difference(&new_ids).collect();
     if added > 0 || !orphaned.is_empty() {
         eprintln!("sweep: the spec changed: {reused} jobs reused, {added} new, {} no longer in the spec (kept in jobs/)", orphaned.len());
@@ -544,21 +717,36 @@ fn job_views(sweep: &SweepDir, file: &PlanFile) -> Result<BTreeMap<String, JobVi
     Ok(views)
 }
 
-fn write_tables(sweep: &SweepDir, spec: &Spec, reference: Option<&spec::ReferenceFile>) -> Result<report::Table> {
-    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
+fn write_tables(
+    sweep: &SweepDir,
+    spec: &Spec,
+    reference: Option<&spec::ReferenceFile>,
+) -> Result<report::Table> {
+    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| {
+        bad(crate::journal::JournalError::NotASweep {
+            dir: sweep.root.clone(),
+        })
+    })?;
     let views = job_views(sweep, &file)?;
     let table_spec = spec.table.clone().unwrap_or_default();
     let table = report::build(&file, &table_spec, reference, &views, &spec.name);
     std::fs::create_dir_all(sweep.tables_dir())?;
     for f in [Format::Markdown, Format::Csv, Format::Latex] {
-        let path = sweep.tables_dir().join(format!("{}.{}", spec.name, f.extension()));
-        crate::journal::write_atomic(&path, f.render(&table).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        let path = sweep
+            .tables_dir()
+            .join(format!("{}.{}", spec.name, f.extension()));
+        crate::journal::write_atomic(&path, f.render(&table).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(table)
 }
 
 fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
-    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| bad(crate::journal::JournalError::NotASweep { dir: sweep.root.clone() }))?;
+    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| {
+        bad(crate::journal::JournalError::NotASweep {
+            dir: sweep.root.clone(),
+        })
+    })?;
     let views = job_views(sweep, &file)?;
     let slurm = slurm_views(sweep, &file, &views);
     let mut rows = Vec::new();
@@ -568,7 +756,9 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         if !seen.insert(j.id.clone()) {
             continue;
         }
-        let on_slurm = slurm.get(&j.id).filter(|_| !matches!(views.get(&j.id), Some(JobView::Result(_))));
+        let on_slurm = slurm
+            .get(&j.id)
+            .filter(|_| !matches!(views.get(&j.id), Some(JobView::Result(_))));
         let (state, place, metrics) = match views.get(&j.id) {
             Some(JobView::Result(r)) => (r.status.clone(), None, Some(r.metrics.clone())),
             _ if on_slurm.is_some_and(|v| v.stage() != "gone") => {
@@ -576,13 +766,24 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
                 let place = match v.stage() {
                     "queued" => format!("slurm job {} ({})", v.slurm_id, v.reason),
                     "running" => format!("slurm job {} on {}", v.slurm_id, v.node),
-                    _ => format!("slurm job {}: {} ({}); `sweep resume` handles it", v.slurm_id, v.state, v.reason),
+                    _ => format!(
+                        "slurm job {}: {} ({}); `sweep resume` handles it",
+                        v.slurm_id, v.state, v.reason
+                    ),
                 };
                 (v.stage().to_string(), Some(place), None)
             }
-            Some(JobView::Status(JobStatus::Running { pid, started, placement })) => {
+            Some(JobView::Status(JobStatus::Running {
+                pid,
+                started,
+                placement,
+            })) => {
                 let live = *started != None && crate::journal::process_start(*pid) == *started;
-                (if live { "running" } else { "interrupted" }.to_string(), Some(placement.clone()), None)
+                (
+                    if live { "running" } else { "interrupted" }.to_string(),
+                    Some(placement.clone()),
+                    None,
+                )
             }
             Some(JobView::Status(s)) => (state_name(s), None, None),
             None => ("pending".to_string(), None, None),
@@ -590,32 +791,69 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         let progress = last_progress(&JobDir::new(sweep.job_dir(&j.id)));
         *counts.entry(state.clone()).or_default() += 1;
         let (iteration, iterations, elapsed) = progress.unwrap_or((0, 0, 0.0));
-        let eta = (iteration > 0 && state == "running").then(|| elapsed / iteration as f64 * (iterations.saturating_sub(iteration)) as f64);
+        let eta = (iteration > 0 && state == "running")
+            .then(|| elapsed / iteration as f64 * (iterations.saturating_sub(iteration)) as f64);
         let slurm = on_slurm.map(|v| serde_json::json!({"id": v.slurm_id, "state": v.state, "reason": v.reason, "node": v.node}));
         rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place,
             "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics, "slurm": slurm}));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"spec": file.spec, "counts": counts, "jobs": rows}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"spec": file.spec, "counts": counts, "jobs": rows})
+            )?
+        );
         return Ok(code::OK);
     }
-    println!("{}: {}", file.spec, counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "{}: {}",
+        file.spec,
+        counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for r in &rows {
-        let ap = r["metrics"]["AP"].as_f64().map(|v| format!("AP {:.1}", v * 100.0)).unwrap_or_default();
+        let ap = r["metrics"]["AP"]
+            .as_f64()
+            .map(|v| format!("AP {:.1}", v * 100.0))
+            .unwrap_or_default();
         let it = match r["iterations"].as_u64() {
-            Some(n) if n > 0 && ap.is_empty() => format!("it {}/{n}  {:.0} s", r["iteration"], r["elapsed"].as_f64().unwrap_or(0.0)),
+            Some(n) if n > 0 && ap.is_empty() => format!(
+                "it {}/{n}  {:.0} s",
+                r["iteration"],
+                r["elapsed"].as_f64().unwrap_or(0.0)
+            ),
             _ => String::new(),
         };
-        let eta = r["eta"].as_f64().map(|e| format!("  eta {e:.0} s")).unwrap_or_default();
-        let place = r["place"].as_str().map(|p| format!("  on {p}")).unwrap_or_default();
-        println!("  {}  {:<12} {:<40} seed {:<3} {ap}{it}{eta}{place}", r["id"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""), r["row"].as_str().unwrap_or(""), r["seed"]);
+        let eta = r["eta"]
+            .as_f64()
+            .map(|e| format!("  eta {e:.0} s"))
+            .unwrap_or_default();
+        let place = r["place"]
+            .as_str()
+            .map(|p| format!("  on {p}"))
+            .unwrap_or_default();
+        println!(
+            "  {}  {:<12} {:<40} seed {:<3} {ap}{it}{eta}{place}",
+            r["id"].as_str().unwrap_or(""),
+            r["state"].as_str().unwrap_or(""),
+            r["row"].as_str().unwrap_or(""),
+            r["seed"]
+        );
     }
     Ok(code::OK)
 }
 
 /// What Slurm says of the unfinished jobs of a sweep that ran there (none for a local sweep).
 /// Slurm not answering is a warning: the job directories still tell most of the story.
-fn slurm_views(sweep: &SweepDir, file: &PlanFile, views: &BTreeMap<String, JobView>) -> BTreeMap<String, crate::execute::slurm::SlurmView> {
+fn slurm_views(
+    sweep: &SweepDir,
+    file: &PlanFile,
+    views: &BTreeMap<String, JobView>,
+) -> BTreeMap<String, crate::execute::slurm::SlurmView> {
     let unfinished: Vec<(String, PathBuf)> = file
         .jobs
         .iter()
@@ -635,10 +873,17 @@ fn slurm_views(sweep: &SweepDir, file: &PlanFile, views: &BTreeMap<String, JobVi
 /// The last progress line of a job's log: (iteration, iterations, elapsed seconds).
 fn last_progress(job: &JobDir) -> Option<(u64, u64, f64)> {
     let text = std::fs::read_to_string(job.log_path()).ok()?;
-    text.lines().rev().find_map(|line| match serde_json::from_str(line).ok()? {
-        crate::worker::protocol::WorkerMessage::Progress { iteration, iterations, elapsed, .. } => Some((iteration, iterations, elapsed)),
-        _ => None,
-    })
+    text.lines()
+        .rev()
+        .find_map(|line| match serde_json::from_str(line).ok()? {
+            crate::worker::protocol::WorkerMessage::Progress {
+                iteration,
+                iterations,
+                elapsed,
+                ..
+            } => Some((iteration, iterations, elapsed)),
+            _ => None,
+        })
 }
 
 fn state_name(s: &JobStatus) -> String {
@@ -652,6 +897,3 @@ fn state_name(s: &JobStatus) -> String {
     }
     .into()
 }
-
-
-

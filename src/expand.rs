@@ -7,7 +7,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::spec::{config::TRAINER_SCHEMA_VERSION, JobConfig, Layer, LayerAt, Spec, SpecErrors, Value};
+use crate::spec::{
+    config::TRAINER_SCHEMA_VERSION, JobConfig, Layer, LayerAt, Spec, SpecErrors, Value,
+};
 
 /// Short hex hash of a canonical resolved config: the job's id and directory name.
 pub type JobId = String;
@@ -170,7 +172,9 @@ pub fn expand(spec: &Spec) -> Result<Vec<Job>, SpecErrors> {
             } else {
                 let parts: Vec<String> = point
                     .iter()
-                    .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), short_value(v)))
+                    .map(|(k, v)| {
+                        format!("{}={}", k.rsplit('.').next().unwrap_or(k), short_value(v))
+                    })
                     .collect();
                 format!("{} [{}]", variant.name, parts.join(", "))
             };
@@ -232,7 +236,9 @@ fn parents_first(spec: &Spec) -> Vec<usize> {
 fn link_init_from(spec: &Spec, jobs: &mut [Job]) -> Result<(), SpecErrors> {
     let shared_axes = spec.grid.len();
     for vi in parents_first(spec) {
-        let Some(parent) = spec.variants[vi].init_from else { continue };
+        let Some(parent) = spec.variants[vi].init_from else {
+            continue;
+        };
         let (child_name, parent_name) = (&spec.variants[vi].name, &spec.variants[parent].name);
         for c in 0..jobs.len() {
             if jobs[c].variant != *child_name {
@@ -240,13 +246,24 @@ fn link_init_from(spec: &Spec, jobs: &mut [Job]) -> Result<(), SpecErrors> {
             }
             let matches: Vec<&Job> = jobs
                 .iter()
-                .filter(|p| p.variant == *parent_name && p.seed == jobs[c].seed && p.point[..shared_axes] == jobs[c].point[..shared_axes])
+                .filter(|p| {
+                    p.variant == *parent_name
+                        && p.seed == jobs[c].seed
+                        && p.point[..shared_axes] == jobs[c].point[..shared_axes]
+                })
                 .collect();
             if matches.len() != 1 {
                 return Err(crate::spec::SpecError {
-                    origin: crate::spec::Origin::File { path: spec.path.clone(), pos: None },
+                    origin: crate::spec::Origin::File {
+                        path: spec.path.clone(),
+                        pos: None,
+                    },
                     key: format!("variants.{child_name}.init_from"),
-                    problem: format!("{} jobs of `{parent_name}` match seed {} of `{child_name}`", matches.len(), jobs[c].seed),
+                    problem: format!(
+                        "{} jobs of `{parent_name}` match seed {} of `{child_name}`",
+                        matches.len(),
+                        jobs[c].seed
+                    ),
                     allowed: Some("a parent variant without grid axes of its own".into()),
                 }
                 .into());
@@ -283,20 +300,38 @@ mod tests {
 
     #[test]
     fn init_from_links_same_seed_jobs_and_changes_ids() {
-        let s = spec("name: t\nvariants:\n  - {name: b, init_from: a}\n  - {name: a}\nseeds: [0, 1]\n");
+        let s =
+            spec("name: t\nvariants:\n  - {name: b, init_from: a}\n  - {name: a}\nseeds: [0, 1]\n");
         let jobs = expand(&s).unwrap();
         let (b0, a0) = (&jobs[0], &jobs[2]);
-        assert_eq!((b0.variant.as_str(), a0.variant.as_str(), b0.seed, a0.seed), ("b", "a", 0, 0));
+        assert_eq!(
+            (b0.variant.as_str(), a0.variant.as_str(), b0.seed, a0.seed),
+            ("b", "a", 0, 0)
+        );
         assert_eq!(b0.config.train.init_from.as_deref(), Some(a0.id.as_str()));
-        assert_eq!(jobs[1].config.train.init_from.as_deref(), Some(jobs[3].id.as_str()));
-        assert_ne!(b0.id, a0.id, "same config otherwise, but a child is a different job");
+        assert_eq!(
+            jobs[1].config.train.init_from.as_deref(),
+            Some(jobs[3].id.as_str())
+        );
+        assert_ne!(
+            b0.id, a0.id,
+            "same config otherwise, but a child is a different job"
+        );
     }
 
     #[test]
     fn init_from_cycles_and_unknown_names_are_spec_errors() {
-        let parse = |t: &str| crate::spec::parse(Path::new("t.yaml"), t.into(), None, &[]).unwrap_err().to_string();
-        let e = parse("name: t\nvariants:\n  - {name: a, init_from: b}\n  - {name: b, init_from: a}\n");
-        assert!(e.contains("t.yaml:3:") && e.contains("init_from forms a cycle: a -> b -> a"), "{e}");
+        let parse = |t: &str| {
+            crate::spec::parse(Path::new("t.yaml"), t.into(), None, &[])
+                .unwrap_err()
+                .to_string()
+        };
+        let e =
+            parse("name: t\nvariants:\n  - {name: a, init_from: b}\n  - {name: b, init_from: a}\n");
+        assert!(
+            e.contains("t.yaml:3:") && e.contains("init_from forms a cycle: a -> b -> a"),
+            "{e}"
+        );
         let e = parse("name: t\nvariants:\n  - {name: a, init_from: zz}\n");
         assert!(e.contains("`zz` is not another variant"), "{e}");
     }

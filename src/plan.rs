@@ -38,10 +38,15 @@ impl Plan {
         // An edge parent -> child where a job starts from another job's weights.
         let mut names: HashMap<JobId, String> = HashMap::new();
         for job in &entries {
-            names.entry(job.id.clone()).or_insert_with(|| format!("{} seed {}", job.row, job.seed));
+            names
+                .entry(job.id.clone())
+                .or_insert_with(|| format!("{} seed {}", job.row, job.seed));
             if let Some(parent) = &job.config.train.init_from {
                 let Some(&p) = nodes.get(parent) else {
-                    return Err(PlanError::UnknownDependency { job: names[&job.id].clone(), id: parent.clone() });
+                    return Err(PlanError::UnknownDependency {
+                        job: names[&job.id].clone(),
+                        id: parent.clone(),
+                    });
                 };
                 graph.update_edge(p, nodes[&job.id], ());
             }
@@ -63,13 +68,18 @@ impl Plan {
                 .into_iter()
                 .find(|c| c.len() > 1)
                 .unwrap_or_default();
-            let mut names: Vec<String> = cycle.iter().rev().map(|n| self.names[&self.graph[*n]].clone()).collect();
+            let mut names: Vec<String> = cycle
+                .iter()
+                .rev()
+                .map(|n| self.names[&self.graph[*n]].clone())
+                .collect();
             if let Some(first) = names.first().cloned() {
                 names.push(first);
             }
             PlanError::Cycle { names }
         })?;
-        let rank: HashMap<NodeIndex, usize> = topo.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let rank: HashMap<NodeIndex, usize> =
+            topo.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut seen = HashSet::new();
         let mut jobs: Vec<(usize, usize, &Job)> = self
             .entries
@@ -124,7 +134,11 @@ pub struct PlannedJob {
 }
 
 impl PlanFile {
-    pub fn new(plan: &Plan, spec: &crate::spec::Spec, placements: &HashMap<JobId, Placement>) -> PlanFile {
+    pub fn new(
+        plan: &Plan,
+        spec: &crate::spec::Spec,
+        placements: &HashMap<JobId, Placement>,
+    ) -> PlanFile {
         PlanFile {
             spec: spec.name.clone(),
             scale: spec.scale.clone(),

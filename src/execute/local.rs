@@ -57,16 +57,21 @@ impl Executor for LocalExecutor {
             .kill_on_drop(false);
         match &launch.placement {
             Placement::Gpu { index, .. } => {
-                cmd.env("CUDA_VISIBLE_DEVICES", index.to_string()).args(["--device", "cuda"]);
+                cmd.env("CUDA_VISIBLE_DEVICES", index.to_string())
+                    .args(["--device", "cuda"]);
             }
             // A Slurm placement never reaches this executor; run it on the CPU if it does.
             Placement::Cpu { .. } | Placement::Slurm { .. } => {
-                cmd.env("CUDA_VISIBLE_DEVICES", "").args(["--device", "cpu"]);
+                cmd.env("CUDA_VISIBLE_DEVICES", "")
+                    .args(["--device", "cpu"]);
             }
         }
         let mut child = cmd.spawn().map_err(spawn_err)?;
         let pid = child.id().unwrap_or(0);
-        self.running.lock().expect("lock not poisoned").insert(launch.job.clone(), pid);
+        self.running
+            .lock()
+            .expect("lock not poisoned")
+            .insert(launch.job.clone(), pid);
         let _ = events.send(ExecEvent::Started {
             job: launch.job.clone(),
             pid,
@@ -85,7 +90,10 @@ impl Executor for LocalExecutor {
                 }
             }
             let status = child.wait().await;
-            running.lock().expect("lock not poisoned").remove(&launch.job);
+            running
+                .lock()
+                .expect("lock not poisoned")
+                .remove(&launch.job);
             let outcome = match status {
                 Ok(s) => {
                     use std::os::unix::process::ExitStatusExt;
@@ -108,7 +116,12 @@ impl Executor for LocalExecutor {
 
     /// A worker left running by an orchestrator that died is stopped (after a checkpoint), so
     /// the job starts again from it with a single writer in its directory.
-    fn recover(&self, launch: &Launch, grace: std::time::Duration, _: &UnboundedSender<ExecEvent>) -> Result<Recovery, ExecError> {
+    fn recover(
+        &self,
+        launch: &Launch,
+        grace: std::time::Duration,
+        _: &UnboundedSender<ExecEvent>,
+    ) -> Result<Recovery, ExecError> {
         stop_orphan(&crate::journal::JobDir::new(&launch.dir), grace);
         Ok(Recovery::Start { note: None })
     }
@@ -136,14 +149,26 @@ impl Executor for LocalExecutor {
 /// the same process, same start time, is alive): asked to checkpoint and stop, then killed
 /// after `grace`, so the job can be started again from its checkpoint without two writers.
 pub fn stop_orphan(dir: &crate::journal::JobDir, grace: std::time::Duration) -> bool {
-    let Ok(Some(crate::journal::JobState { status: crate::journal::JobStatus::Running { pid, started: Some(started), .. }, .. })) = dir.read_state() else {
+    let Ok(Some(crate::journal::JobState {
+        status:
+            crate::journal::JobStatus::Running {
+                pid,
+                started: Some(started),
+                ..
+            },
+        ..
+    })) = dir.read_state()
+    else {
         return false;
     };
     let alive = || crate::journal::process_start(pid) == Some(started);
     if !alive() {
         return false;
     }
-    eprintln!("sweep: stopping worker {pid} left running by a previous orchestrator ({})", dir.path.display());
+    eprintln!(
+        "sweep: stopping worker {pid} left running by a previous orchestrator ({})",
+        dir.path.display()
+    );
     signal_group(pid, libc::SIGTERM);
     let deadline = std::time::Instant::now() + grace;
     while alive() && std::time::Instant::now() < deadline {

@@ -16,7 +16,10 @@ use crate::worker::protocol::{exit, WorkerMessage};
 /// Why a job did not finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureCause {
-    Crash { code: Option<i32>, signal: Option<i32> },
+    Crash {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
     OutOfMemory,
     BadConfig,
     /// Ran past `--job-timeout`, or past Slurm's time limit (`--time`).
@@ -35,7 +38,9 @@ pub enum FailureCause {
     Lost,
     /// The job could not see its directory on its node: the sweep directory is not on a
     /// filesystem the Slurm nodes share. Stops the sweep.
-    NotShared { node: String },
+    NotShared {
+        node: String,
+    },
 }
 
 impl FailureCause {
@@ -59,7 +64,9 @@ impl FailureCause {
 impl std::fmt::Display for FailureCause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FailureCause::Crash { signal: Some(s), .. } => write!(f, "crash (signal {s})"),
+            FailureCause::Crash {
+                signal: Some(s), ..
+            } => write!(f, "crash (signal {s})"),
             FailureCause::Crash { code: Some(c), .. } => write!(f, "crash (exit code {c})"),
             FailureCause::Crash { .. } => write!(f, "crash"),
             FailureCause::OutOfMemory => write!(f, "out of memory"),
@@ -70,7 +77,9 @@ impl std::fmt::Display for FailureCause {
             FailureCause::Cancelled => write!(f, "cancelled outside the sweep (scancel)"),
             FailureCause::DependencyFailed => write!(f, "the job it starts from failed"),
             FailureCause::Lost => write!(f, "lost by Slurm without a result"),
-            FailureCause::NotShared { node } => write!(f, "its directory is not visible on node {node}"),
+            FailureCause::NotShared { node } => {
+                write!(f, "its directory is not visible on node {node}")
+            }
         }
     }
 }
@@ -104,12 +113,25 @@ impl Outcome {
 pub enum ExecEvent {
     /// The worker began running (a local child at once; a Slurm job when it leaves the queue):
     /// timeouts count from here. `pid` is the Slurm job id for Slurm.
-    Started { job: String, pid: u32 },
-    Message { job: String, message: WorkerMessage },
+    Started {
+        job: String,
+        pid: u32,
+    },
+    Message {
+        job: String,
+        message: WorkerMessage,
+    },
     /// Something the user should read about a job that is not a transition (a Slurm job held
     /// in the queue for an unusual reason, Slurm not answering).
-    Notice { job: String, text: String },
-    Exited { job: String, outcome: Outcome, stderr_tail: Vec<String> },
+    Notice {
+        job: String,
+        text: String,
+    },
+    Exited {
+        job: String,
+        outcome: Outcome,
+        stderr_tail: Vec<String>,
+    },
 }
 
 /// One job to start.
@@ -141,14 +163,26 @@ pub enum ExecError {
     Spawn { job: String, source: std::io::Error },
     /// Slurm refused or failed (sbatch rejected a request, the controller did not answer).
     #[error("{command} failed{}: {message}", job.as_ref().map(|j| format!(" for job {j}")).unwrap_or_default())]
-    Slurm { command: &'static str, job: Option<String>, message: String },
+    Slurm {
+        command: &'static str,
+        job: Option<String>,
+        message: String,
+    },
     #[error("cannot run {program} (is Slurm installed on this machine?): {source}")]
-    SlurmMissing { program: &'static str, source: std::io::Error },
+    SlurmMissing {
+        program: &'static str,
+        source: std::io::Error,
+    },
     /// The executor's own record in a job dir (Slurm's `slurm.json`) could not be kept.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
     #[error("slurm job {slurm_id} (job {job}) could not use {dir} on node {node}: the sweep directory (and the sweep binary) must be on a filesystem the Slurm nodes share")]
-    NotShared { job: String, slurm_id: String, node: String, dir: PathBuf },
+    NotShared {
+        job: String,
+        slurm_id: String,
+        node: String,
+        dir: PathBuf,
+    },
 }
 
 impl ExecError {
@@ -163,7 +197,12 @@ pub trait Executor {
     fn start(&self, launch: Launch, events: UnboundedSender<ExecEvent>) -> Result<(), ExecError>;
     /// Called once for each unfinished job before scheduling starts, so that a job an earlier
     /// orchestrator started is never started twice. The default starts everything afresh.
-    fn recover(&self, launch: &Launch, grace: Duration, events: &UnboundedSender<ExecEvent>) -> Result<Recovery, ExecError> {
+    fn recover(
+        &self,
+        launch: &Launch,
+        grace: Duration,
+        events: &UnboundedSender<ExecEvent>,
+    ) -> Result<Recovery, ExecError> {
         let _ = (launch, grace, events);
         Ok(Recovery::Start { note: None })
     }

@@ -21,7 +21,11 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn open(path: &Path) -> Result<EventLog, JournalError> {
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io("open", path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io("open", path))?;
         let (tx, rx) = channel::<String>();
         let error = Arc::new(Mutex::new(None));
         let (err, p) = (Arc::clone(&error), path.to_path_buf());
@@ -32,14 +36,22 @@ impl EventLog {
                 while let Ok(more) = rx.try_recv() {
                     batch.push_str(&more);
                 }
-                let written = file.write_all(batch.as_bytes()).map_err(io("append to", &p)).and_then(|_| file.sync_data().map_err(io("sync", &p)));
+                let written = file
+                    .write_all(batch.as_bytes())
+                    .map_err(io("append to", &p))
+                    .and_then(|_| file.sync_data().map_err(io("sync", &p)));
                 if let Err(e) = written {
                     *err.lock().expect("no panic holds this lock") = Some(e);
                     return;
                 }
             }
         });
-        Ok(EventLog { tx: Some(tx), writer: Some(writer), error, path: path.to_path_buf() })
+        Ok(EventLog {
+            tx: Some(tx),
+            writer: Some(writer),
+            error,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Queues one line; fails once the writer has failed (scheduling must stop then).
@@ -50,7 +62,10 @@ impl EventLog {
         let mut line = serde_json::to_string(event).expect("events serialize");
         line.push('\n');
         let tx = self.tx.as_ref().expect("open until closed");
-        tx.send(line).map_err(|_| JournalError::Corrupt { path: self.path.clone(), problem: "the event writer stopped".into() })
+        tx.send(line).map_err(|_| JournalError::Corrupt {
+            path: self.path.clone(),
+            problem: "the event writer stopped".into(),
+        })
     }
 
     /// Writes and syncs everything queued.
@@ -87,11 +102,19 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         let log = EventLog::open(&path).unwrap();
         for i in 0..200 {
-            log.append(&Event { at: i as f64, job: format!("j{i}"), status: JobStatus::Done }).unwrap();
+            log.append(&Event {
+                at: i as f64,
+                job: format!("j{i}"),
+                status: JobStatus::Done,
+            })
+            .unwrap();
         }
         log.close().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let jobs: Vec<String> = text.lines().map(|l| serde_json::from_str::<Event>(l).unwrap().job).collect();
+        let jobs: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Event>(l).unwrap().job)
+            .collect();
         assert_eq!(jobs, (0..200).map(|i| format!("j{i}")).collect::<Vec<_>>());
     }
 }

@@ -59,7 +59,11 @@ impl SweepDir {
     }
 
     pub fn create(&self) -> Result<(), JournalError> {
-        for d in [self.root.clone(), self.root.join("jobs"), self.root.join("tables")] {
+        for d in [
+            self.root.clone(),
+            self.root.join("jobs"),
+            self.root.join("tables"),
+        ] {
             fs::create_dir_all(&d).map_err(io("create", &d))?;
         }
         Ok(())
@@ -143,7 +147,11 @@ impl JobDir {
 
     /// Creates the directory with its `config.yaml` and `job.json` (kept if already there:
     /// same id, same config).
-    pub fn prepare<M: serde::Serialize>(&self, config_yaml: &str, meta: &M) -> Result<(), JournalError> {
+    pub fn prepare<M: serde::Serialize>(
+        &self,
+        config_yaml: &str,
+        meta: &M,
+    ) -> Result<(), JournalError> {
         fs::create_dir_all(&self.path).map_err(io("create", &self.path))?;
         // Both files derive from the spec (a crash that loses them loses nothing): replaced
         // atomically so they are never torn, but not fsync'd.
@@ -180,10 +188,12 @@ impl JobDir {
 
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, JournalError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| JournalError::Corrupt {
-            path: path.into(),
-            problem: e.to_string(),
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| JournalError::Corrupt {
+                path: path.into(),
+                problem: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("read", path)(e)),
     }

@@ -27,10 +27,17 @@ pub enum JobStatus {
     },
     Done,
     /// The loss became NaN/inf: a result, shown in the table, not retried.
-    Diverged { iteration: u64 },
-    Failed { cause: String, message: String },
+    Diverged {
+        iteration: u64,
+    },
+    Failed {
+        cause: String,
+        message: String,
+    },
     /// The config asks for something the trainer cannot do yet.
-    Unsupported { reason: String },
+    Unsupported {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

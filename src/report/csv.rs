@@ -6,16 +6,27 @@ pub fn render(t: &Table) -> String {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let mut header = vec![t.row_header.clone()];
     for c in &t.columns {
-        header.extend([c.clone(), format!("{c}_std"), format!("{c}_seeds"), format!("{c}_paper")]);
+        header.extend([
+            c.clone(),
+            format!("{c}_std"),
+            format!("{c}_seeds"),
+            format!("{c}_paper"),
+        ]);
     }
     header.push("status".into());
-    w.write_record(&header).expect("writing to memory cannot fail");
+    w.write_record(&header)
+        .expect("writing to memory cannot fail");
     for row in &t.rows {
         let mut rec = vec![row.label.clone()];
         let mut status = "ok".to_string();
         for (cell, paper) in row.cells.iter().zip(&row.paper) {
             match cell {
-                Cell::Value { mean, std, seeds, of } => {
+                Cell::Value {
+                    mean,
+                    std,
+                    seeds,
+                    of,
+                } => {
                     rec.push(t.number(*mean));
                     rec.push(std.map_or(String::new(), |s| t.number(s)));
                     rec.push(format!("{seeds}/{of}"));

@@ -5,7 +5,10 @@ use super::Table;
 pub fn render(t: &Table) -> String {
     let per = if t.has_reference { 2 } else { 1 };
     let mut out = String::from("\\begin{table}[t]\n\\centering\n");
-    out += &format!("\\begin{{tabular}}{{l{}}}\n\\toprule\n", "c".repeat(t.columns.len() * per));
+    out += &format!(
+        "\\begin{{tabular}}{{l{}}}\n\\toprule\n",
+        "c".repeat(t.columns.len() * per)
+    );
     let mut head = vec![escape(&t.row_header)];
     for c in &t.columns {
         if t.has_reference {
@@ -31,7 +34,11 @@ pub fn render(t: &Table) -> String {
         out += &format!("{} \\\\\n", cells.join(" & "));
     }
     out += "\\bottomrule\n\\end{tabular}\n";
-    out += &format!("\\caption{{{}: {}}}\n\\end{{table}}\n", escape(&t.title), escape(&t.caption));
+    out += &format!(
+        "\\caption{{{}: {}}}\n\\end{{table}}\n",
+        escape(&t.title),
+        escape(&t.caption)
+    );
     out
 }
 

@@ -43,7 +43,12 @@ impl Format {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     /// Mean over the seeds that finished; std when two or more did.
-    Value { mean: f64, std: Option<f64>, seeds: usize, of: usize },
+    Value {
+        mean: f64,
+        std: Option<f64>,
+        seeds: usize,
+        of: usize,
+    },
     /// Nothing to show yet or ever: "pending", "not implemented", "failed", "diverged".
     Missing(String),
 }
@@ -82,7 +87,12 @@ impl Table {
     /// "22.1 ± 0.3", "22.1 (1/3 seeds)", or the reason a cell is empty.
     pub fn cell_text(&self, c: &Cell) -> String {
         match c {
-            Cell::Value { mean, std, seeds, of } => {
+            Cell::Value {
+                mean,
+                std,
+                seeds,
+                of,
+            } => {
                 let mut s = self.number(*mean);
                 if let Some(sd) = std {
                     s = format!("{s} ± {}", self.number(*sd));
@@ -127,17 +137,33 @@ pub fn build(
                 .filter(|j| j.row == *label)
                 .map(|j| jobs.get(&j.id))
                 .collect();
-            let cells = spec.columns.iter().map(|metric| cell(&views, metric)).collect();
+            let cells = spec
+                .columns
+                .iter()
+                .map(|metric| cell(&views, metric))
+                .collect();
             let paper = spec
                 .columns
                 .iter()
-                .map(|m| reference.and_then(|r| r.rows.get(*label)).and_then(|row| row.get(m)).copied())
+                .map(|m| {
+                    reference
+                        .and_then(|r| r.rows.get(*label))
+                        .and_then(|row| row.get(m))
+                        .copied()
+                })
                 .collect();
-            Row { label: label.to_string(), cells, paper }
+            Row {
+                label: label.to_string(),
+                cells,
+                paper,
+            }
         })
         .collect();
     Table {
-        title: spec.title.clone().unwrap_or_else(|| default_title.to_string()),
+        title: spec
+            .title
+            .clone()
+            .unwrap_or_else(|| default_title.to_string()),
         caption: caption(plan, spec, reference),
         row_header: spec.row_header.clone(),
         columns: spec.columns.clone(),
@@ -158,9 +184,15 @@ fn cell(views: &[Option<&JobView>], metric: &str) -> Cell {
         .collect();
     if values.is_empty() {
         let why = views.iter().find_map(|v| match v {
-            Some(JobView::Status(JobStatus::Unsupported { .. })) => Some("not implemented".to_string()),
-            Some(JobView::Status(JobStatus::Failed { cause, .. })) => Some(format!("failed ({cause})")),
-            Some(JobView::Result(r)) if r.status == "diverged" => Some(format!("diverged@{}", r.diverged_at.unwrap_or(0))),
+            Some(JobView::Status(JobStatus::Unsupported { .. })) => {
+                Some("not implemented".to_string())
+            }
+            Some(JobView::Status(JobStatus::Failed { cause, .. })) => {
+                Some(format!("failed ({cause})"))
+            }
+            Some(JobView::Result(r)) if r.status == "diverged" => {
+                Some(format!("diverged@{}", r.diverged_at.unwrap_or(0)))
+            }
             Some(JobView::Status(JobStatus::Running { .. })) => Some("running".to_string()),
             _ => None,
         });
@@ -169,20 +201,49 @@ fn cell(views: &[Option<&JobView>], metric: &str) -> Cell {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     // Sample standard deviation (n − 1): the spread a reader expects over seeds.
-    let std = (values.len() >= 2).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
-    Cell::Value { mean, std, seeds: values.len(), of: views.len() }
+    let std = (values.len() >= 2)
+        .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    Cell::Value {
+        mean,
+        std,
+        seeds: values.len(),
+        of: views.len(),
+    }
 }
 
 /// What the jobs trained and evaluated on, as the caption names it: the synthetic set's size and
 /// classes, or the annotation files or sets of a dataset on disk, and the input size.
 fn dataset_caption(d: &crate::spec::config::DatasetSpec) -> String {
     use crate::spec::config::DatasetSpec;
-    let file = |p: &std::path::Path| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let file = |p: &std::path::Path| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
     let (what, size) = match d {
-        DatasetSpec::Synthetic(s) => return format!("the synthetic dataset ({} px, {} classes)", s.image_size, s.num_classes),
-        DatasetSpec::Coco(c) => (format!("COCO annotations `{}` (val `{}`)", file(&c.train), file(&c.val)), c.image_size),
-        DatasetSpec::Voc(v) => (format!("Pascal VOC {} (val {})", v.train.join(" + "), v.val), v.image_size),
-        DatasetSpec::Visdrone(v) => (format!("VisDrone {} (val {})", v.train, v.val), v.image_size),
+        DatasetSpec::Synthetic(s) => {
+            return format!(
+                "the synthetic dataset ({} px, {} classes)",
+                s.image_size, s.num_classes
+            )
+        }
+        DatasetSpec::Coco(c) => (
+            format!(
+                "COCO annotations `{}` (val `{}`)",
+                file(&c.train),
+                file(&c.val)
+            ),
+            c.image_size,
+        ),
+        DatasetSpec::Voc(v) => (
+            format!("Pascal VOC {} (val {})", v.train.join(" + "), v.val),
+            v.image_size,
+        ),
+        DatasetSpec::Visdrone(v) => (
+            format!("VisDrone {} (val {})", v.train, v.val),
+            v.image_size,
+        ),
     };
     let p = d.pipeline().expect("a dataset on disk has a pipeline");
     let mut text = format!("{what}, {size} px input");
@@ -247,7 +308,15 @@ mod tests {
     fn mean_and_sample_std_over_seeds() {
         let (a, b, c) = (result(0.2), result(0.3), result(0.4));
         let c = cell(&[Some(&a), Some(&b), Some(&c)], "AP");
-        let Cell::Value { mean, std, seeds, of } = c else { panic!("a value") };
+        let Cell::Value {
+            mean,
+            std,
+            seeds,
+            of,
+        } = c
+        else {
+            panic!("a value")
+        };
         assert!((mean - 0.3).abs() < 1e-12);
         assert!((std.unwrap() - 0.1).abs() < 1e-12);
         assert_eq!((seeds, of), (3, 3));
@@ -257,8 +326,19 @@ mod tests {
     fn partial_and_missing_cells_say_why() {
         let a = result(0.25);
         let pending = cell(&[Some(&a), None], "AP");
-        assert_eq!(pending, Cell::Value { mean: 0.25, std: None, seeds: 1, of: 2 });
+        assert_eq!(
+            pending,
+            Cell::Value {
+                mean: 0.25,
+                std: None,
+                seeds: 1,
+                of: 2
+            }
+        );
         let ni = JobView::Status(JobStatus::Unsupported { reason: "x".into() });
-        assert_eq!(cell(&[Some(&ni)], "AP"), Cell::Missing("not implemented".into()));
+        assert_eq!(
+            cell(&[Some(&ni)], "AP"),
+            Cell::Missing("not implemented".into())
+        );
     }
 }

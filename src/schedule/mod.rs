@@ -29,11 +29,22 @@ pub fn progress_mode_lines() -> progress::Mode {
 
 /// Where the sweep's jobs may run.
 pub enum Hardware {
-    Cpu { concurrent: usize, threads: usize },
-    Gpu { gpus: Box<dyn Gpus>, threads: usize, policy: Policy },
+    Cpu {
+        concurrent: usize,
+        threads: usize,
+    },
+    Gpu {
+        gpus: Box<dyn Gpus>,
+        threads: usize,
+        policy: Policy,
+    },
     /// A Slurm cluster: every ready job is submitted at once with this request, and Slurm
     /// decides where and when it runs. `describe` is the request in words.
-    Slurm { gpus: u32, threads: usize, describe: String },
+    Slurm {
+        gpus: u32,
+        threads: usize,
+        describe: String,
+    },
 }
 
 pub struct RunOptions {
@@ -113,16 +124,34 @@ struct Running<'a> {
 impl Hardware {
     /// GPUs when there are any (else the cores split among `jobs` concurrent CPU jobs), and
     /// the notice to print when falling back to the CPU.
-    pub fn detect(gpus_flag: Option<&[u32]>, policy: Policy, cores: usize, jobs: usize) -> (Hardware, Option<String>) {
+    pub fn detect(
+        gpus_flag: Option<&[u32]>,
+        policy: Policy,
+        cores: usize,
+        jobs: usize,
+    ) -> (Hardware, Option<String>) {
         let (gpus, notice) = nvml::open(gpus_flag);
         match gpus {
             Some(gpus) => {
                 let n = gpus.snapshot().map(|g| g.len()).unwrap_or(1).max(1);
-                (Hardware::Gpu { gpus, threads: (cores / n).max(1), policy }, notice)
+                (
+                    Hardware::Gpu {
+                        gpus,
+                        threads: (cores / n).max(1),
+                        policy,
+                    },
+                    notice,
+                )
             }
             None => {
                 let (concurrent, threads) = place::cpu_split(cores, jobs);
-                (Hardware::Cpu { concurrent, threads }, notice)
+                (
+                    Hardware::Cpu {
+                        concurrent,
+                        threads,
+                    },
+                    notice,
+                )
             }
         }
     }
@@ -135,20 +164,45 @@ impl Hardware {
                 .snapshot()
                 .unwrap_or_default()
                 .into_iter()
-                .map(|g| Placement::Gpu { index: g.index, uuid: g.uuid, threads: *threads })
+                .map(|g| Placement::Gpu {
+                    index: g.index,
+                    uuid: g.uuid,
+                    threads: *threads,
+                })
                 .collect(),
-            Hardware::Slurm { gpus, threads, .. } => vec![Placement::Slurm { gpus: *gpus, threads: *threads }],
+            Hardware::Slurm { gpus, threads, .. } => vec![Placement::Slurm {
+                gpus: *gpus,
+                threads: *threads,
+            }],
         };
-        let slots = if slots.is_empty() { vec![Placement::Cpu { threads: 1 }] } else { slots };
-        ids.iter().enumerate().map(|(i, id)| (id.clone(), slots[i % slots.len()].clone())).collect()
+        let slots = if slots.is_empty() {
+            vec![Placement::Cpu { threads: 1 }]
+        } else {
+            slots
+        };
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), slots[i % slots.len()].clone()))
+            .collect()
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Hardware::Cpu { concurrent, threads } => format!("{concurrent} at a time on the CPU, {threads} threads each"),
+            Hardware::Cpu {
+                concurrent,
+                threads,
+            } => format!("{concurrent} at a time on the CPU, {threads} threads each"),
             Hardware::Gpu { gpus, policy, .. } => {
                 let g = gpus.snapshot().unwrap_or_default();
-                format!("{} GPU(s) ({}), up to {} jobs per GPU", g.len(), g.iter().map(|g| format!("{} {}, {} MiB free", g.index, g.name, g.free_mib)).collect::<Vec<_>>().join("; "), policy.max_per_gpu)
+                format!(
+                    "{} GPU(s) ({}), up to {} jobs per GPU",
+                    g.len(),
+                    g.iter()
+                        .map(|g| format!("{} {}, {} MiB free", g.index, g.name, g.free_mib))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    policy.max_per_gpu
+                )
             }
             Hardware::Slurm { describe, .. } => describe.clone(),
         }
@@ -164,7 +218,11 @@ pub fn shape_of(cfg: &crate::spec::JobConfig) -> String {
         crate::spec::config::DatasetSpec::Synthetic(_) => String::new(),
         d => format!("{}/", d.kind()),
     };
-    format!("{model}/{data}{}px/b{}/f{fake}", cfg.dataset.image_size(), cfg.train.batch_size)
+    format!(
+        "{model}/{data}{}px/b{}/f{fake}",
+        cfg.dataset.image_size(),
+        cfg.train.batch_size
+    )
 }
 
 struct Dispatcher<'a> {
@@ -194,7 +252,6 @@ struct Dispatcher<'a> {
     fatal: Option<ExecError>,
 }
 
-
 /// Runs every job of `plan` that has no result yet. `on_result` runs after each job that
 /// finishes (to refresh tables). A journal error stops scheduling: a transition that cannot
 /// be saved must not be acted on.
@@ -210,7 +267,9 @@ pub async fn run(
     supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>,
     on_result: &mut dyn FnMut(),
 ) -> Result<Summary, ScheduleError> {
-    let order = plan.order().expect("the plan was checked for cycles when built");
+    let order = plan
+        .order()
+        .expect("the plan was checked for cycles when built");
     let gpu_count = match hardware {
         Hardware::Gpu { gpus, .. } => gpus.snapshot().map(|g| g.len()).unwrap_or(0),
         Hardware::Cpu { .. } | Hardware::Slurm { .. } => 0,
@@ -232,14 +291,21 @@ pub async fn run(
         total: order.len(),
         display,
         events: sweep.events()?,
-        shapes: order.iter().map(|j| (j.id.clone(), shape_of(&j.config))).collect(),
+        shapes: order
+            .iter()
+            .map(|j| (j.id.clone(), shape_of(&j.config)))
+            .collect(),
         submit_ahead: executor.queues_dependencies(),
         fatal: None,
     };
     // Listening before anything starts: a Ctrl-C that comes while jobs are being started
     // (submitted) is then handled, not fatal to an orchestrator that has work out.
     let listen = |kind, name: &str| {
-        tokio::signal::unix::signal(kind).map_err(|e| JournalError::Io { action: "listen for", path: name.into(), source: e })
+        tokio::signal::unix::signal(kind).map_err(|e| JournalError::Io {
+            action: "listen for",
+            path: name.into(),
+            source: e,
+        })
     };
     let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
     let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
@@ -255,7 +321,8 @@ pub async fn run(
         if stopping.is_none() && d.fatal.is_none() {
             d.launch_ready(executor, &tx)?;
         }
-        if d.fatal.is_some() || (d.running.is_empty() && (stopping.is_some() || d.queue.is_empty())) {
+        if d.fatal.is_some() || (d.running.is_empty() && (stopping.is_some() || d.queue.is_empty()))
+        {
             break;
         }
         if d.opts.detach && stopping.is_none() {
@@ -294,7 +361,12 @@ pub async fn run(
     d.summary.interrupted = stopping.is_some();
     d.summary.detached = if d.opts.detach { d.running.len() } else { 0 };
     d.display.finish();
-    let Dispatcher { events, summary, fatal, .. } = d;
+    let Dispatcher {
+        events,
+        summary,
+        fatal,
+        ..
+    } = d;
     events.close()?;
     match fatal {
         Some(e) => Err(e.into()),
@@ -304,25 +376,45 @@ pub async fn run(
 
 impl<'a> Dispatcher<'a> {
     fn log(&self, job: &str, status: JobStatus) -> Result<(), JournalError> {
-        self.events.append(&Event { at: records_now(), job: job.into(), status })
+        self.events.append(&Event {
+            at: records_now(),
+            job: job.into(),
+            status,
+        })
     }
 
     /// Sorts the plan's jobs into done (skipped), not runnable, still running from an earlier
     /// orchestrator (adopted, as the executor finds them), and queued.
-    fn admit_jobs(&mut self, order: Vec<&'a Job>, supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>, executor: &dyn Executor, tx: &mpsc::UnboundedSender<ExecEvent>) -> Result<(), ScheduleError> {
+    fn admit_jobs(
+        &mut self,
+        order: Vec<&'a Job>,
+        supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>,
+        executor: &dyn Executor,
+        tx: &mpsc::UnboundedSender<ExecEvent>,
+    ) -> Result<(), ScheduleError> {
         let mut not_run: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         let now = Instant::now();
         for job in order {
             let dir = JobDir::new(self.sweep.job_dir(&job.id));
-            dir.prepare(&crate::spec::config_to_yaml(&job.config), &job.meta(self.spec))?;
+            dir.prepare(
+                &crate::spec::config_to_yaml(&job.config),
+                &job.meta(self.spec),
+            )?;
             if dir.read_result()?.is_some() {
                 self.summary.already_done += 1;
                 self.finished.insert(job.id.clone());
                 continue;
             }
             if let Err(reason) = supported(&job.config) {
-                let status = JobStatus::Unsupported { reason: reason.clone() };
-                dir.write_state(&JobState { status: status.clone(), attempts: 0, threads: 0, updated_at: records_now() })?;
+                let status = JobStatus::Unsupported {
+                    reason: reason.clone(),
+                };
+                dir.write_state(&JobState {
+                    status: status.clone(),
+                    attempts: 0,
+                    threads: 0,
+                    updated_at: records_now(),
+                })?;
                 self.log(&job.id, status)?;
                 let rows = not_run.entry(reason).or_default();
                 if !rows.contains(&job.row) {
@@ -332,28 +424,58 @@ impl<'a> Dispatcher<'a> {
                 self.failed.insert(job.id.clone());
                 continue;
             }
-            let launch = Launch { job: job.id.clone(), dir: dir.path.clone(), placement: self.nominal_placement(), attempt: 0, after: Vec::new() };
+            let launch = Launch {
+                job: job.id.clone(),
+                dir: dir.path.clone(),
+                placement: self.nominal_placement(),
+                attempt: 0,
+                after: Vec::new(),
+            };
             match executor.recover(&launch, self.opts.grace, tx)? {
                 Recovery::Start { note } => {
                     if let Some(note) = note {
                         self.display.line(&format!("sweep: {note}"));
                     }
-                    self.queue.push_back(Queued { job, attempt: 0, not_before: now, exclusive: false });
+                    self.queue.push_back(Queued {
+                        job,
+                        attempt: 0,
+                        not_before: now,
+                        exclusive: false,
+                    });
                 }
                 Recovery::Adopted { attempt, note } => {
                     self.display.line(&format!("sweep: {note}"));
-                    self.display.started(&job.id, &format!("{} seed {}", job.row, job.seed), &format!("{} (adopted)", self.nominal_placement()));
+                    self.display.started(
+                        &job.id,
+                        &format!("{} seed {}", job.row, job.seed),
+                        &format!("{} (adopted)", self.nominal_placement()),
+                    );
                     let shape = self.shapes[&job.id].clone();
-                    let r = Running { job, attempt, exclusive: false, gpu: None, cpu: false, shape, started: Instant::now(), peak_mib: 0, timed_out: false, progress: None };
+                    let r = Running {
+                        job,
+                        attempt,
+                        exclusive: false,
+                        gpu: None,
+                        cpu: false,
+                        shape,
+                        started: Instant::now(),
+                        peak_mib: 0,
+                        timed_out: false,
+                        progress: None,
+                    };
                     self.running.insert(job.id.clone(), r);
                 }
             }
         }
         for (reason, rows) in &not_run {
-            self.display.line(&format!("sweep: not run ({reason}): {}", rows.join("; ")));
+            self.display
+                .line(&format!("sweep: not run ({reason}): {}", rows.join("; ")));
         }
         if self.summary.already_done > 0 {
-            self.display.line(&format!("sweep: {} of {} jobs already done, skipped", self.summary.already_done, self.total));
+            self.display.line(&format!(
+                "sweep: {} of {} jobs already done, skipped",
+                self.summary.already_done, self.total
+            ));
         }
         Ok(())
     }
@@ -361,24 +483,44 @@ impl<'a> Dispatcher<'a> {
     /// Where a job would go, for an executor that asks before anything is placed.
     fn nominal_placement(&self) -> Placement {
         match self.hardware {
-            Hardware::Slurm { gpus, threads, .. } => Placement::Slurm { gpus: *gpus, threads: *threads },
-            Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } => Placement::Cpu { threads: *threads },
+            Hardware::Slurm { gpus, threads, .. } => Placement::Slurm {
+                gpus: *gpus,
+                threads: *threads,
+            },
+            Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } => {
+                Placement::Cpu { threads: *threads }
+            }
         }
     }
 
     fn demand(&self, q: &Queued) -> Demand {
         let shape = self.shapes[&q.job.id].clone();
         let peak_mib = self.peaks.get(&shape).copied().or(self.opts.gpu_memory_mib);
-        Demand { shape, peak_mib, exclusive: q.exclusive }
+        Demand {
+            shape,
+            peak_mib,
+            exclusive: q.exclusive,
+        }
     }
 
     /// Where the job at `q` could start now: a placement and the GPU it takes, if any.
-    fn place(&mut self, demand: &Demand, snapshot: &[GpuState]) -> Option<(Placement, Option<usize>)> {
+    fn place(
+        &mut self,
+        demand: &Demand,
+        snapshot: &[GpuState],
+    ) -> Option<(Placement, Option<usize>)> {
         match self.hardware {
-            Hardware::Cpu { concurrent, threads } => (self.cpu_busy < *concurrent).then(|| (Placement::Cpu { threads: *threads }, None)),
+            Hardware::Cpu {
+                concurrent,
+                threads,
+            } => {
+                (self.cpu_busy < *concurrent).then(|| (Placement::Cpu { threads: *threads }, None))
+            }
             // Slurm queues whatever is submitted.
             Hardware::Slurm { .. } => Some((self.nominal_placement(), None)),
-            Hardware::Gpu { threads, policy, .. } => {
+            Hardware::Gpu {
+                threads, policy, ..
+            } => {
                 for (load, g) in self.gpu_load.iter_mut().zip(snapshot) {
                     if load.shapes.is_empty() {
                         load.baseline_free_mib = g.free_mib;
@@ -386,7 +528,14 @@ impl<'a> Dispatcher<'a> {
                 }
                 let i = place::admit(snapshot, &self.gpu_load, demand, policy)?;
                 let g = &snapshot[i];
-                Some((Placement::Gpu { index: g.index, uuid: g.uuid.clone(), threads: *threads }, Some(i)))
+                Some((
+                    Placement::Gpu {
+                        index: g.index,
+                        uuid: g.uuid.clone(),
+                        threads: *threads,
+                    },
+                    Some(i),
+                ))
             }
         }
     }
@@ -399,8 +548,17 @@ impl<'a> Dispatcher<'a> {
             (DepState::Failed, Vec::new())
         } else if deps.iter().all(|d| self.finished.contains(d)) {
             (DepState::Ready, Vec::new())
-        } else if self.submit_ahead && deps.iter().all(|d| self.finished.contains(d) || self.running.contains_key(d)) {
-            (DepState::Ready, deps.into_iter().filter(|d| self.running.contains_key(d)).collect())
+        } else if self.submit_ahead
+            && deps
+                .iter()
+                .all(|d| self.finished.contains(d) || self.running.contains_key(d))
+        {
+            (
+                DepState::Ready,
+                deps.into_iter()
+                    .filter(|d| self.running.contains_key(d))
+                    .collect(),
+            )
         } else {
             (DepState::Waiting, Vec::new())
         }
@@ -408,7 +566,11 @@ impl<'a> Dispatcher<'a> {
 
     /// Starts every queued job that is ready and fits, in queue order (a job that does not fit
     /// does not hold back smaller ones behind it).
-    fn launch_ready(&mut self, executor: &dyn Executor, tx: &mpsc::UnboundedSender<ExecEvent>) -> Result<(), ScheduleError> {
+    fn launch_ready(
+        &mut self,
+        executor: &dyn Executor,
+        tx: &mpsc::UnboundedSender<ExecEvent>,
+    ) -> Result<(), ScheduleError> {
         if self.queue.is_empty() {
             return Ok(());
         }
@@ -439,7 +601,13 @@ impl<'a> Dispatcher<'a> {
                 }
                 DepState::Failed => {
                     let q = self.queue.remove(i).expect("index in range");
-                    self.fail_for_good(q.job, q.attempt, "dependency_failed", "a job this one starts from failed".into(), &[])?;
+                    self.fail_for_good(
+                        q.job,
+                        q.attempt,
+                        "dependency_failed",
+                        "a job this one starts from failed".into(),
+                        &[],
+                    )?;
                     continue;
                 }
                 DepState::Ready => {}
@@ -458,12 +626,30 @@ impl<'a> Dispatcher<'a> {
             let q = self.queue.remove(i).expect("index in range");
             let shape = self.shapes[&q.job.id].clone();
             // A job that already ran keeps its thread count: CPU results depend on it.
-            let placement = match (placement, JobDir::new(self.sweep.job_dir(&q.job.id)).read_state()) {
-                (Placement::Cpu { .. }, Ok(Some(JobState { threads, .. }))) if threads > 0 => Placement::Cpu { threads },
+            let placement = match (
+                placement,
+                JobDir::new(self.sweep.job_dir(&q.job.id)).read_state(),
+            ) {
+                (Placement::Cpu { .. }, Ok(Some(JobState { threads, .. }))) if threads > 0 => {
+                    Placement::Cpu { threads }
+                }
                 (p, _) => p,
             };
-            self.log(&q.job.id, JobStatus::Running { pid: 0, placement: placement.to_string(), started: None })?;
-            let launch = Launch { job: q.job.id.clone(), dir: self.sweep.job_dir(&q.job.id), placement: placement.clone(), attempt: q.attempt + 1, after };
+            self.log(
+                &q.job.id,
+                JobStatus::Running {
+                    pid: 0,
+                    placement: placement.to_string(),
+                    started: None,
+                },
+            )?;
+            let launch = Launch {
+                job: q.job.id.clone(),
+                dir: self.sweep.job_dir(&q.job.id),
+                placement: placement.clone(),
+                attempt: q.attempt + 1,
+                after,
+            };
             if let Err(e) = executor.start(launch, tx.clone()) {
                 if e.is_fatal() {
                     // The job was not started: it stays pending for the next run.
@@ -477,16 +663,36 @@ impl<'a> Dispatcher<'a> {
             match gpu {
                 Some(g) => {
                     let load = &mut self.gpu_load[g];
-                    load.reserved_mib += self.peaks.get(&shape).copied().or(self.opts.gpu_memory_mib).unwrap_or(0);
+                    load.reserved_mib += self
+                        .peaks
+                        .get(&shape)
+                        .copied()
+                        .or(self.opts.gpu_memory_mib)
+                        .unwrap_or(0);
                     load.shapes.push(shape.clone());
                     load.exclusive |= q.exclusive;
                 }
                 None => self.cpu_busy += 1,
             }
-            self.display.started(&q.job.id, &format!("{} seed {}", q.job.row, q.job.seed), &placement.to_string());
+            self.display.started(
+                &q.job.id,
+                &format!("{} seed {}", q.job.row, q.job.seed),
+                &placement.to_string(),
+            );
             self.running.insert(
                 q.job.id.clone(),
-                Running { job: q.job, attempt: q.attempt + 1, exclusive: q.exclusive, gpu, cpu: gpu.is_none(), shape, started: Instant::now(), peak_mib: 0, timed_out: false, progress: None },
+                Running {
+                    job: q.job,
+                    attempt: q.attempt + 1,
+                    exclusive: q.exclusive,
+                    gpu,
+                    cpu: gpu.is_none(),
+                    shape,
+                    started: Instant::now(),
+                    peak_mib: 0,
+                    timed_out: false,
+                    progress: None,
+                },
             );
         }
         Ok(())
@@ -511,19 +717,34 @@ impl<'a> Dispatcher<'a> {
                 self.display.line(&text);
                 Ok(false)
             }
-            ExecEvent::Exited { job, outcome, stderr_tail } => self.on_exit(&job, outcome, stderr_tail, stopping),
+            ExecEvent::Exited {
+                job,
+                outcome,
+                stderr_tail,
+            } => self.on_exit(&job, outcome, stderr_tail, stopping),
         }
     }
 
     fn on_message(&mut self, job: &str, message: WorkerMessage) {
-        let Some(r) = self.running.get_mut(job) else { return };
-        if let WorkerMessage::Progress { iteration, iterations, losses, images_per_sec, memory_mib, .. } = &message {
+        let Some(r) = self.running.get_mut(job) else {
+            return;
+        };
+        if let WorkerMessage::Progress {
+            iteration,
+            iterations,
+            losses,
+            images_per_sec,
+            memory_mib,
+            ..
+        } = &message
+        {
             r.progress = Some((*iteration, *iterations));
             if let Some(m) = memory_mib {
                 r.peak_mib = r.peak_mib.max(*m);
             }
             let loss = losses.get("total").copied().unwrap_or(f64::NAN);
-            self.display.progress(job, *iteration, *iterations, loss, *images_per_sec);
+            self.display
+                .progress(job, *iteration, *iterations, loss, *images_per_sec);
         }
     }
 
@@ -537,7 +758,12 @@ impl<'a> Dispatcher<'a> {
             if let Some(pos) = load.shapes.iter().position(|s| *s == r.shape) {
                 load.shapes.remove(pos);
             }
-            let reserved = self.peaks.get(&r.shape).copied().or(self.opts.gpu_memory_mib).unwrap_or(0);
+            let reserved = self
+                .peaks
+                .get(&r.shape)
+                .copied()
+                .or(self.opts.gpu_memory_mib)
+                .unwrap_or(0);
             load.reserved_mib = load.reserved_mib.saturating_sub(reserved);
             if r.exclusive || load.shapes.is_empty() {
                 load.exclusive = false;
@@ -553,9 +779,21 @@ impl<'a> Dispatcher<'a> {
     }
 
     /// Handles a worker's exit; returns whether a result arrived (tables need refreshing).
-    fn on_exit(&mut self, job: &str, outcome: Outcome, stderr_tail: Vec<String>, stopping: bool) -> Result<bool, JournalError> {
-        let Some(r) = self.running.remove(job) else { return Ok(false) };
-        let outcome = if r.timed_out && outcome != Outcome::Done { Outcome::Failed(FailureCause::Timeout) } else { outcome };
+    fn on_exit(
+        &mut self,
+        job: &str,
+        outcome: Outcome,
+        stderr_tail: Vec<String>,
+        stopping: bool,
+    ) -> Result<bool, JournalError> {
+        let Some(r) = self.running.remove(job) else {
+            return Ok(false);
+        };
+        let outcome = if r.timed_out && outcome != Outcome::Done {
+            Outcome::Failed(FailureCause::Timeout)
+        } else {
+            outcome
+        };
         self.release(&r, matches!(outcome, Outcome::Done));
         let dir = JobDir::new(self.sweep.job_dir(job));
         let row = format!("{} seed {}", r.job.row, r.job.seed);
@@ -564,7 +802,15 @@ impl<'a> Dispatcher<'a> {
             Outcome::Done | Outcome::Diverged => {
                 let Some(result) = dir.read_result()? else {
                     // Success without result.json is a crash of the worker's last step.
-                    self.retry_or_fail(&r, FailureCause::Crash { code: Some(0), signal: None }, vec!["the worker exited without result.json".into()], stopping)?;
+                    self.retry_or_fail(
+                        &r,
+                        FailureCause::Crash {
+                            code: Some(0),
+                            signal: None,
+                        },
+                        vec!["the worker exited without result.json".into()],
+                        stopping,
+                    )?;
                     return Ok(false);
                 };
                 self.finished.insert(job.to_string());
@@ -572,18 +818,32 @@ impl<'a> Dispatcher<'a> {
                     self.summary.diverged += 1;
                     let k = result.diverged_at.unwrap_or(0);
                     self.log(job, JobStatus::Diverged { iteration: k })?;
-                    self.display.finished(job, &format!("diverged {job}  {row}: diverged@{k}"));
+                    self.display
+                        .finished(job, &format!("diverged {job}  {row}: diverged@{k}"));
                 } else {
                     self.summary.done += 1;
                     self.log(job, JobStatus::Done)?;
                     let m = |k: &str| result.metrics.get(k).copied().unwrap_or(-1.0) * 100.0;
-                    self.display.finished(job, &format!("done {job}  {row}: AP {:.1}  AP50 {:.1}  APs {:.1}  ({secs:.0} s)", m("AP"), m("AP50"), m("APs")));
+                    self.display.finished(
+                        job,
+                        &format!(
+                            "done {job}  {row}: AP {:.1}  AP50 {:.1}  APs {:.1}  ({secs:.0} s)",
+                            m("AP"),
+                            m("AP50"),
+                            m("APs")
+                        ),
+                    );
                 }
                 Ok(true)
             }
             Outcome::Interrupted => {
                 self.log(job, JobStatus::Pending)?;
-                self.display.paused(job, &format!("{job}  {row}: stopped after a checkpoint; it resumes on the next run"));
+                self.display.paused(
+                    job,
+                    &format!(
+                        "{job}  {row}: stopped after a checkpoint; it resumes on the next run"
+                    ),
+                );
                 Ok(false)
             }
             Outcome::Failed(cause) => {
@@ -593,23 +853,59 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    fn retry_or_fail(&mut self, r: &Running<'a>, cause: FailureCause, tail: Vec<String>, stopping: bool) -> Result<(), JournalError> {
+    fn retry_or_fail(
+        &mut self,
+        r: &Running<'a>,
+        cause: FailureCause,
+        tail: Vec<String>,
+        stopping: bool,
+    ) -> Result<(), JournalError> {
         let message = tail.last().cloned().unwrap_or_default();
         if let FailureCause::NotShared { node } = &cause {
             self.log(&r.job.id, JobStatus::Pending)?;
-            let slurm_id = crate::execute::slurm::record::read(&self.sweep.job_dir(&r.job.id)).ok().flatten().and_then(|rec| rec.slurm_id).unwrap_or_default();
-            self.fatal = Some(ExecError::NotShared { job: r.job.id.clone(), slurm_id, node: node.clone(), dir: self.sweep.job_dir(&r.job.id) });
+            let slurm_id = crate::execute::slurm::record::read(&self.sweep.job_dir(&r.job.id))
+                .ok()
+                .flatten()
+                .and_then(|rec| rec.slurm_id)
+                .unwrap_or_default();
+            self.fatal = Some(ExecError::NotShared {
+                job: r.job.id.clone(),
+                slurm_id,
+                node: node.clone(),
+                dir: self.sweep.job_dir(&r.job.id),
+            });
             return Ok(());
         }
-        if matches!(cause, FailureCause::DependencyFailed | FailureCause::Preempted) && !stopping {
+        if matches!(
+            cause,
+            FailureCause::DependencyFailed | FailureCause::Preempted
+        ) && !stopping
+        {
             // Not this job's doing: queued again as the same attempt. A dropped child goes
             // after its parent's next start (or fails with it, see deps_state).
             self.log(&r.job.id, JobStatus::Pending)?;
-            self.display.paused(&r.job.id, &format!("{}  {} seed {}: {cause}; queued again", r.job.id, r.job.row, r.job.seed));
-            self.queue.push_front(Queued { job: r.job, attempt: r.attempt.saturating_sub(1), not_before: Instant::now(), exclusive: r.exclusive });
+            self.display.paused(
+                &r.job.id,
+                &format!(
+                    "{}  {} seed {}: {cause}; queued again",
+                    r.job.id, r.job.row, r.job.seed
+                ),
+            );
+            self.queue.push_front(Queued {
+                job: r.job,
+                attempt: r.attempt.saturating_sub(1),
+                not_before: Instant::now(),
+                exclusive: r.exclusive,
+            });
             return Ok(());
         }
-        self.log(&r.job.id, JobStatus::Failed { cause: cause.name().into(), message: cause.to_string() })?;
+        self.log(
+            &r.job.id,
+            JobStatus::Failed {
+                cause: cause.name().into(),
+                message: cause.to_string(),
+            },
+        )?;
         let (retry, exclusive) = match &cause {
             // Bad input, or someone's decision to cancel: running it again changes nothing.
             FailureCause::BadConfig | FailureCause::Cancelled => (false, false),
@@ -619,30 +915,76 @@ impl<'a> Dispatcher<'a> {
         };
         if retry && !stopping {
             if cause == FailureCause::OutOfMemory {
-                let raised = self.peaks.get(&r.shape).map_or(r.peak_mib, |p| p * 3 / 2).max(r.peak_mib);
+                let raised = self
+                    .peaks
+                    .get(&r.shape)
+                    .map_or(r.peak_mib, |p| p * 3 / 2)
+                    .max(r.peak_mib);
                 self.peaks.insert(r.shape.clone(), raised);
             }
             // A detached run cannot wait: the retry goes to the queue at once.
-            let wait = if self.opts.detach { Duration::ZERO } else { self.opts.backoff * 2u32.saturating_pow(r.attempt.saturating_sub(1)) };
-            self.display.paused(&r.job.id, &format!("{}  {} seed {}: {cause}; retrying in {:.0?}", r.job.id, r.job.row, r.job.seed, wait));
-            self.queue.push_front(Queued { job: r.job, attempt: r.attempt, not_before: Instant::now() + wait, exclusive });
+            let wait = if self.opts.detach {
+                Duration::ZERO
+            } else {
+                self.opts.backoff * 2u32.saturating_pow(r.attempt.saturating_sub(1))
+            };
+            self.display.paused(
+                &r.job.id,
+                &format!(
+                    "{}  {} seed {}: {cause}; retrying in {:.0?}",
+                    r.job.id, r.job.row, r.job.seed, wait
+                ),
+            );
+            self.queue.push_front(Queued {
+                job: r.job,
+                attempt: r.attempt,
+                not_before: Instant::now() + wait,
+                exclusive,
+            });
             return Ok(());
         }
         if stopping {
-            self.display.paused(&r.job.id, &format!("{}  {} seed {}: {cause} while stopping: {message}", r.job.id, r.job.row, r.job.seed));
+            self.display.paused(
+                &r.job.id,
+                &format!(
+                    "{}  {} seed {}: {cause} while stopping: {message}",
+                    r.job.id, r.job.row, r.job.seed
+                ),
+            );
             return Ok(());
         }
         self.fail_for_good(r.job, r.attempt, cause.name(), cause.to_string(), &tail)
     }
 
-    fn fail_for_good(&mut self, job: &Job, attempts: u32, cause: &str, detail: String, tail: &[String]) -> Result<(), JournalError> {
+    fn fail_for_good(
+        &mut self,
+        job: &Job,
+        attempts: u32,
+        cause: &str,
+        detail: String,
+        tail: &[String],
+    ) -> Result<(), JournalError> {
         let dir = JobDir::new(self.sweep.job_dir(&job.id));
-        let message = if tail.is_empty() { detail.clone() } else { format!("{detail}: {}", tail.join("\n")) };
-        let status = JobStatus::Failed { cause: cause.into(), message };
-        let threads = match self.hardware {
-            Hardware::Cpu { threads, .. } | Hardware::Gpu { threads, .. } | Hardware::Slurm { threads, .. } => *threads,
+        let message = if tail.is_empty() {
+            detail.clone()
+        } else {
+            format!("{detail}: {}", tail.join("\n"))
         };
-        dir.write_state(&JobState { status: status.clone(), attempts, threads, updated_at: records_now() })?;
+        let status = JobStatus::Failed {
+            cause: cause.into(),
+            message,
+        };
+        let threads = match self.hardware {
+            Hardware::Cpu { threads, .. }
+            | Hardware::Gpu { threads, .. }
+            | Hardware::Slurm { threads, .. } => *threads,
+        };
+        dir.write_state(&JobState {
+            status: status.clone(),
+            attempts,
+            threads,
+            updated_at: records_now(),
+        })?;
         self.log(&job.id, status)?;
         self.failed.insert(job.id.clone());
         self.summary.failed += 1;
@@ -658,7 +1000,9 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn check_timeouts(&mut self, executor: &dyn Executor) {
-        let Some(limit) = self.opts.job_timeout else { return };
+        let Some(limit) = self.opts.job_timeout else {
+            return;
+        };
         for (id, r) in self.running.iter_mut() {
             if !r.timed_out && r.started.elapsed() > limit {
                 r.timed_out = true;

@@ -48,18 +48,29 @@ impl Gpus for Selected {
 /// Indices in `CUDA_VISIBLE_DEVICES`, when it is a list of indices (UUIDs are not narrowed).
 fn visible_devices() -> Option<Vec<u32>> {
     let text = std::env::var("CUDA_VISIBLE_DEVICES").ok()?;
-    let ids: Vec<u32> = text.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let ids: Vec<u32> = text
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     (ids.len() == text.split(',').count() || text.trim().is_empty()).then_some(ids)
 }
 
 /// The GPUs a sweep may use: `SWEEP_SIM_GPUS` (tests), else NVML, narrowed to `--gpus` and
 /// `CUDA_VISIBLE_DEVICES`. `None` with a one-line notice when there are none.
 pub fn open(gpus_flag: Option<&[u32]>) -> (Option<Box<dyn Gpus>>, Option<String>) {
-    let inner: Box<dyn Gpus> = match std::env::var("SWEEP_SIM_GPUS").ok().and_then(|s| SimGpus::parse(&s)) {
+    let inner: Box<dyn Gpus> = match std::env::var("SWEEP_SIM_GPUS")
+        .ok()
+        .and_then(|s| SimGpus::parse(&s))
+    {
         Some(sim) => Box::new(sim),
         None => match Nvml::init() {
             Ok(nvml) => Box::new(NvmlGpus { nvml }),
-            Err(_) => return (None, Some("no NVML library (no GPU driver): running on the CPU".into())),
+            Err(_) => {
+                return (
+                    None,
+                    Some("no NVML library (no GPU driver): running on the CPU".into()),
+                )
+            }
         },
     };
     let allowed = match (gpus_flag, visible_devices()) {

@@ -51,16 +51,27 @@ impl Gpus for SimGpus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "device", rename_all = "snake_case")]
 pub enum Placement {
-    Cpu { threads: usize },
-    Gpu { index: u32, uuid: String, threads: usize },
+    Cpu {
+        threads: usize,
+    },
+    Gpu {
+        index: u32,
+        uuid: String,
+        threads: usize,
+    },
     /// A Slurm job asking for `gpus` GPUs and `threads` CPUs; Slurm picks the node and GPU.
-    Slurm { gpus: u32, threads: usize },
+    Slurm {
+        gpus: u32,
+        threads: usize,
+    },
 }
 
 impl Placement {
     pub fn threads(&self) -> usize {
         match self {
-            Placement::Cpu { threads } | Placement::Gpu { threads, .. } | Placement::Slurm { threads, .. } => *threads,
+            Placement::Cpu { threads }
+            | Placement::Gpu { threads, .. }
+            | Placement::Slurm { threads, .. } => *threads,
         }
     }
 }
@@ -115,7 +126,10 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { max_per_gpu: 4, margin_mib: 1024 }
+        Policy {
+            max_per_gpu: 4,
+            margin_mib: 1024,
+        }
     }
 }
 
@@ -123,7 +137,12 @@ impl Default for Policy {
 /// one with the most free memory. A job whose peak is unknown goes only where no job of its
 /// shape runs (one per GPU until the peak is learned); a job never goes where the memory seen
 /// free now (other processes included) is short of its peak.
-pub fn admit(gpus: &[GpuState], load: &[GpuLoad], demand: &Demand, policy: &Policy) -> Option<usize> {
+pub fn admit(
+    gpus: &[GpuState],
+    load: &[GpuLoad],
+    demand: &Demand,
+    policy: &Policy,
+) -> Option<usize> {
     gpus.iter()
         .zip(load)
         .enumerate()
@@ -132,12 +151,17 @@ pub fn admit(gpus: &[GpuState], load: &[GpuLoad], demand: &Demand, policy: &Poli
         .filter_map(|(i, (g, l))| {
             // What is left for us: the baseline minus our reservations, and never more than is
             // free right now (another process may have filled the card since).
-            let left = l.baseline_free_mib.saturating_sub(l.reserved_mib).min(g.free_mib);
+            let left = l
+                .baseline_free_mib
+                .saturating_sub(l.reserved_mib)
+                .min(g.free_mib);
             let fits = if l.shapes.is_empty() {
                 // A card that others filled takes nothing; a job bigger than any card runs
                 // alone on an idle one (and fails there with a clear cause, not a deadlock).
                 g.free_mib >= policy.margin_mib
-                    && demand.peak_mib.is_none_or(|p| p <= g.free_mib || p > g.total_mib)
+                    && demand
+                        .peak_mib
+                        .is_none_or(|p| p <= g.free_mib || p > g.total_mib)
             } else {
                 match demand.peak_mib {
                     Some(peak) => peak + policy.margin_mib <= left,
@@ -164,36 +188,86 @@ mod tests {
     fn gpus(free: &[u64]) -> Vec<GpuState> {
         free.iter()
             .enumerate()
-            .map(|(i, f)| GpuState { index: i as u32, uuid: format!("G{i}"), name: "sim".into(), total_mib: 24576, free_mib: *f, utilization: 0 })
+            .map(|(i, f)| GpuState {
+                index: i as u32,
+                uuid: format!("G{i}"),
+                name: "sim".into(),
+                total_mib: 24576,
+                free_mib: *f,
+                utilization: 0,
+            })
             .collect()
     }
 
     fn load(shapes: &[&str], reserved: u64, baseline: u64) -> GpuLoad {
-        GpuLoad { shapes: shapes.iter().map(|s| s.to_string()).collect(), reserved_mib: reserved, exclusive: false, baseline_free_mib: baseline }
+        GpuLoad {
+            shapes: shapes.iter().map(|s| s.to_string()).collect(),
+            reserved_mib: reserved,
+            exclusive: false,
+            baseline_free_mib: baseline,
+        }
     }
 
     fn demand(peak: Option<u64>, exclusive: bool) -> Demand {
-        Demand { shape: "s".into(), peak_mib: peak, exclusive }
+        Demand {
+            shape: "s".into(),
+            peak_mib: peak,
+            exclusive,
+        }
     }
 
     #[test]
     fn admission_table() {
-        let p = Policy { max_per_gpu: 4, margin_mib: 1000 };
+        let p = Policy {
+            max_per_gpu: 4,
+            margin_mib: 1000,
+        };
         let two = gpus(&[20000, 24000]);
         // (load, demand, expected GPU)
         let cases: Vec<(Vec<GpuLoad>, Demand, Option<usize>)> = vec![
             // Empty cards: the one with the most free memory.
-            (vec![load(&[], 0, 20000), load(&[], 0, 24000)], demand(None, false), Some(1)),
+            (
+                vec![load(&[], 0, 20000), load(&[], 0, 24000)],
+                demand(None, false),
+                Some(1),
+            ),
             // Unknown peak: one job of the shape per GPU.
-            (vec![load(&["s"], 0, 20000), load(&["s"], 0, 24000)], demand(None, false), None),
-            (vec![load(&["s"], 0, 20000), load(&[], 0, 24000)], demand(None, false), Some(1)),
+            (
+                vec![load(&["s"], 0, 20000), load(&["s"], 0, 24000)],
+                demand(None, false),
+                None,
+            ),
+            (
+                vec![load(&["s"], 0, 20000), load(&[], 0, 24000)],
+                demand(None, false),
+                Some(1),
+            ),
             // Known peak: pack while it fits with the margin.
-            (vec![load(&["s", "s"], 8000, 20000), load(&["s", "s", "s"], 21000, 24000)], demand(Some(4000), false), Some(0)),
-            (vec![load(&["s"], 16000, 20000), load(&["s"], 20000, 24000)], demand(Some(4000), false), None),
+            (
+                vec![
+                    load(&["s", "s"], 8000, 20000),
+                    load(&["s", "s", "s"], 21000, 24000),
+                ],
+                demand(Some(4000), false),
+                Some(0),
+            ),
+            (
+                vec![load(&["s"], 16000, 20000), load(&["s"], 20000, 24000)],
+                demand(Some(4000), false),
+                None,
+            ),
             // The cap on jobs per GPU.
-            (vec![load(&["s"; 4], 4000, 20000), load(&["s"; 4], 4000, 24000)], demand(Some(10), false), None),
+            (
+                vec![load(&["s"; 4], 4000, 20000), load(&["s"; 4], 4000, 24000)],
+                demand(Some(10), false),
+                None,
+            ),
             // Exclusive: only an idle card.
-            (vec![load(&[], 0, 20000), load(&["s"], 100, 24000)], demand(Some(100), true), Some(0)),
+            (
+                vec![load(&[], 0, 20000), load(&["s"], 100, 24000)],
+                demand(Some(100), true),
+                Some(0),
+            ),
         ];
         for (i, (l, d, want)) in cases.into_iter().enumerate() {
             assert_eq!(admit(&two, &l, &d, &p), want, "case {i}");
@@ -204,14 +278,23 @@ mod tests {
     fn a_card_filled_by_another_process_takes_nothing() {
         let p = Policy::default();
         let full = gpus(&[300]);
-        assert_eq!(admit(&full, &[load(&[], 0, 24000)], &demand(None, false), &p), None);
-        assert_eq!(admit(&full, &[load(&[], 0, 24000)], &demand(Some(100), false), &p), None);
+        assert_eq!(
+            admit(&full, &[load(&[], 0, 24000)], &demand(None, false), &p),
+            None
+        );
+        assert_eq!(
+            admit(&full, &[load(&[], 0, 24000)], &demand(Some(100), false), &p),
+            None
+        );
     }
 
     #[test]
     fn simulated_gpus_parse() {
         let g = SimGpus::parse("2x24576").unwrap().snapshot().unwrap();
-        assert_eq!((g.len(), g[1].free_mib, g[1].uuid.as_str()), (2, 24576, "SIM-GPU-1"));
+        assert_eq!(
+            (g.len(), g[1].free_mib, g[1].uuid.as_str()),
+            (2, 24576, "SIM-GPU-1")
+        );
         assert!(SimGpus::parse("two").is_none());
     }
 }

@@ -40,7 +40,10 @@ pub struct Display {
 impl Display {
     /// Bars or lines, as [`resolve`] decides for this process's stderr.
     pub fn for_stderr() -> Display {
-        let mode = resolve(std::io::stderr().is_terminal(), std::env::var_os("CI").is_some());
+        let mode = resolve(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("CI").is_some(),
+        );
         Display::new(mode, Duration::from_secs(15))
     }
 
@@ -50,7 +53,15 @@ impl Display {
             Mode::Bars => MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             Mode::Lines => MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
         };
-        Display { mode, multi, overall: None, jobs: HashMap::new(), total: 0, done: 0, every }
+        Display {
+            mode,
+            multi,
+            overall: None,
+            jobs: HashMap::new(),
+            total: 0,
+            done: 0,
+            every,
+        }
     }
 
     pub fn start(&mut self, total: usize, already_done: usize) {
@@ -58,7 +69,13 @@ impl Display {
         self.done = already_done;
         if self.mode == Mode::Bars {
             let bar = self.multi.add(ProgressBar::new(total as u64));
-            bar.set_style(ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} jobs  {elapsed_precise}  eta {eta}").expect("valid template").progress_chars("=> "));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "sweep [{bar:30}] {pos}/{len} jobs  {elapsed_precise}  eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
             bar.set_position(already_done as u64);
             self.overall = Some(bar);
         }
@@ -73,17 +90,31 @@ impl Display {
 
     pub fn started(&mut self, job: &str, label: &str, placement: &str) {
         let bar = self.multi.add(ProgressBar::new(1));
-        bar.set_style(ProgressStyle::with_template("  {prefix} [{bar:20}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            ProgressStyle::with_template("  {prefix} [{bar:20}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         bar.set_prefix(format!("{job} {label} ({placement})"));
         if self.mode == Mode::Lines {
             eprintln!("         start {job}  {label} on {placement}");
         }
-        self.jobs.insert(job.to_string(), (bar, label.to_string(), Instant::now()));
+        self.jobs
+            .insert(job.to_string(), (bar, label.to_string(), Instant::now()));
     }
 
-    pub fn progress(&mut self, job: &str, iteration: u64, iterations: u64, loss: f64, images_per_sec: f64) {
+    pub fn progress(
+        &mut self,
+        job: &str,
+        iteration: u64,
+        iterations: u64,
+        loss: f64,
+        images_per_sec: f64,
+    ) {
         let every = self.every;
-        let Some((bar, label, last)) = self.jobs.get_mut(job) else { return };
+        let Some((bar, label, last)) = self.jobs.get_mut(job) else {
+            return;
+        };
         bar.set_length(iterations);
         bar.set_position(iteration);
         bar.set_message(format!("loss {loss:.4}  {images_per_sec:.0} img/s"));

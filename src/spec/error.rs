@@ -70,7 +70,10 @@ impl From<SpecError> for SpecErrors {
 /// Splits serde's "unknown field `x`, expected one of `a`, `b`" into the problem and the
 /// allowed list, adding a "did you mean" when one allowed name is close to the typo.
 pub(crate) fn explain_serde(message: &str) -> (String, Option<String>, Option<String>) {
-    for (prefix, what) in [("unknown field `", "unknown key"), ("unknown variant `", "unknown kind")] {
+    for (prefix, what) in [
+        ("unknown field `", "unknown key"),
+        ("unknown variant `", "unknown kind"),
+    ] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let found = rest.split('`').next().unwrap_or_default().to_string();
             let allowed: Vec<&str> = rest
@@ -92,7 +95,11 @@ pub(crate) fn explain_serde(message: &str) -> (String, Option<String>, Option<St
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        return (format!("missing key `{field}`"), None, Some(field.to_string()));
+        return (
+            format!("missing key `{field}`"),
+            None,
+            Some(field.to_string()),
+        );
     }
     (message.to_string(), None, None)
 }

@@ -69,7 +69,11 @@ pub struct ExecutorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Slurm's time limit of one job (`--time`): minutes, `H:MM:SS`, `D-HH:MM`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos: Option<String>,
@@ -80,7 +84,11 @@ pub struct ExecutorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus_per_job: Option<u32>,
     /// Host memory of one job (`--mem`, e.g. `16G`); default: the cluster's.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub mem: Option<String>,
     /// Passed to sbatch as they are, after sweep's own options (so they win).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -107,7 +115,12 @@ impl ExecutorSpec {
             gpus_per_job: over.gpus_per_job.or(self.gpus_per_job),
             cpus_per_job: over.cpus_per_job.or(self.cpus_per_job),
             mem: over.mem.clone().or_else(|| self.mem.clone()),
-            sbatch_args: self.sbatch_args.iter().chain(&over.sbatch_args).cloned().collect(),
+            sbatch_args: self
+                .sbatch_args
+                .iter()
+                .chain(&over.sbatch_args)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -129,7 +142,9 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Str
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s)),
         Value::Number(n) => Ok(Some(n.to_string())),
-        other => Err(serde::de::Error::custom(format!("expected a string or a number, found {other:?}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or a number, found {other:?}"
+        ))),
     }
 }
 
@@ -151,7 +166,9 @@ pub fn is_slurm_time(text: &str) -> bool {
 /// Whether sbatch takes `text` as `--mem`: a whole number with an optional K, M, G or T.
 pub fn is_slurm_memory(text: &str) -> bool {
     let digits = text.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
-    !digits.is_empty() && text.len() - digits.len() <= 1 && digits.bytes().all(|b| b.is_ascii_digit())
+    !digits.is_empty()
+        && text.len() - digits.len() <= 1
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -244,7 +261,10 @@ pub struct Spec {
 
 impl std::fmt::Debug for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spec").field("path", &self.path).field("name", &self.name).finish()
+        f.debug_struct("Spec")
+            .field("path", &self.path)
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -291,7 +311,12 @@ pub fn parse(
         let mut out = Vec::new();
         for (k, v) in map {
             let Some(key) = k.as_str() else {
-                errors.push(at(loc(&prefix), &render(&prefix), "axis keys must be strings".into(), None));
+                errors.push(at(
+                    loc(&prefix),
+                    &render(&prefix),
+                    "axis keys must be strings".into(),
+                    None,
+                ));
                 continue;
             };
             let mut p = prefix.clone();
@@ -301,8 +326,18 @@ pub fn parse(
                     key: key.into(),
                     values: values.clone(),
                 }),
-                Some(_) => errors.push(at(loc(&p), &render(&p), "empty axis".into(), Some("a list of at least one value".into()))),
-                None => errors.push(at(loc(&p), &render(&p), "an axis must be a list".into(), Some("a list of values, e.g. [0.5, 1.0]".into()))),
+                Some(_) => errors.push(at(
+                    loc(&p),
+                    &render(&p),
+                    "empty axis".into(),
+                    Some("a list of at least one value".into()),
+                )),
+                None => errors.push(at(
+                    loc(&p),
+                    &render(&p),
+                    "an axis must be a list".into(),
+                    Some("a list of values, e.g. [0.5, 1.0]".into()),
+                )),
             }
         }
         out
@@ -315,16 +350,28 @@ pub fn parse(
         if variants.iter().any(|w: &Variant| w.name == v.name) {
             let mut pn = p.clone();
             pn.push(Seg::Key("name".into()));
-            errors.push(at(loc(&pn), &render(&pn), format!("duplicate variant name `{}`", v.name), Some("unique names".into())));
+            errors.push(at(
+                loc(&pn),
+                &render(&pn),
+                format!("duplicate variant name `{}`", v.name),
+                Some("unique names".into()),
+            ));
         }
         let mut set = Vec::new();
         for (k, value) in &v.set {
             match k.as_str() {
-                Some(key) if !key.split('.').any(str::is_empty) => set.push((key.to_string(), value.clone())),
+                Some(key) if !key.split('.').any(str::is_empty) => {
+                    set.push((key.to_string(), value.clone()))
+                }
                 _ => {
                     let mut ps = p.clone();
                     ps.push(Seg::Key("set".into()));
-                    errors.push(at(loc(&ps), &render(&ps), format!("bad key {k:?}"), Some("dotted keys such as loss.reg.kind".into())));
+                    errors.push(at(
+                        loc(&ps),
+                        &render(&ps),
+                        format!("bad key {k:?}"),
+                        Some("dotted keys such as loss.reg.kind".into()),
+                    ));
                 }
             }
         }
@@ -341,12 +388,26 @@ pub fn parse(
     // init_from names another variant; the chain must not loop back.
     for (i, v) in file.variants.iter().enumerate() {
         let Some(parent) = &v.init_from else { continue };
-        let p = [Seg::Key("variants".into()), Seg::Index(i), Seg::Key("init_from".into())];
+        let p = [
+            Seg::Key("variants".into()),
+            Seg::Index(i),
+            Seg::Key("init_from".into()),
+        ];
         match file.variants.iter().position(|w| &w.name == parent) {
             Some(j) if j != i => variants[i].init_from = Some(j),
             _ => {
-                let names: Vec<&str> = file.variants.iter().filter(|w| w.name != v.name).map(|w| w.name.as_str()).collect();
-                errors.push(at(loc(&p), &render(&p), format!("`{parent}` is not another variant"), Some(names.join(", "))));
+                let names: Vec<&str> = file
+                    .variants
+                    .iter()
+                    .filter(|w| w.name != v.name)
+                    .map(|w| w.name.as_str())
+                    .collect();
+                errors.push(at(
+                    loc(&p),
+                    &render(&p),
+                    format!("`{parent}` is not another variant"),
+                    Some(names.join(", ")),
+                ));
             }
         }
     }
@@ -356,8 +417,17 @@ pub fn parse(
         while let Some(j) = at_variant {
             chain.push(variants[j].name.clone());
             if j == i {
-                let p = [Seg::Key("variants".into()), Seg::Index(i), Seg::Key("init_from".into())];
-                errors.push(at(loc(&p), &render(&p), format!("init_from forms a cycle: {}", chain.join(" -> ")), None));
+                let p = [
+                    Seg::Key("variants".into()),
+                    Seg::Index(i),
+                    Seg::Key("init_from".into()),
+                ];
+                errors.push(at(
+                    loc(&p),
+                    &render(&p),
+                    format!("init_from forms a cycle: {}", chain.join(" -> ")),
+                    None,
+                ));
                 break;
             }
             if chain.len() > variants.len() + 1 {
@@ -376,7 +446,12 @@ pub fn parse(
     }
     if file.seeds.is_empty() {
         let p = [Seg::Key("seeds".into())];
-        errors.push(at(loc(&p), "seeds", "no seeds".into(), Some("a list of at least one seed".into())));
+        errors.push(at(
+            loc(&p),
+            "seeds",
+            "no seeds".into(),
+            Some("a list of at least one seed".into()),
+        ));
     }
 
     let mut scales = Vec::new();
@@ -390,7 +465,12 @@ pub fn parse(
                 .filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v.clone())))
                 .collect(),
             _ => {
-                errors.push(at(loc(&p), &render(&p), "a scale must be a mapping of dotted keys".into(), None));
+                errors.push(at(
+                    loc(&p),
+                    &render(&p),
+                    "a scale must be a mapping of dotted keys".into(),
+                    None,
+                ));
                 Vec::new()
             }
         };
@@ -401,34 +481,67 @@ pub fn parse(
         Some(s) => {
             let names: Vec<&str> = scales.iter().map(|(n, _)| n.as_str()).collect();
             errors.push(SpecError {
-                origin: Origin::CommandLine { arg: format!("--scale {s}") },
+                origin: Origin::CommandLine {
+                    arg: format!("--scale {s}"),
+                },
                 key: String::new(),
                 problem: format!("the spec has no scale `{s}`"),
-                allowed: Some(if names.is_empty() { "none (the spec defines no scales:)".into() } else { names.join(", ") }),
+                allowed: Some(if names.is_empty() {
+                    "none (the spec defines no scales:)".into()
+                } else {
+                    names.join(", ")
+                }),
             });
             None
         }
-        None => scales.iter().any(|(n, _)| n == "quick").then(|| "quick".to_string()),
+        None => scales
+            .iter()
+            .any(|(n, _)| n == "quick")
+            .then(|| "quick".to_string()),
     };
 
     if let Some(table) = &file.table {
         for (i, c) in table.columns.iter().enumerate() {
             if !table::METRICS.contains(&c.as_str()) {
-                let p = [Seg::Key("table".into()), Seg::Key("columns".into()), Seg::Index(i)];
-                errors.push(at(loc(&p), &render(&p), format!("unknown metric `{c}`"), Some(table::METRICS.join(", "))));
+                let p = [
+                    Seg::Key("table".into()),
+                    Seg::Key("columns".into()),
+                    Seg::Index(i),
+                ];
+                errors.push(at(
+                    loc(&p),
+                    &render(&p),
+                    format!("unknown metric `{c}`"),
+                    Some(table::METRICS.join(", ")),
+                ));
             }
         }
     }
 
     let exec = &file.executor;
     for (key, value, ok, allowed) in [
-        ("time", &exec.time, exec.time.as_deref().is_none_or(is_slurm_time), "minutes, MM:SS, H:MM:SS, D-H, D-H:MM, D-H:MM:SS or unlimited"),
-        ("mem", &exec.mem, exec.mem.as_deref().is_none_or(is_slurm_memory), "a whole number with an optional K, M, G or T suffix, e.g. 16G"),
+        (
+            "time",
+            &exec.time,
+            exec.time.as_deref().is_none_or(is_slurm_time),
+            "minutes, MM:SS, H:MM:SS, D-H, D-H:MM, D-H:MM:SS or unlimited",
+        ),
+        (
+            "mem",
+            &exec.mem,
+            exec.mem.as_deref().is_none_or(is_slurm_memory),
+            "a whole number with an optional K, M, G or T suffix, e.g. 16G",
+        ),
     ] {
         if !ok {
             let p = [Seg::Key("executor".into()), Seg::Key(key.into())];
             let found = value.as_deref().unwrap_or_default();
-            errors.push(at(loc(&p), &render(&p), format!("`{found}` is not a Slurm {key}"), Some(allowed.into())));
+            errors.push(at(
+                loc(&p),
+                &render(&p),
+                format!("`{found}` is not a Slurm {key}"),
+                Some(allowed.into()),
+            ));
         }
     }
 
@@ -469,15 +582,20 @@ impl Spec {
         let Some(reference) = self.table.as_ref().and_then(|t| t.reference.as_ref()) else {
             return Ok(None);
         };
-        read_reference(&reference_path(&self.path, reference)).map(Some).map_err(|problem| {
-            let p = [Seg::Key("table".into()), Seg::Key("reference".into())];
-            SpecErrors(vec![SpecError {
-                origin: Origin::File { path: self.path.clone(), pos: self.locator.locate(&p) },
-                key: "table.reference".into(),
-                problem,
-                allowed: None,
-            }])
-        })
+        read_reference(&reference_path(&self.path, reference))
+            .map(Some)
+            .map_err(|problem| {
+                let p = [Seg::Key("table".into()), Seg::Key("reference".into())];
+                SpecErrors(vec![SpecError {
+                    origin: Origin::File {
+                        path: self.path.clone(),
+                        pos: self.locator.locate(&p),
+                    },
+                    key: "table.reference".into(),
+                    problem,
+                    allowed: None,
+                }])
+            })
     }
 }
 
@@ -514,7 +632,8 @@ pub fn read_config(path: &Path) -> Result<JobConfig, SpecErrors> {
     };
     let source = std::fs::read_to_string(path)
         .map_err(|e| file_err(None, String::new(), format!("cannot read: {e}"), None))?;
-    let value = yaml::parse_value(&source).map_err(|(msg, pos)| file_err(pos, String::new(), msg, None))?;
+    let value =
+        yaml::parse_value(&source).map_err(|(msg, pos)| file_err(pos, String::new(), msg, None))?;
     let locator = yaml::Locator::new(&source);
     resolve::resolve_value(value, &|cfg_path: &[Seg]| {
         let origin = Origin::File {

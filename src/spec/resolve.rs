@@ -92,7 +92,10 @@ impl Spec {
             let hit = layers.iter().rev().find(|l| {
                 let key: Vec<&str> = l.key.split('.').collect();
                 key.len() <= cfg_path.len()
-                    && key.iter().zip(cfg_path).all(|(k, s)| matches!(s, Seg::Key(x) if x == k))
+                    && key
+                        .iter()
+                        .zip(cfg_path)
+                        .all(|(k, s)| matches!(s, Seg::Key(x) if x == k))
             });
             let Some(layer) = hit else {
                 let mut doc = vec![Seg::Key("base".into())];
@@ -101,10 +104,21 @@ impl Spec {
             };
             let depth = layer.key.split('.').count();
             let mut doc = match layer.at {
-                LayerAt::VariantSet(i) => vec![Seg::Key("variants".into()), Seg::Index(i), Seg::Key("set".into())],
-                LayerAt::VariantGrid(i) => vec![Seg::Key("variants".into()), Seg::Index(i), Seg::Key("grid".into())],
+                LayerAt::VariantSet(i) => vec![
+                    Seg::Key("variants".into()),
+                    Seg::Index(i),
+                    Seg::Key("set".into()),
+                ],
+                LayerAt::VariantGrid(i) => vec![
+                    Seg::Key("variants".into()),
+                    Seg::Index(i),
+                    Seg::Key("grid".into()),
+                ],
                 LayerAt::Grid => vec![Seg::Key("grid".into())],
-                LayerAt::Scale(i) => vec![Seg::Key("scales".into()), Seg::Key(self.scales[i].0.clone())],
+                LayerAt::Scale(i) => vec![
+                    Seg::Key("scales".into()),
+                    Seg::Key(self.scales[i].0.clone()),
+                ],
                 LayerAt::CommandLine(i) => {
                     let arg = self.overrides[i].arg.clone();
                     return (Origin::CommandLine { arg }, render(cfg_path));
@@ -161,7 +175,9 @@ pub(crate) fn resolve_value(
                     path.push(Seg::Key("kind".into()));
                 }
             } else if let Some(found) = found {
-                if !matches!(path.last(), Some(Seg::Key(k)) if *k == found) && message.starts_with("unknown field") {
+                if !matches!(path.last(), Some(Seg::Key(k)) if *k == found)
+                    && message.starts_with("unknown field")
+                {
                     path.push(Seg::Key(found));
                 }
             }
@@ -177,7 +193,11 @@ pub(crate) fn resolve_value(
             .into_iter()
             .map(|p| {
                 let path: Vec<Seg> = p.key.split('.').map(|k| Seg::Key(k.into())).collect();
-                let what = if p.missing { "does not exist" } else { "is out of range" };
+                let what = if p.missing {
+                    "does not exist"
+                } else {
+                    "is out of range"
+                };
                 error(&path, format!("{} {what}", p.found), Some(p.allowed))
             })
             .collect(),
@@ -195,18 +215,33 @@ mod tests {
         assert_eq!(v, serde_yaml::from_str::<Value>("reg: {kind: l1}").unwrap());
         set_path(&mut v, "reg.kind", Value::from("l1"));
         let mut w: Value = serde_yaml::from_str("reg: {kind: smooth_l1, beta: 0.1}\nx: 1").unwrap();
-        merge(&mut w, serde_yaml::from_str("reg: {kind: smooth_l1, beta: 0.2}\ny: 2").unwrap());
-        assert_eq!(w, serde_yaml::from_str::<Value>("reg: {kind: smooth_l1, beta: 0.2}\nx: 1\ny: 2").unwrap());
+        merge(
+            &mut w,
+            serde_yaml::from_str("reg: {kind: smooth_l1, beta: 0.2}\ny: 2").unwrap(),
+        );
+        assert_eq!(
+            w,
+            serde_yaml::from_str::<Value>("reg: {kind: smooth_l1, beta: 0.2}\nx: 1\ny: 2").unwrap()
+        );
         merge(&mut w, serde_yaml::from_str("reg: {kind: giou}").unwrap());
-        assert_eq!(w["reg"], serde_yaml::from_str::<Value>("{kind: giou}").unwrap());
+        assert_eq!(
+            w["reg"],
+            serde_yaml::from_str::<Value>("{kind: giou}").unwrap()
+        );
     }
 
     #[test]
     fn set_path_creates_and_replaces() {
-        let mut v: Value = serde_yaml::from_str("loss: {reg: {kind: smooth_l1, beta: 0.1}}").unwrap();
-        set_path(&mut v, "loss.reg", serde_yaml::from_str("{kind: l2}").unwrap());
+        let mut v: Value =
+            serde_yaml::from_str("loss: {reg: {kind: smooth_l1, beta: 0.1}}").unwrap();
+        set_path(
+            &mut v,
+            "loss.reg",
+            serde_yaml::from_str("{kind: l2}").unwrap(),
+        );
         set_path(&mut v, "train.iterations", Value::from(5));
-        let want: Value = serde_yaml::from_str("loss: {reg: {kind: l2}}\ntrain: {iterations: 5}").unwrap();
+        let want: Value =
+            serde_yaml::from_str("loss: {reg: {kind: l2}}\ntrain: {iterations: 5}").unwrap();
         assert_eq!(v, want);
     }
 }

@@ -67,10 +67,30 @@ fn dataset(c: &mut Checks, d: &DatasetSpec) {
         size,
         "a multiple of 32 from 32 to 2048",
     );
-    c.check((1..=4).contains(&s.num_classes), "dataset.num_classes", s.num_classes, "1 to 4");
-    c.check(s.train_images >= 1, "dataset.train_images", s.train_images, ">= 1");
-    c.check(s.val_images >= 1, "dataset.val_images", s.val_images, ">= 1");
-    c.check(s.max_objects >= 1, "dataset.max_objects", s.max_objects, ">= 1");
+    c.check(
+        (1..=4).contains(&s.num_classes),
+        "dataset.num_classes",
+        s.num_classes,
+        "1 to 4",
+    );
+    c.check(
+        s.train_images >= 1,
+        "dataset.train_images",
+        s.train_images,
+        ">= 1",
+    );
+    c.check(
+        s.val_images >= 1,
+        "dataset.val_images",
+        s.val_images,
+        ">= 1",
+    );
+    c.check(
+        s.max_objects >= 1,
+        "dataset.max_objects",
+        s.max_objects,
+        ">= 1",
+    );
     c.check(
         s.min_objects <= s.max_objects,
         "dataset.min_objects",
@@ -120,18 +140,48 @@ fn pipeline(c: &mut Checks, p: Pipeline) {
 
 fn coco(c: &mut Checks, s: &CocoSpec) {
     pipeline(c, s.pipeline());
-    c.exists("dataset.images", &s.images, true, "an existing directory of images");
+    c.exists(
+        "dataset.images",
+        &s.images,
+        true,
+        "an existing directory of images",
+    );
     if let Some(v) = &s.val_images {
-        c.exists("dataset.val_images", v, true, "an existing directory of images");
+        c.exists(
+            "dataset.val_images",
+            v,
+            true,
+            "an existing directory of images",
+        );
     }
-    c.exists("dataset.train", &s.train, false, "an existing COCO annotation file");
-    c.exists("dataset.val", &s.val, false, "an existing COCO annotation file");
+    c.exists(
+        "dataset.train",
+        &s.train,
+        false,
+        "an existing COCO annotation file",
+    );
+    c.exists(
+        "dataset.val",
+        &s.val,
+        false,
+        "an existing COCO annotation file",
+    );
 }
 
 fn voc(c: &mut Checks, s: &VocSpec) {
     pipeline(c, s.pipeline());
-    c.exists("dataset.root", &s.root, true, "an existing VOCdevkit directory");
-    c.check(!s.train.is_empty(), "dataset.train", "[]", "one or more sets like VOC2007/trainval");
+    c.exists(
+        "dataset.root",
+        &s.root,
+        true,
+        "an existing VOCdevkit directory",
+    );
+    c.check(
+        !s.train.is_empty(),
+        "dataset.train",
+        "[]",
+        "one or more sets like VOC2007/trainval",
+    );
     let mut names: Vec<&String> = s.classes.iter().collect();
     names.sort();
     names.dedup();
@@ -144,12 +194,25 @@ fn voc(c: &mut Checks, s: &VocSpec) {
     if !s.root.is_dir() {
         return;
     }
-    let sets = s.train.iter().map(|t| ("dataset.train", t)).chain([("dataset.val", &s.val)]);
+    let sets = s
+        .train
+        .iter()
+        .map(|t| ("dataset.train", t))
+        .chain([("dataset.val", &s.val)]);
     for (key, set) in sets {
         match set.split_once('/') {
             Some((year, name)) if !year.is_empty() && !name.is_empty() && !name.contains('/') => {
-                let list = s.root.join(year).join("ImageSets/Main").join(format!("{name}.txt"));
-                c.exists(key, &list, false, "sets YEAR/NAME with a list ROOT/YEAR/ImageSets/Main/NAME.txt");
+                let list = s
+                    .root
+                    .join(year)
+                    .join("ImageSets/Main")
+                    .join(format!("{name}.txt"));
+                c.exists(
+                    key,
+                    &list,
+                    false,
+                    "sets YEAR/NAME with a list ROOT/YEAR/ImageSets/Main/NAME.txt",
+                );
             }
             _ => c.check(false, key, set, "a set YEAR/NAME, e.g. VOC2007/trainval"),
         }
@@ -158,7 +221,12 @@ fn voc(c: &mut Checks, s: &VocSpec) {
 
 fn visdrone(c: &mut Checks, s: &VisdroneSpec) {
     pipeline(c, s.pipeline());
-    c.exists("dataset.root", &s.root, true, "an existing directory holding the VisDrone splits");
+    c.exists(
+        "dataset.root",
+        &s.root,
+        true,
+        "an existing directory holding the VisDrone splits",
+    );
     if !s.root.is_dir() {
         return;
     }
@@ -177,7 +245,12 @@ fn model(c: &mut Checks, m: &ModelSpec) {
         m.fpn_channels,
         "a multiple of 8, >= 8",
     );
-    c.check(m.head_convs <= 8, "model.head_convs", m.head_convs, "0 to 8");
+    c.check(
+        m.head_convs <= 8,
+        "model.head_convs",
+        m.head_convs,
+        "0 to 8",
+    );
     let BackboneSpec::TinyResnet { width, blocks } = &m.backbone;
     c.check(
         *width >= 8 && width % 8 == 0,
@@ -208,7 +281,12 @@ fn model(c: &mut Checks, m: &ModelSpec) {
             pos_iou,
             neg_iou,
         } => {
-            c.check(*anchor_scale > 0.0, "model.detector.anchor_scale", anchor_scale, "> 0");
+            c.check(
+                *anchor_scale > 0.0,
+                "model.detector.anchor_scale",
+                anchor_scale,
+                "> 0",
+            );
             c.check(
                 (1..=8).contains(scales_per_octave),
                 "model.detector.scales_per_octave",
@@ -235,8 +313,18 @@ fn train(c: &mut Checks, t: &TrainSpec) {
     c.check(t.iterations >= 1, "train.iterations", t.iterations, ">= 1");
     c.check(t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1");
     c.check(t.lr > 0.0 && t.lr.is_finite(), "train.lr", t.lr, "> 0");
-    c.check((0.0..1.0).contains(&t.momentum), "train.momentum", t.momentum, "0 <= momentum < 1");
-    c.check(t.weight_decay >= 0.0, "train.weight_decay", t.weight_decay, ">= 0");
+    c.check(
+        (0.0..1.0).contains(&t.momentum),
+        "train.momentum",
+        t.momentum,
+        "0 <= momentum < 1",
+    );
+    c.check(
+        t.weight_decay >= 0.0,
+        "train.weight_decay",
+        t.weight_decay,
+        ">= 0",
+    );
     c.check(
         t.warmup_factor > 0.0 && t.warmup_factor <= 1.0,
         "train.warmup_factor",
@@ -250,22 +338,47 @@ fn train(c: &mut Checks, t: &TrainSpec) {
         format!("{:?}", t.lr_steps),
         "increasing fractions of train.iterations, each in (0, 1)",
     );
-    c.check(t.lr_decay > 0.0 && t.lr_decay <= 1.0, "train.lr_decay", t.lr_decay, "0 < decay <= 1");
+    c.check(
+        t.lr_decay > 0.0 && t.lr_decay <= 1.0,
+        "train.lr_decay",
+        t.lr_decay,
+        "0 < decay <= 1",
+    );
     if let Some(clip) = t.grad_clip {
-        c.check(clip > 0.0, "train.grad_clip", clip, "> 0, or null for no clipping");
+        c.check(
+            clip > 0.0,
+            "train.grad_clip",
+            clip,
+            "> 0, or null for no clipping",
+        );
     }
-    c.check(t.checkpoint_every >= 1, "train.checkpoint_every", t.checkpoint_every, ">= 1");
+    c.check(
+        t.checkpoint_every >= 1,
+        "train.checkpoint_every",
+        t.checkpoint_every,
+        ">= 1",
+    );
     c.check(t.log_every >= 1, "train.log_every", t.log_every, ">= 1");
 }
 
 fn losses(c: &mut Checks, l: &LossSpec) {
     match &l.cls {
         ClsLossSpec::Focal { alpha, gamma } => {
-            c.check((0.0..=1.0).contains(alpha), "loss.cls.alpha", alpha, "0 to 1");
+            c.check(
+                (0.0..=1.0).contains(alpha),
+                "loss.cls.alpha",
+                alpha,
+                "0 to 1",
+            );
             c.check(*gamma >= 0.0, "loss.cls.gamma", gamma, ">= 0");
         }
         ClsLossSpec::CeOhem { neg_pos_ratio: r } => {
-            c.check(*r > 0.0 && r.is_finite(), "loss.cls.neg_pos_ratio", r, "> 0 negatives per positive");
+            c.check(
+                *r > 0.0 && r.is_finite(),
+                "loss.cls.neg_pos_ratio",
+                r,
+                "> 0 negatives per positive",
+            );
         }
         ClsLossSpec::Auc { delta, .. } | ClsLossSpec::Ap { delta, .. } => c.check(
             *delta > 0.0 && delta.is_finite(),
@@ -297,16 +410,34 @@ fn losses(c: &mut Checks, l: &LossSpec) {
         | RegLossSpec::Diou
         | RegLossSpec::Ciou => {}
     }
-    c.check(l.weights.cls >= 0.0, "loss.weights.cls", l.weights.cls, ">= 0");
-    c.check(l.weights.reg >= 0.0, "loss.weights.reg", l.weights.reg, ">= 0");
-    if let Some(AdaptSpec::Alwa { variant, window, .. }) = &l.weights.adapt {
+    c.check(
+        l.weights.cls >= 0.0,
+        "loss.weights.cls",
+        l.weights.cls,
+        ">= 0",
+    );
+    c.check(
+        l.weights.reg >= 0.0,
+        "loss.weights.reg",
+        l.weights.reg,
+        ">= 0",
+    );
+    if let Some(AdaptSpec::Alwa {
+        variant, window, ..
+    }) = &l.weights.adapt
+    {
         c.check(
             *variant == 1 || *variant == 2,
             "loss.weights.adapt.variant",
             variant,
             "1 (ALWA_1: mean + std) or 2 (ALWA_2: std)",
         );
-        c.check(*window >= 2, "loss.weights.adapt.window", window, ">= 2 iterations");
+        c.check(
+            *window >= 2,
+            "loss.weights.adapt.window",
+            window,
+            ">= 2 iterations",
+        );
     }
 }
 
@@ -317,7 +448,22 @@ fn eval(c: &mut Checks, e: &EvalSpec) {
         e.score_threshold,
         "0 <= threshold < 1",
     );
-    c.check(e.nms_iou > 0.0 && e.nms_iou <= 1.0, "eval.nms_iou", e.nms_iou, "0 < iou <= 1");
-    c.check(e.max_detections >= 1, "eval.max_detections", e.max_detections, ">= 1");
-    c.check(e.pre_nms_top_k >= 1, "eval.pre_nms_top_k", e.pre_nms_top_k, ">= 1");
+    c.check(
+        e.nms_iou > 0.0 && e.nms_iou <= 1.0,
+        "eval.nms_iou",
+        e.nms_iou,
+        "0 < iou <= 1",
+    );
+    c.check(
+        e.max_detections >= 1,
+        "eval.max_detections",
+        e.max_detections,
+        ">= 1",
+    );
+    c.check(
+        e.pre_nms_top_k >= 1,
+        "eval.pre_nms_top_k",
+        e.pre_nms_top_k,
+        ">= 1",
+    );
 }

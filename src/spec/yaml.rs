@@ -183,7 +183,13 @@ mod tests {
             Some(Pos { line: 3, col: 11 })
         );
         assert_eq!(
-            loc.locate(&[key("variants"), Seg::Index(0), key("set"), key("loss.reg"), key("kind")]),
+            loc.locate(&[
+                key("variants"),
+                Seg::Index(0),
+                key("set"),
+                key("loss.reg"),
+                key("kind")
+            ]),
             Some(Pos { line: 7, col: 18 })
         );
         // A missing key falls back to its deepest existing ancestor.

@@ -19,16 +19,26 @@ struct FakeCheckpoint {
 }
 
 pub enum FakeEnd {
-    Done { checksum: u64, iterations: u64, seconds: f64 },
-    Diverged { iteration: u64 },
-    Interrupted { iteration: u64 },
+    Done {
+        checksum: u64,
+        iterations: u64,
+        seconds: f64,
+    },
+    Diverged {
+        iteration: u64,
+    },
+    Interrupted {
+        iteration: u64,
+    },
     Crash(String),
     OutOfMemory,
 }
 
 /// One step of the checksum: any skipped or repeated iteration changes the final value.
 fn mix(checksum: u64, iteration: u64, seed: u64) -> u64 {
-    (checksum ^ iteration.wrapping_add(seed)).wrapping_mul(0x0100_0000_01b3).rotate_left(7)
+    (checksum ^ iteration.wrapping_add(seed))
+        .wrapping_mul(0x0100_0000_01b3)
+        .rotate_left(7)
 }
 
 pub fn run(
@@ -44,23 +54,42 @@ pub fn run(
     let ckpt_dir = dir.join("checkpoint");
     let ckpt_path = ckpt_dir.join("fake.json");
     // A job that starts from another (init_from) carries its parent's checksum on.
-    let init = init_from.and_then(|p| read_json::<FakeCheckpoint>(&p.join("checkpoint").join("fake.json")).ok().flatten());
-    let fresh = FakeCheckpoint { iteration: 0, checksum: init.map_or(0, |c| c.checksum) };
+    let init = init_from.and_then(|p| {
+        read_json::<FakeCheckpoint>(&p.join("checkpoint").join("fake.json"))
+            .ok()
+            .flatten()
+    });
+    let fresh = FakeCheckpoint {
+        iteration: 0,
+        checksum: init.map_or(0, |c| c.checksum),
+    };
     let mut state: FakeCheckpoint = read_json(&ckpt_path).ok().flatten().unwrap_or(fresh);
-    let fails = spec.outcome != FakeOutcome::Ok && (spec.fail_attempts == 0 || attempt <= spec.fail_attempts);
+    let fails = spec.outcome != FakeOutcome::Ok
+        && (spec.fail_attempts == 0 || attempt <= spec.fail_attempts);
     if let Err(e) = std::fs::create_dir_all(&ckpt_dir) {
         return FakeEnd::Crash(format!("cannot create {}: {e}", ckpt_dir.display()));
     }
     while state.iteration < spec.iterations {
         if stop.load(Ordering::SeqCst) {
-            return FakeEnd::Interrupted { iteration: state.iteration };
+            return FakeEnd::Interrupted {
+                iteration: state.iteration,
+            };
         }
         if fails && state.iteration == spec.at_iteration {
             match spec.outcome {
                 FakeOutcome::Ok => {}
-                FakeOutcome::Crash => return FakeEnd::Crash(format!("scripted crash at iteration {}", state.iteration)),
+                FakeOutcome::Crash => {
+                    return FakeEnd::Crash(format!(
+                        "scripted crash at iteration {}",
+                        state.iteration
+                    ))
+                }
                 FakeOutcome::Oom => return FakeEnd::OutOfMemory,
-                FakeOutcome::Diverge => return FakeEnd::Diverged { iteration: state.iteration },
+                FakeOutcome::Diverge => {
+                    return FakeEnd::Diverged {
+                        iteration: state.iteration,
+                    }
+                }
                 FakeOutcome::Signal => {
                     // SAFETY: raising SIGKILL on ourselves; the process ends here.
                     unsafe {
@@ -69,7 +98,9 @@ pub fn run(
                 }
                 FakeOutcome::Hang => loop {
                     if stop.load(Ordering::SeqCst) {
-                        return FakeEnd::Interrupted { iteration: state.iteration };
+                        return FakeEnd::Interrupted {
+                            iteration: state.iteration,
+                        };
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 },
@@ -81,7 +112,11 @@ pub fn run(
         if let Err(e) = write_json(&ckpt_path, &state) {
             return FakeEnd::Crash(e.to_string());
         }
-        on_progress(state.iteration, spec.iterations, (state.checksum % 1000) as f64 / 1000.0);
+        on_progress(
+            state.iteration,
+            spec.iterations,
+            (state.checksum % 1000) as f64 / 1000.0,
+        );
     }
     FakeEnd::Done {
         checksum: state.checksum,

@@ -34,9 +34,18 @@ pub fn run_interactive(dir: &Path, threads: usize, device: DeviceChoice) -> i32 
 
 fn say(msg: &WorkerMessage) {
     if HUMAN.load(std::sync::atomic::Ordering::SeqCst) {
-        if let WorkerMessage::Progress { iteration, iterations, losses, images_per_sec, .. } = msg {
+        if let WorkerMessage::Progress {
+            iteration,
+            iterations,
+            losses,
+            images_per_sec,
+            ..
+        } = msg
+        {
             let loss = losses.get("total").copied().unwrap_or(f64::NAN);
-            eprintln!("iteration {iteration}/{iterations}  loss {loss:.4}  {images_per_sec:.0} images/s");
+            eprintln!(
+                "iteration {iteration}/{iterations}  loss {loss:.4}  {images_per_sec:.0} images/s"
+            );
         }
         return;
     }
@@ -48,9 +57,20 @@ fn say(msg: &WorkerMessage) {
 
 /// How a run ended, whoever ran it (the trainer or the fake kind).
 enum Ending {
-    Done { metrics: BTreeMap<String, f64>, iterations: u64, seconds: f64, device: String, parameters: i64 },
-    Diverged { iteration: u64, message: String },
-    Interrupted { iteration: u64 },
+    Done {
+        metrics: BTreeMap<String, f64>,
+        iterations: u64,
+        seconds: f64,
+        device: String,
+        parameters: i64,
+    },
+    Diverged {
+        iteration: u64,
+        message: String,
+    },
+    Interrupted {
+        iteration: u64,
+    },
     OutOfMemory(String),
     BadConfig(String),
     Crash(String),
@@ -65,7 +85,11 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
     };
     if let Ok(Some(result)) = job.read_result() {
         // Already finished: report it again instead of training twice.
-        say(&WorkerMessage::Finished { status: result.status, metrics: result.metrics, seconds: result.seconds });
+        say(&WorkerMessage::Finished {
+            status: result.status,
+            metrics: result.metrics,
+            seconds: result.seconds,
+        });
         return exit::DONE;
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -74,18 +98,36 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
         let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
     }
     let attempts = job.read_state().ok().flatten().map_or(0, |s| s.attempts) + 1;
-    let state = |status| JobState { status, attempts, threads, updated_at: records_now() };
+    let state = |status| JobState {
+        status,
+        attempts,
+        threads,
+        updated_at: records_now(),
+    };
     let pid = std::process::id();
-    let slurm_job = std::env::var("SLURM_JOB_ID").ok().map(|id| format!("{id} on {}", std::env::var("SLURMD_NODENAME").unwrap_or_else(|_| "?".into())));
+    let slurm_job = std::env::var("SLURM_JOB_ID").ok().map(|id| {
+        format!(
+            "{id} on {}",
+            std::env::var("SLURMD_NODENAME").unwrap_or_else(|_| "?".into())
+        )
+    });
     let placement = match &slurm_job {
         Some(job) => format!("{device:?} in slurm job {job}"),
         None => format!("{device:?}"),
     };
-    let running = JobStatus::Running { pid, placement, started: process_start(pid) };
+    let running = JobStatus::Running {
+        pid,
+        placement,
+        started: process_start(pid),
+    };
     if let Err(e) = job.write_state(&state(running)) {
         return failed(&job, None, "crash", e.to_string(), exit::CRASH);
     }
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(job.log_path()).ok();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(job.log_path())
+        .ok();
     let started = std::time::Instant::now();
     let mut report = |mut msg: WorkerMessage| {
         if let WorkerMessage::Progress { elapsed, .. } = &mut msg {
@@ -97,35 +139,84 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
         say(&msg);
     };
     let visible_gpus = std::env::var("CUDA_VISIBLE_DEVICES").ok();
-    report(WorkerMessage::Started { threads, device: format!("{device:?}"), resumed_from: None, visible_gpus, slurm_job });
+    report(WorkerMessage::Started {
+        threads,
+        device: format!("{device:?}"),
+        resumed_from: None,
+        visible_gpus,
+        slurm_job,
+    });
 
     let ending = match &cfg.fake {
         Some(spec) => {
-            let parent = cfg.train.init_from.as_ref().and_then(|id| dir.parent().map(|p| p.join(id)));
-            run_fake(spec, cfg.train.seed, dir, parent.as_deref(), attempts, &stop, &mut report)
+            let parent = cfg
+                .train
+                .init_from
+                .as_ref()
+                .and_then(|id| dir.parent().map(|p| p.join(id)));
+            run_fake(
+                spec,
+                cfg.train.seed,
+                dir,
+                parent.as_deref(),
+                attempts,
+                &stop,
+                &mut report,
+            )
         }
-        None => run_trainer(&cfg, dir, TrainOptions { threads, device, stop }, &mut report),
+        None => run_trainer(
+            &cfg,
+            dir,
+            TrainOptions {
+                threads,
+                device,
+                stop,
+            },
+            &mut report,
+        ),
     };
-    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let result = |status: &str, metrics, iterations, seconds, device, parameters, diverged_at| JobResult {
-        id: id.clone(),
-        status: status.into(),
-        metrics,
-        diverged_at,
-        iterations,
-        seconds,
-        device,
-        threads,
-        parameters,
-        finished_at: records_now(),
-    };
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let result =
+        |status: &str, metrics, iterations, seconds, device, parameters, diverged_at| JobResult {
+            id: id.clone(),
+            status: status.into(),
+            metrics,
+            diverged_at,
+            iterations,
+            seconds,
+            device,
+            threads,
+            parameters,
+            finished_at: records_now(),
+        };
     let (result, status, code) = match ending {
-        Ending::Done { metrics, iterations, seconds, device, parameters } => {
-            (result("done", metrics, iterations, seconds, device, parameters, None), JobStatus::Done, exit::DONE)
-        }
+        Ending::Done {
+            metrics,
+            iterations,
+            seconds,
+            device,
+            parameters,
+        } => (
+            result(
+                "done", metrics, iterations, seconds, device, parameters, None,
+            ),
+            JobStatus::Done,
+            exit::DONE,
+        ),
         Ending::Diverged { iteration, message } => {
             eprintln!("sweep worker: the loss diverged at iteration {iteration}: {message}");
-            let r = result("diverged", BTreeMap::new(), iteration, 0.0, format!("{device:?}"), 0, Some(iteration));
+            let r = result(
+                "diverged",
+                BTreeMap::new(),
+                iteration,
+                0.0,
+                format!("{device:?}"),
+                0,
+                Some(iteration),
+            );
             (r, JobStatus::Diverged { iteration }, exit::DIVERGED)
         }
         Ending::Interrupted { iteration } => {
@@ -133,9 +224,33 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             let message = format!("stopped at iteration {iteration} after a checkpoint");
             return failed(&job, None, "interrupted", message, exit::INTERRUPTED);
         }
-        Ending::OutOfMemory(m) => return failed(&job, Some(state(failed_status("out_of_memory", &m))), "out_of_memory", m, exit::OUT_OF_MEMORY),
-        Ending::BadConfig(m) => return failed(&job, Some(state(failed_status("bad_config", &m))), "bad_config", m, exit::BAD_CONFIG),
-        Ending::Crash(m) => return failed(&job, Some(state(failed_status("crash", &m))), "crash", m, exit::CRASH),
+        Ending::OutOfMemory(m) => {
+            return failed(
+                &job,
+                Some(state(failed_status("out_of_memory", &m))),
+                "out_of_memory",
+                m,
+                exit::OUT_OF_MEMORY,
+            )
+        }
+        Ending::BadConfig(m) => {
+            return failed(
+                &job,
+                Some(state(failed_status("bad_config", &m))),
+                "bad_config",
+                m,
+                exit::BAD_CONFIG,
+            )
+        }
+        Ending::Crash(m) => {
+            return failed(
+                &job,
+                Some(state(failed_status("crash", &m))),
+                "crash",
+                m,
+                exit::CRASH,
+            )
+        }
     };
     if let Err(e) = job.write_state(&state(status)) {
         return failed(&job, None, "crash", e.to_string(), exit::CRASH);
@@ -144,12 +259,19 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
     if let Err(e) = job.write_result(&result) {
         return failed(&job, None, "crash", e.to_string(), exit::CRASH);
     }
-    say(&WorkerMessage::Finished { status: result.status.clone(), metrics: result.metrics.clone(), seconds: result.seconds });
+    say(&WorkerMessage::Finished {
+        status: result.status.clone(),
+        metrics: result.metrics.clone(),
+        seconds: result.seconds,
+    });
     code
 }
 
 fn failed_status(cause: &str, message: &str) -> JobStatus {
-    JobStatus::Failed { cause: cause.into(), message: message.into() }
+    JobStatus::Failed {
+        cause: cause.into(),
+        message: message.into(),
+    }
 }
 
 /// Records a failure (when `state` is given), tells the orchestrator, and returns `code`.
@@ -157,12 +279,20 @@ fn failed(job: &JobDir, state: Option<JobState>, cause: &str, message: String, c
     if let Some(s) = state {
         let _ = job.write_state(&s);
     }
-    say(&WorkerMessage::Failed { cause: cause.into(), message: message.clone() });
+    say(&WorkerMessage::Failed {
+        cause: cause.into(),
+        message: message.clone(),
+    });
     eprintln!("sweep worker: {message}");
     code
 }
 
-fn run_trainer(cfg: &crate::spec::JobConfig, dir: &Path, opts: TrainOptions, report: &mut dyn FnMut(WorkerMessage)) -> Ending {
+fn run_trainer(
+    cfg: &crate::spec::JobConfig,
+    dir: &Path,
+    opts: TrainOptions,
+    report: &mut dyn FnMut(WorkerMessage),
+) -> Ending {
     let mut on_progress = |p: &Progress| {
         report(WorkerMessage::Progress {
             iteration: p.iteration,
@@ -177,21 +307,40 @@ fn run_trainer(cfg: &crate::spec::JobConfig, dir: &Path, opts: TrainOptions, rep
     };
     match trainer::train(cfg, dir, &opts, &mut on_progress) {
         Ok(o) => Ending::Done {
-            metrics: crate::eval::CocoSummary::NAMES.iter().map(|n| n.to_string()).zip(o.metrics.values()).collect(),
+            metrics: crate::eval::CocoSummary::NAMES
+                .iter()
+                .map(|n| n.to_string())
+                .zip(o.metrics.values())
+                .collect(),
             iterations: o.iterations,
             seconds: o.seconds,
             device: o.device,
             parameters: o.parameters,
         },
-        Err(TrainError::Diverged { iteration, loss }) => Ending::Diverged { iteration, message: loss },
+        Err(TrainError::Diverged { iteration, loss }) => Ending::Diverged {
+            iteration,
+            message: loss,
+        },
         Err(TrainError::Interrupted { iteration }) => Ending::Interrupted { iteration },
         Err(e @ TrainError::OutOfMemory { .. }) => Ending::OutOfMemory(e.to_string()),
-        Err(e @ (TrainError::Unsupported { .. } | TrainError::Invalid { .. } | TrainError::Dataset { .. })) => Ending::BadConfig(e.to_string()),
+        Err(
+            e @ (TrainError::Unsupported { .. }
+            | TrainError::Invalid { .. }
+            | TrainError::Dataset { .. }),
+        ) => Ending::BadConfig(e.to_string()),
         Err(e) => Ending::Crash(e.to_string()),
     }
 }
 
-fn run_fake(spec: &crate::spec::config::FakeSpec, seed: u64, dir: &Path, parent: Option<&Path>, attempt: u32, stop: &AtomicBool, report: &mut dyn FnMut(WorkerMessage)) -> Ending {
+fn run_fake(
+    spec: &crate::spec::config::FakeSpec,
+    seed: u64,
+    dir: &Path,
+    parent: Option<&Path>,
+    attempt: u32,
+    stop: &AtomicBool,
+    report: &mut dyn FnMut(WorkerMessage),
+) -> Ending {
     let mut on_progress = |iteration, iterations, loss: f64| {
         report(WorkerMessage::Progress {
             iteration,
@@ -205,12 +354,27 @@ fn run_fake(spec: &crate::spec::config::FakeSpec, seed: u64, dir: &Path, parent:
         })
     };
     match fake::run(spec, seed, dir, parent, attempt, stop, &mut on_progress) {
-        fake::FakeEnd::Done { checksum, iterations, seconds } => {
+        fake::FakeEnd::Done {
+            checksum,
+            iterations,
+            seconds,
+        } => {
             // The checksum in the AP slot lets tests compare runs; fake jobs are never tabled.
-            let metrics = [("AP".to_string(), (checksum % 1_000_000) as f64 / 1e6)].into_iter().collect();
-            Ending::Done { metrics, iterations, seconds, device: "fake".into(), parameters: 0 }
+            let metrics = [("AP".to_string(), (checksum % 1_000_000) as f64 / 1e6)]
+                .into_iter()
+                .collect();
+            Ending::Done {
+                metrics,
+                iterations,
+                seconds,
+                device: "fake".into(),
+                parameters: 0,
+            }
         }
-        fake::FakeEnd::Diverged { iteration } => Ending::Diverged { iteration, message: "scripted NaN".into() },
+        fake::FakeEnd::Diverged { iteration } => Ending::Diverged {
+            iteration,
+            message: "scripted NaN".into(),
+        },
         fake::FakeEnd::Interrupted { iteration } => Ending::Interrupted { iteration },
         fake::FakeEnd::Crash(m) => Ending::Crash(m),
         fake::FakeEnd::OutOfMemory => Ending::OutOfMemory("scripted out of GPU memory".into()),

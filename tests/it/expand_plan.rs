@@ -5,7 +5,11 @@ use serde_json::Value;
 use crate::util::{repo, run, sweep, temp_dir, write};
 
 fn plan_json(args: &[&str], cwd: &std::path::Path) -> Value {
-    let (code, out, err) = run(sweep().current_dir(cwd).arg("plan").args(args).arg("--json"));
+    let (code, out, err) = run(sweep()
+        .current_dir(cwd)
+        .arg("plan")
+        .args(args)
+        .arg("--json"));
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).expect("plan --json prints JSON")
 }
@@ -15,30 +19,63 @@ fn shipped_ablation_expands_to_five_rows_times_seeds() {
     let plan = plan_json(&["ablation_ugs"], &repo());
     let jobs = plan["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 15);
-    let rows: Vec<&str> = jobs.iter().step_by(3).map(|j| j["row"].as_str().unwrap()).collect();
-    assert_eq!(rows, ["L2 (Baseline)", "L_CE", "L_CE + IN", "L_CE + λL_UM (λ=0.5)", "L_CE + λL_UM + γL^ur (full UGS)"]);
+    let rows: Vec<&str> = jobs
+        .iter()
+        .step_by(3)
+        .map(|j| j["row"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "L2 (Baseline)",
+            "L_CE",
+            "L_CE + IN",
+            "L_CE + λL_UM (λ=0.5)",
+            "L_CE + λL_UM + γL^ur (full UGS)"
+        ]
+    );
     for j in jobs {
         for key in ["id", "variant", "seed", "config", "depends_on", "placement"] {
             assert!(j.get(key).is_some(), "job lacks {key}: {j}");
         }
         assert_eq!(j["placement"]["device"], "cpu");
     }
-    let ids: std::collections::HashSet<&str> = jobs.iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let ids: std::collections::HashSet<&str> =
+        jobs.iter().map(|j| j["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 15, "every row × seed is a distinct job");
 }
 
 #[test]
 fn ids_depend_on_values_not_on_spelling() {
     let dir = temp_dir("ids");
-    let a = write(&dir, "a.yaml", "name: a\nbase: {train: {lr: 0.02, iterations: 10}}\n");
-    let b = write(&dir, "b.yaml", "name: b\nbase:\n  train:\n    iterations: 10\n    lr: 2.0e-2\n    batch_size: 8\n");
+    let a = write(
+        &dir,
+        "a.yaml",
+        "name: a\nbase: {train: {lr: 0.02, iterations: 10}}\n",
+    );
+    let b = write(
+        &dir,
+        "b.yaml",
+        "name: b\nbase:\n  train:\n    iterations: 10\n    lr: 2.0e-2\n    batch_size: 8\n",
+    );
     let id = |p: &std::path::Path, extra: &[&str]| {
         let mut args = vec![p.to_str().unwrap()];
         args.extend_from_slice(extra);
-        plan_json(&args, &dir)["jobs"][0]["id"].as_str().unwrap().to_string()
+        plan_json(&args, &dir)["jobs"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
-    assert_eq!(id(&a, &[]), id(&b, &[]), "defaults written out or not, the same config");
-    assert_ne!(id(&a, &[]), id(&a, &["--set", "train.lr=0.03"]), "--set applies before hashing");
+    assert_eq!(
+        id(&a, &[]),
+        id(&b, &[]),
+        "defaults written out or not, the same config"
+    );
+    assert_ne!(
+        id(&a, &[]),
+        id(&a, &["--set", "train.lr=0.03"]),
+        "--set applies before hashing"
+    );
     assert_eq!(id(&a, &["--set", "train.lr=0.02"]), id(&a, &[]));
 }
 
@@ -57,8 +94,13 @@ fn grid_axes_are_cartesian_per_variant_with_seeds() {
 
 #[test]
 fn bare_name_is_looked_up_in_sweeps() {
-    let (code, out, err) = run(sweep().current_dir(repo()).args(["plan", "ablation_ugs.yaml"]));
+    let (code, out, err) = run(sweep()
+        .current_dir(repo())
+        .args(["plan", "ablation_ugs.yaml"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("15 jobs"), "{out}");
-    assert!(!out.contains("not run"), "every row of the UGS ablation can run: {out}");
+    assert!(
+        !out.contains("not run"),
+        "every row of the UGS ablation can run: {out}"
+    );
 }

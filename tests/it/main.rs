@@ -1,6 +1,6 @@
 //! The one integration-test binary: libtorch is linked once for all of these.
-mod eval_coco;
 mod datasets;
+mod eval_coco;
 mod expand_plan;
 mod resume;
 mod schedule;

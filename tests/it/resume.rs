@@ -12,11 +12,11 @@ use crate::util::{results, run, sweep, temp_dir, write};
 
 const CHAOS: &str = "name: chaos\nbase: {fake: {iterations: 25, millis_per_iteration: 8}}\nvariants:\n  - {name: a}\n  - {name: b, set: {fake.memory_mib: 7}}\n  - {name: c, init_from: a}\nseeds: [0, 1, 2]\ntable: {columns: [AP], decimals: 4}\n";
 
-
 /// A running worker's pid, from any job's state.json.
 fn some_worker(out: &Path) -> Option<i32> {
     for e in std::fs::read_dir(out.join("jobs")).ok()? {
-        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(e.ok()?.path().join("state.json")).ok()?).ok()?;
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.ok()?.path().join("state.json")).ok()?).ok()?;
         if s["state"] == "running" {
             return s["pid"].as_i64().map(|p| p as i32);
         }
@@ -32,7 +32,10 @@ fn sigkill_at_random_moments_loses_nothing_and_redoes_nothing() {
     let reference = dir.join("reference");
     let (code, _, err) = run(sweep().arg("run").arg(&spec).arg("--out").arg(&reference));
     assert_eq!(code, 0, "{err}");
-    let (_, want, _) = run(sweep().arg("table").arg(&reference).args(["--format", "csv"]));
+    let (_, want, _) = run(sweep()
+        .arg("table")
+        .arg(&reference)
+        .args(["--format", "csv"]));
 
     let out = dir.join("out");
     let mut seen: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -43,7 +46,15 @@ fn sigkill_at_random_moments_loses_nothing_and_redoes_nothing() {
         x ^= x >> 7;
         x ^= x << 17;
         let delay = 150 + x % 600;
-        let mut child = sweep().arg("run").arg(&spec).arg("--out").arg(&out).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = sweep()
+            .arg("run")
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay));
         if round % 3 == 1 {
             if let Some(pid) = some_worker(&out) {
@@ -55,7 +66,11 @@ fn sigkill_at_random_moments_loses_nothing_and_redoes_nothing() {
         let _ = child.wait();
         let now = results(&out);
         for (id, bytes) in &seen {
-            assert_eq!(now.get(id), Some(bytes), "round {round}: finished job {id} lost or rewritten");
+            assert_eq!(
+                now.get(id),
+                Some(bytes),
+                "round {round}: finished job {id} lost or rewritten"
+            );
         }
         seen = now;
     }
@@ -65,9 +80,16 @@ fn sigkill_at_random_moments_loses_nothing_and_redoes_nothing() {
     assert_eq!(code, 0, "{err}");
     let finished = results(&out);
     for (id, bytes) in &seen {
-        assert_eq!(finished.get(id), Some(bytes), "finished job {id} rewritten by the final run");
+        assert_eq!(
+            finished.get(id),
+            Some(bytes),
+            "finished job {id} rewritten by the final run"
+        );
     }
     assert_eq!(finished.len(), 9);
     let (_, got, _) = run(sweep().arg("table").arg(&out).args(["--format", "csv"]));
-    assert_eq!(got, want, "the interrupted sweep's table equals the uninterrupted one");
+    assert_eq!(
+        got, want,
+        "the interrupted sweep's table equals the uninterrupted one"
+    );
 }

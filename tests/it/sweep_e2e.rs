@@ -16,10 +16,12 @@ variants:
 table: {columns: [AP, AP50]}
 "#;
 
-
 fn starts(out: &Path) -> usize {
     let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
-    events.lines().filter(|l| l.contains("\"state\":\"running\"")).count()
+    events
+        .lines()
+        .filter(|l| l.contains("\"state\":\"running\""))
+        .count()
 }
 
 #[test]
@@ -39,7 +41,10 @@ fn tiny_sweep_runs_reruns_and_renders() {
         assert!(r["metrics"]["AP"].as_f64().unwrap() >= 0.0);
         assert_eq!(r["iterations"], 6);
     }
-    assert!(stdout.contains("| ugs |") && !stdout.contains("not implemented"), "{stdout}");
+    assert!(
+        stdout.contains("| ugs |") && !stdout.contains("not implemented"),
+        "{stdout}"
+    );
     assert!(stdout.contains("| l1 |"), "{stdout}");
     let md = std::fs::read_to_string(out.join("tables/tiny.md")).unwrap();
     assert!(md.contains("AP50 (ours)"), "{md}");
@@ -68,8 +73,14 @@ fn tiny_sweep_runs_reruns_and_renders() {
 
     let (code, csv, _) = run(sweep().arg("table").arg(&out).args(["--format", "csv"]));
     assert_eq!(code, 0);
-    assert!(csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,AP50"), "{csv}");
-    assert!(csv.contains("\nugs,") && !csv.contains("not implemented"), "{csv}");
+    assert!(
+        csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,AP50"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\nugs,") && !csv.contains("not implemented"),
+        "{csv}"
+    );
 }
 
 #[test]
@@ -77,13 +88,31 @@ fn train_one_config_without_a_sweep() {
     let dir = temp_dir("train-one");
     let cfg = write(&dir, "c.yaml", "dataset: {kind: synthetic, image_size: 64, train_images: 16, val_images: 4, max_object_size: 40}\nmodel: {fpn_channels: 16, backbone: {kind: tiny_resnet, width: 8}}\ntrain: {iterations: 4, batch_size: 2, warmup_iterations: 1, log_every: 1}\n");
     let out = dir.join("job");
-    let (code, stdout, err) = run(sweep().arg("train").arg(&cfg).arg("--out").arg(&out).args(["--threads", "1"]));
+    let (code, stdout, err) = run(sweep()
+        .arg("train")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .args(["--threads", "1"]));
     assert_eq!(code, 0, "{err}");
     let metrics: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(metrics["AP50"].is_number(), "{stdout}");
-    for f in ["config.yaml", "state.json", "result.json", "train.log", "curves.csv", "checkpoint"] {
+    for f in [
+        "config.yaml",
+        "state.json",
+        "result.json",
+        "train.log",
+        "curves.csv",
+        "checkpoint",
+    ] {
         assert!(out.join(f).exists(), "{f} missing in {}", out.display());
     }
     let log = std::fs::read_to_string(out.join("train.log")).unwrap();
-    assert_eq!(log.lines().filter(|l| l.contains("\"event\":\"progress\"")).count(), 4, "{log}");
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("\"event\":\"progress\""))
+            .count(),
+        4,
+        "{log}"
+    );
 }

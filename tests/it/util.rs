@@ -28,7 +28,11 @@ pub fn sweep() -> Command {
 
 /// Runs and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("start sweep");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("start sweep");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -51,11 +55,16 @@ pub fn repo() -> PathBuf {
 /// Every finished job's `result.json` bytes in a sweep directory, by job id.
 pub fn results(out: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut map = std::collections::BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(out.join("jobs")) else { return map };
+    let Ok(entries) = std::fs::read_dir(out.join("jobs")) else {
+        return map;
+    };
     for entry in entries.flatten() {
         let dir = entry.path();
         if let Ok(bytes) = std::fs::read(dir.join("result.json")) {
-            map.insert(dir.file_name().unwrap().to_string_lossy().into_owned(), bytes);
+            map.insert(
+                dir.file_name().unwrap().to_string_lossy().into_owned(),
+                bytes,
+            );
         }
     }
     map
