@@ -6,7 +6,7 @@
 //! measured AP50 after 200 iterations 0.18–0.41 across the families, untrained 0.01–0.02.
 
 use super::run::Session;
-use super::tests::{fresh_dir, run_job};
+use super::tests::{fresh_dir, run_job_serial, serial};
 use super::*;
 use crate::spec::config::*;
 use tch::Device;
@@ -60,9 +60,10 @@ fn untrained_ap50(cfg: &JobConfig) -> f64 {
 /// progress reports and the job directory.
 fn learns(name: &str, loss: LossSpec) -> (Vec<Progress>, std::path::PathBuf) {
     let cfg = easy(loss);
+    let _serial = serial();
     let chance = untrained_ap50(&cfg);
     let dir = fresh_dir(name);
-    let (r, seen) = run_job(&cfg, &dir, None);
+    let (r, seen) = run_job_serial(&cfg, &dir, None);
     let out = r.unwrap();
     let total = |p: &Progress| p.losses[0].1;
     assert!(
@@ -172,6 +173,7 @@ fn ciou_with_alwa_learns_and_logs_its_weights() {
 
 /// The UGS terms of one fixed batch under a config.
 fn ugs_terms(spec: UgsSpec) -> Vec<f64> {
+    let _serial = serial();
     let cfg = easy(LossSpec {
         reg: RegLossSpec::Ugs(spec),
         ..Default::default()
