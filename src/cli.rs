@@ -1,6 +1,6 @@
 //! The command line: thin wrappers that call one stage each. The only user of anyhow.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -177,7 +177,14 @@ enum Command {
         dir: PathBuf,
         #[arg(long, value_enum, default_value_t = FormatArg::Md)]
         format: FormatArg,
+        /// Only this table (a spec may have several; default: all)
+        #[arg(long)]
+        name: Option<String>,
     },
+    /// Draw a sweep's figures into DIR/plots/ (PNG and SVG): training curves per row, loss
+    /// weights over iterations, metric vs each swept hyperparameter with seed error bars
+    #[command(after_help = "Example:\n  sweep plot results/alwa")]
+    Plot { dir: PathBuf },
     /// Train one config (no sweep) into a job directory
     #[command(after_help = "Example:\n  sweep train my_config.yaml --out runs/try1 --threads 2")]
     Train {
@@ -301,6 +308,17 @@ fn dispatch(cli: Cli) -> Result<u8> {
             run_sweep(spec, reference, &sweep, &exec, false)
         }
         Command::Status { dir, json } => status(&SweepDir::new(dir), json),
+        Command::Plot { dir } => {
+            let sweep = SweepDir::new(&dir);
+            if !sweep.plan_path().exists() {
+                return Err(bad(crate::journal::JournalError::NotASweep { dir }));
+            }
+            let written = crate::plot::write_plots(&sweep.root).map_err(bad)?;
+            for path in written {
+                println!("{}", path.display());
+            }
+            Ok(code::OK)
+        }
         Command::Plan {
             spec,
             args,
@@ -311,6 +329,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let spec = load_spec(&path, &args)?;
             spec.read_reference().map_err(bad)?;
             let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
+            check_tables(&spec, &plan)?;
             let (hardware, notice) = match spec.executor.kind {
                 Some(spec::ExecutorKind::Slurm) => {
                     let o = crate::execute::slurm::SlurmOptions::from_spec(&spec.executor);
@@ -341,7 +360,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             }
             Ok(code::OK)
         }
-        Command::Table { dir, format } => {
+        Command::Table { dir, format, name } => {
             let sweep = SweepDir::new(&dir);
             let format = match format {
                 FormatArg::Md => Format::Markdown,
@@ -349,8 +368,28 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 FormatArg::Tex => Format::Latex,
             };
             let (spec, reference) = reload(&sweep)?;
-            let table = write_tables(&sweep, &spec, reference.as_ref())?;
-            print!("{}", format.render(&table));
+            let tables = write_tables(&sweep, &spec, reference.as_ref())?;
+            let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+            if let Some(n) = &name {
+                if !names.contains(&n.as_str()) {
+                    return Err(bad(format!(
+                        "{} has no table `{n}` (its tables: {})",
+                        sweep.root.display(),
+                        names.join(", ")
+                    )));
+                }
+            }
+            let chosen: Vec<&report::Table> = tables
+                .iter()
+                .filter(|t| name.as_ref().is_none_or(|n| &t.name == n))
+                .collect();
+            for (i, t) in chosen.iter().enumerate() {
+                // CSV tables differ in columns: one blank line between them keeps them apart.
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", format.render(t));
+            }
             Ok(code::OK)
         }
         Command::Train {
@@ -555,6 +594,7 @@ fn run_sweep(
 ) -> Result<u8> {
     let jobs = crate::expand::expand(&spec).map_err(bad)?;
     let plan = Plan::new(jobs).map_err(bad)?;
+    check_tables(&spec, &plan)?;
     sweep.create()?;
     let _lock = sweep.lock()?;
     // `run` takes the spec's executor section; `resume` what the sweep last ran with. The
@@ -643,7 +683,7 @@ fn run_sweep(
     let summary = runtime
         .block_on(schedule::run(sweep, &spec, &plan, &hardware, executor.as_ref(), &opts, schedule::Display::for_stderr(), &crate::worker::check_supported, &mut refresh))
         .with_context(|| format!("stopped the sweep in {0} (nothing finished is lost; `sweep resume {0}` goes on once this is fixed)", sweep.root.display()))?;
-    let table = write_tables(sweep, &spec, reference.as_ref())?;
+    let tables = write_tables(sweep, &spec, reference.as_ref())?;
     let Summary {
         already_done,
         done,
@@ -653,7 +693,18 @@ fn run_sweep(
         interrupted,
         detached,
     } = summary;
-    println!("{}", report::markdown(&table));
+    for table in &tables {
+        println!("{}", report::markdown(table));
+    }
+    match crate::plot::write_plots(&sweep.root) {
+        Ok(files) if !files.is_empty() => eprintln!(
+            "sweep: {} figures in {}",
+            files.len() / 2,
+            sweep.root.join("plots").display()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("sweep: warning: could not draw the figures: {e}"),
+    }
     eprintln!("sweep: {done} done, {already_done} already done, {diverged} diverged, {failed} failed, {unsupported} not run (not implemented); tables in {}", sweep.tables_dir().display());
     if detached > 0 {
         eprintln!("sweep: {detached} jobs queued or running in Slurm; `sweep status {0}` shows them, `sweep resume {0}` follows them to the end", sweep.root.display());
@@ -717,28 +768,50 @@ fn job_views(sweep: &SweepDir, file: &PlanFile) -> Result<BTreeMap<String, JobVi
     Ok(views)
 }
 
+/// Renders every table of the spec into `DIR/tables/<name>.{md,csv,tex}` (atomically).
 fn write_tables(
     sweep: &SweepDir,
     spec: &Spec,
     reference: Option<&spec::ReferenceFile>,
-) -> Result<report::Table> {
+) -> Result<Vec<report::Table>> {
     let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| {
         bad(crate::journal::JournalError::NotASweep {
             dir: sweep.root.clone(),
         })
     })?;
     let views = job_views(sweep, &file)?;
-    let table_spec = spec.table.clone().unwrap_or_default();
-    let table = report::build(&file, &table_spec, reference, &views, &spec.name);
     std::fs::create_dir_all(sweep.tables_dir())?;
-    for f in [Format::Markdown, Format::Csv, Format::Latex] {
-        let path = sweep
-            .tables_dir()
-            .join(format!("{}.{}", spec.name, f.extension()));
-        crate::journal::write_atomic(&path, f.render(&table).as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+    let mut tables = Vec::new();
+    for table_spec in &spec.tables {
+        let name = table_spec.name.clone().unwrap_or_else(|| spec.name.clone());
+        let table_ref = reference.and_then(|r| r.table(&name));
+        let table = report::build(&file, table_spec, table_ref.as_ref(), &views, &spec.name);
+        for f in [Format::Markdown, Format::Csv, Format::Latex] {
+            let path = sweep
+                .tables_dir()
+                .join(format!("{}.{}", table.name, f.extension()));
+            crate::journal::write_atomic(&path, f.render(&table).as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        tables.push(table);
     }
-    Ok(table)
+    Ok(tables)
+}
+
+/// Every table's rows, baselines and claims against the expanded jobs, before anything runs.
+fn check_tables(spec: &Spec, plan: &Plan) -> Result<()> {
+    let file = PlanFile::new(plan, spec, &HashMap::new());
+    let mut errors = Vec::new();
+    for (i, t) in spec.tables.iter().enumerate() {
+        for (key, problem, allowed) in report::check(&file, t) {
+            errors.push(spec.table_error(i, &key, problem, allowed));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(bad(spec::SpecErrors(errors)))
+    }
 }
 
 fn status(sweep: &SweepDir, json: bool) -> Result<u8> {

@@ -14,6 +14,7 @@ pub mod execute;
 pub mod expand;
 pub mod journal;
 pub mod plan;
+pub mod plot;
 pub mod report;
 pub mod schedule;
 pub mod spec;

@@ -1,48 +1,45 @@
-//! CSV: one row per table row; for each metric our mean, std, seed count and the paper's value.
+//! CSV: one line per table row (delta rows included), per column our mean, std, seed count
+//! and the paper's value, in the table's units; a `section` column when there are sub-tables.
 
-use super::{Cell, Table};
+use super::Table;
 
 pub fn render(t: &Table) -> String {
+    let sections = t.sections.iter().any(|s| s.header.is_some());
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    let mut header = vec![t.row_header.clone()];
+    let mut header = Vec::new();
+    if sections {
+        header.push("section".to_string());
+    }
+    header.push(t.row_header.clone());
     for c in &t.columns {
+        let h = &c.header;
         header.extend([
-            c.clone(),
-            format!("{c}_std"),
-            format!("{c}_seeds"),
-            format!("{c}_paper"),
+            h.clone(),
+            format!("{h}_std"),
+            format!("{h}_seeds"),
+            format!("{h}_paper"),
         ]);
     }
     header.push("status".into());
-    w.write_record(&header)
-        .expect("writing to memory cannot fail");
-    for row in &t.rows {
-        let mut rec = vec![row.label.clone()];
-        let mut status = "ok".to_string();
-        for (cell, paper) in row.cells.iter().zip(&row.paper) {
-            match cell {
-                Cell::Value {
-                    mean,
-                    std,
-                    seeds,
-                    of,
-                } => {
-                    rec.push(t.number(*mean));
-                    rec.push(std.map_or(String::new(), |s| t.number(s)));
-                    rec.push(format!("{seeds}/{of}"));
-                    if seeds < of {
-                        status = "partial".into();
-                    }
-                }
-                Cell::Missing(why) => {
-                    rec.extend([String::new(), String::new(), "0".into()]);
-                    status = why.clone();
+    w.write_record(&header).expect("writing to memory cannot fail");
+    for section in &t.sections {
+        for row in &section.rows {
+            let mut rec = Vec::new();
+            if sections {
+                rec.push(section.header.clone().unwrap_or_default());
+            }
+            rec.push(row.label.clone());
+            let mut status = "ok";
+            for (cell, paper) in row.cells.iter().zip(&row.paper) {
+                rec.extend([cell.mean.clone(), cell.std.clone(), cell.seeds.clone()]);
+                rec.push(paper.clone().unwrap_or_default());
+                if status == "ok" && cell.status != "ok" {
+                    status = &cell.status;
                 }
             }
-            rec.push(paper.map_or(String::new(), |v| t.paper_number(v)));
+            rec.push(status.to_string());
+            w.write_record(&rec).expect("writing to memory cannot fail");
         }
-        rec.push(status);
-        w.write_record(&rec).expect("writing to memory cannot fail");
     }
     String::from_utf8(w.into_inner().expect("flush to memory")).expect("csv of UTF-8 fields")
 }

@@ -1,6 +1,7 @@
-//! LaTeX with booktabs, ready to paste: ours and the paper's value per metric.
+//! LaTeX with booktabs, ready to paste: column groups as \multicolumn with \cmidrule, ours and
+//! the paper's value per column, a header row per sub-table, claims under the tabular.
 
-use super::Table;
+use super::{Section, Table};
 
 pub fn render(t: &Table) -> String {
     let per = if t.has_reference { 2 } else { 1 };
@@ -9,36 +10,81 @@ pub fn render(t: &Table) -> String {
         "\\begin{{tabular}}{{l{}}}\n\\toprule\n",
         "c".repeat(t.columns.len() * per)
     );
-    let mut head = vec![escape(&t.row_header)];
-    for c in &t.columns {
-        if t.has_reference {
-            head.push(format!("\\multicolumn{{2}}{{c}}{{{}}}", escape(c)));
-        } else {
-            head.push(escape(c));
+    for (i, section) in t.sections.iter().enumerate() {
+        if i > 0 {
+            out += "\\midrule\n";
+        }
+        out += &header(t, section, per);
+        out += "\\midrule\n";
+        for row in &section.rows {
+            let mut cells = vec![escape(&row.label)];
+            for (cell, paper) in row.cells.iter().zip(&row.paper) {
+                let text = escape(&cell.text).replace('±', "$\\pm$");
+                cells.push(if cell.bold { format!("\\textbf{{{text}}}") } else { text });
+                if t.has_reference {
+                    cells.push(paper.as_deref().map_or("--".into(), escape));
+                }
+            }
+            out += &format!("{} \\\\\n", cells.join(" & "));
         }
     }
-    out += &format!("{} \\\\\n", head.join(" & "));
+    out += "\\bottomrule\n\\end{tabular}\n";
+    if !t.claims.is_empty() {
+        out += "\\par\\smallskip\n{\\footnotesize\n";
+        for claim in &t.claims {
+            out += &format!("Claim: {}\\\\\n", escape(claim).replace('±', "$\\pm$"));
+        }
+        out += "}\n";
+    }
+    out += &format!(
+        "\\caption{{{}: {}}}\n\\end{{table}}\n",
+        escape(&t.title),
+        escape(&t.caption).replace('±', "$\\pm$")
+    );
+    out
+}
+
+/// The header rows of a sub-table: column groups (when a group holds several metrics), the
+/// column names, then ours/paper.
+fn header(t: &Table, section: &Section, per: usize) -> String {
+    let mut out = String::new();
+    let first = escape(section.header.as_deref().unwrap_or(&t.row_header));
+    let multi_metric = t.columns.iter().any(|c| c.group.is_some())
+        && t.columns.iter().filter(|c| c.group == t.columns[0].group).count() > 1;
+    let mut names: Vec<String> = t.columns.iter().map(|c| escape(&c.header)).collect();
+    if multi_metric {
+        let mut spans: Vec<(String, usize)> = Vec::new();
+        for c in &t.columns {
+            let g = c.group.clone().unwrap_or_default();
+            match spans.last_mut() {
+                Some((last, n)) if *last == g => *n += 1,
+                _ => spans.push((g, 1)),
+            }
+        }
+        let mut cells = vec![first.clone()];
+        let mut rules = Vec::new();
+        let mut col = 2;
+        for (g, n) in &spans {
+            cells.push(format!("\\multicolumn{{{}}}{{c}}{{{}}}", n * per, escape(g)));
+            rules.push(format!("\\cmidrule(lr){{{}-{}}}", col, col + n * per - 1));
+            col += n * per;
+        }
+        out += &format!("{} \\\\\n{}\n", cells.join(" & "), rules.join(" "));
+        names = t.columns.iter().map(|c| escape(&c.metric)).collect();
+    }
+    let mut cells = vec![if multi_metric { String::new() } else { first }];
+    for n in names {
+        cells.push(if per == 2 {
+            format!("\\multicolumn{{2}}{{c}}{{{n}}}")
+        } else {
+            n
+        });
+    }
+    out += &format!("{} \\\\\n", cells.join(" & "));
     if t.has_reference {
         let sub: Vec<&str> = t.columns.iter().flat_map(|_| ["ours", "paper"]).collect();
         out += &format!(" & {} \\\\\n", sub.join(" & "));
     }
-    out += "\\midrule\n";
-    for row in &t.rows {
-        let mut cells = vec![escape(&row.label)];
-        for (cell, paper) in row.cells.iter().zip(&row.paper) {
-            cells.push(escape(&t.cell_text(cell)).replace('±', "$\\pm$"));
-            if t.has_reference {
-                cells.push(paper.map_or("--".into(), |v| t.paper_number(v)));
-            }
-        }
-        out += &format!("{} \\\\\n", cells.join(" & "));
-    }
-    out += "\\bottomrule\n\\end{tabular}\n";
-    out += &format!(
-        "\\caption{{{}: {}}}\n\\end{{table}}\n",
-        escape(&t.title),
-        escape(&t.caption)
-    );
     out
 }
 

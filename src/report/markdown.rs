@@ -1,31 +1,44 @@
-//! Markdown: our value and the paper's side by side for each metric.
+//! Markdown: one table per sub-table, our value and the paper's side by side per column, then
+//! the claim lines and the caption.
 
 use super::Table;
 
 pub fn render(t: &Table) -> String {
     let mut out = format!("### {}\n\n", t.title);
-    let mut header = vec![t.row_header.clone()];
-    let mut align = vec![":---".to_string()];
-    for c in &t.columns {
-        header.push(format!("{c} (ours)"));
-        align.push("---:".into());
-        if t.has_reference {
-            header.push(format!("{c} (paper)"));
-            align.push("---:".into());
-        }
-    }
-    out += &format!("| {} |\n|{}|\n", header.join(" | "), align.join("|"));
-    for row in &t.rows {
-        let mut cells = vec![escape(&row.label)];
-        for (cell, paper) in row.cells.iter().zip(&row.paper) {
-            cells.push(t.cell_text(cell));
+    for section in &t.sections {
+        let mut header = vec![escape(section.header.as_deref().unwrap_or(&t.row_header))];
+        let mut align = vec![":---".to_string()];
+        for c in &t.columns {
             if t.has_reference {
-                cells.push(paper.map_or("–".into(), |v| t.paper_number(v)));
+                header.push(format!("{} (ours)", escape(&c.header)));
+                header.push(format!("{} (paper)", escape(&c.header)));
+                align.extend(["---:".into(), "---:".into()]);
+            } else {
+                header.push(escape(&c.header));
+                align.push("---:".into());
             }
         }
-        out += &format!("| {} |\n", cells.join(" | "));
+        out += &format!("| {} |\n|{}|\n", header.join(" | "), align.join("|"));
+        for row in &section.rows {
+            let mut cells = vec![escape(&row.label)];
+            for (cell, paper) in row.cells.iter().zip(&row.paper) {
+                let text = escape(&cell.text);
+                cells.push(if cell.bold { format!("**{text}**") } else { text });
+                if t.has_reference {
+                    cells.push(paper.as_deref().map_or("–".into(), escape));
+                }
+            }
+            out += &format!("| {} |\n", cells.join(" | "));
+        }
+        out += "\n";
     }
-    out += &format!("\n{}\n", t.caption);
+    for claim in &t.claims {
+        out += &format!("- Claim: {claim}\n");
+    }
+    if !t.claims.is_empty() {
+        out += "\n";
+    }
+    out += &format!("{}\n", t.caption);
     out
 }
 

@@ -41,6 +41,8 @@ struct SpecFile {
     #[serde(default)]
     table: Option<TableSpec>,
     #[serde(default)]
+    tables: Vec<TableSpec>,
+    #[serde(default)]
     resources: Resources,
     #[serde(default)]
     executor: ExecutorSpec,
@@ -253,7 +255,10 @@ pub struct Spec {
     pub scales: Vec<(String, Vec<(String, Value)>)>,
     pub scale: Option<String>,
     pub overrides: Vec<Override>,
-    pub table: Option<TableSpec>,
+    /// The tables to render (`table:` is a list of one); each has its name filled in.
+    pub tables: Vec<TableSpec>,
+    /// Whether the file wrote `table:` (one) rather than `tables:`, for error positions.
+    single_table: bool,
     pub resources: Resources,
     pub executor: ExecutorSpec,
     locator: yaml::Locator,
@@ -500,21 +505,56 @@ pub fn parse(
             .then(|| "quick".to_string()),
     };
 
-    if let Some(table) = &file.table {
-        for (i, c) in table.columns.iter().enumerate() {
-            if !table::METRICS.contains(&c.as_str()) {
-                let p = [
-                    Seg::Key("table".into()),
-                    Seg::Key("columns".into()),
-                    Seg::Index(i),
-                ];
-                errors.push(at(
-                    loc(&p),
-                    &render(&p),
-                    format!("unknown metric `{c}`"),
-                    Some(table::METRICS.join(", ")),
-                ));
+    let single_table = file.table.is_some() || file.tables.is_empty();
+    let mut tables: Vec<TableSpec> = file.table.clone().into_iter().collect();
+    tables.extend(file.tables.iter().cloned());
+    if tables.is_empty() {
+        tables.push(TableSpec::default());
+    }
+    if file.table.is_some() && !file.tables.is_empty() {
+        let p = [Seg::Key("tables".into())];
+        errors.push(at(
+            loc(&p),
+            "tables",
+            "both `table` and `tables`: write one table as `table:` or all of them under `tables:`"
+                .into(),
+            None,
+        ));
+    }
+    let table_prefix = |i: usize| -> Vec<Seg> {
+        if single_table {
+            vec![Seg::Key("table".into())]
+        } else {
+            vec![Seg::Key("tables".into()), Seg::Index(i)]
+        }
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (i, t) in tables.iter_mut().enumerate() {
+        let prefix = table_prefix(i);
+        let mut problems = t.check();
+        match &t.name {
+            Some(n) if names.contains(n) => {
+                problems.push(("name".into(), format!("duplicate table name `{n}`"), None))
             }
+            Some(n) if n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.') => problems
+                .push((
+                    "name".into(),
+                    format!("`{n}` cannot name a file"),
+                    Some("letters, digits, `_`, `-`".into()),
+                )),
+            None if !single_table && file.tables.len() > 1 => problems.push((
+                "".into(),
+                "a table among several needs a `name` (its file name under tables/)".into(),
+                None,
+            )),
+            _ => {}
+        }
+        let name = t.name.clone().unwrap_or_else(|| file.name.clone());
+        t.name = Some(name.clone());
+        names.push(name);
+        for (key, problem, allowed) in problems {
+            let p = key_path(&prefix, &key);
+            errors.push(at(loc(&p), &render(&p), problem, allowed));
         }
     }
 
@@ -569,7 +609,8 @@ pub fn parse(
         scales,
         scale,
         overrides: overrides.to_vec(),
-        table: file.table,
+        tables,
+        single_table,
         resources: file.resources,
         executor: file.executor,
         locator,
@@ -577,26 +618,77 @@ pub fn parse(
 }
 
 impl Spec {
-    /// The paper's numbers named by `table.reference`, read relative to the spec's folder.
+    /// The paper's numbers of every table that names a reference file (read relative to the
+    /// spec's folder), gathered into one file keyed by table name.
     pub fn read_reference(&self) -> Result<Option<ReferenceFile>, SpecErrors> {
-        let Some(reference) = self.table.as_ref().and_then(|t| t.reference.as_ref()) else {
-            return Ok(None);
-        };
-        read_reference(&reference_path(&self.path, reference))
-            .map(Some)
-            .map_err(|problem| {
-                let p = [Seg::Key("table".into()), Seg::Key("reference".into())];
-                SpecErrors(vec![SpecError {
-                    origin: Origin::File {
-                        path: self.path.clone(),
-                        pos: self.locator.locate(&p),
-                    },
-                    key: "table.reference".into(),
-                    problem,
-                    allowed: None,
-                }])
-            })
+        let mut merged = ReferenceFile::default();
+        let mut errors = Vec::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            let Some(reference) = &t.reference else {
+                continue;
+            };
+            match read_reference(&reference_path(&self.path, reference)) {
+                Ok(file) => {
+                    let name = t.name.clone().unwrap_or_default();
+                    if let Some(r) = file.table(&name) {
+                        merged.tables.insert(name, r);
+                    }
+                }
+                Err(problem) => errors.push(self.table_error(i, "reference", problem, None)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(SpecErrors(errors));
+        }
+        Ok((!merged.tables.is_empty()).then_some(merged))
     }
+
+    /// An error about key `key` (e.g. `baseline`, `sections[1].rows[0]`) of table `index`,
+    /// located in the spec file.
+    pub fn table_error(
+        &self,
+        index: usize,
+        key: &str,
+        problem: String,
+        allowed: Option<String>,
+    ) -> SpecError {
+        let prefix = if self.single_table {
+            vec![Seg::Key("table".into())]
+        } else {
+            vec![Seg::Key("tables".into()), Seg::Index(index)]
+        };
+        let p = key_path(&prefix, key);
+        SpecError {
+            origin: Origin::File {
+                path: self.path.clone(),
+                pos: self.locator.locate(&p).or_else(|| self.locator.locate(&prefix)),
+            },
+            key: render(&p),
+            problem,
+            allowed,
+        }
+    }
+}
+
+/// `prefix` followed by a key written as `a.b[2].c`.
+fn key_path(prefix: &[Seg], key: &str) -> Vec<Seg> {
+    let mut p = prefix.to_vec();
+    for part in key.split('.').filter(|s| !s.is_empty()) {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            p.push(Seg::Key(rest[..open].into()));
+            rest = &rest[open..];
+            while let Some(close) = rest.find(']') {
+                if let Ok(i) = rest[1..close].parse() {
+                    p.push(Seg::Index(i));
+                }
+                rest = &rest[close + 1..];
+            }
+        } else {
+            p.push(Seg::Key(rest.into()));
+        }
+    }
+    p
 }
 
 /// The reference file named by a table, relative to the spec's folder.
@@ -611,6 +703,12 @@ pub fn read_reference(path: &Path) -> Result<ReferenceFile, String> {
         Some(p) => format!("{}:{}:{}: {msg}", path.display(), p.line, p.col),
         None => format!("{}: {msg}", path.display()),
     })
+}
+
+/// A value of the spec's schema from YAML text (for tests and tools outside `spec`), with the
+/// parser's message on failure.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    yaml::from_str(text).map_err(|(msg, _)| msg)
 }
 
 /// A job config as YAML (the job dir's `config.yaml`).

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::util::{results, run, sweep, temp_dir, write};
 
-const CHAOS: &str = "name: chaos\nbase: {fake: {iterations: 25, millis_per_iteration: 8}}\nvariants:\n  - {name: a}\n  - {name: b, set: {fake.memory_mib: 7}}\n  - {name: c, init_from: a}\nseeds: [0, 1, 2]\ntable: {columns: [AP], decimals: 4}\n";
+const CHAOS: &str = "name: chaos\nbase: {fake: {iterations: 25, millis_per_iteration: 8}}\nvariants:\n  - {name: a}\n  - {name: b, set: {fake.memory_mib: 7}}\n  - {name: c, init_from: a}\nseeds: [0, 1, 2]\ntable: {metrics: [AP], decimals: 4}\n";
 
 /// A running worker's pid, from any job's state.json.
 fn some_worker(out: &Path) -> Option<i32> {

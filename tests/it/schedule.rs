@@ -52,7 +52,7 @@ variants:
   - {name: broken, set: {fake.outcome: crash}}
   - {name: oom, set: {fake.outcome: oom}}
   - {name: nan, set: {fake.outcome: diverge}}
-table: {columns: [AP]}
+table: {metrics: [AP]}
 "#;
 
 #[test]

@@ -13,7 +13,7 @@ variants:
   - {name: l1, set: {loss.reg.kind: l1}}
   - {name: giou, set: {loss.reg.kind: giou}}
   - {name: ugs, set: {loss.reg: {kind: ugs, lambda: 0.5}}}
-table: {columns: [AP, AP50]}
+table: {metrics: [AP, AP50]}
 "#;
 
 fn starts(out: &Path) -> usize {

@@ -108,7 +108,7 @@ fn a_sweep_runs_on_slurm_on_both_gpus_and_tables_as_a_local_run() {
     };
     let dir = temp_dir("slurm-e2e");
     let text = "name: e2e\nbase: {fake: {iterations: 15, millis_per_iteration: 100}}\nseeds: [0, 1, 2, 3]\n\
-                executor: {kind: slurm, gpus_per_job: 1, cpus_per_job: 1, mem: 100M}\ntable: {columns: [AP]}\n";
+                executor: {kind: slurm, gpus_per_job: 1, cpus_per_job: 1, mem: 100M}\ntable: {metrics: [AP]}\n";
     let spec = write(&dir, "e2e.yaml", text);
     let out = dir.join("out");
     // Relative paths, as a user types them: the nodes still get absolute ones.
@@ -169,7 +169,7 @@ fn failures_on_slurm_are_typed_from_slurm_and_the_worker() {
     // A one-minute time limit: Slurm enforces it within about 30 s after (the slowest test).
     let text = "name: failures\nbase: {fake: {iterations: 6, millis_per_iteration: 50, at_iteration: 2}}\n\
                 variants:\n  - {name: ok}\n  - {name: broken, set: {fake.outcome: crash}}\n  - {name: oom, set: {fake.outcome: oom}}\n  - {name: stuck, set: {fake.outcome: hang}}\n\
-                executor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1, time: 1}\ntable: {columns: [AP]}\n";
+                executor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1, time: 1}\ntable: {metrics: [AP]}\n";
     let spec = write(&dir, "f.yaml", text);
     let out = dir.join("out");
     let (code, stdout, err) = run(c
@@ -225,7 +225,7 @@ fn a_detached_sweep_runs_in_order_and_resume_follows_it_to_the_end() {
     let dir = temp_dir("slurm-detach");
     let text = "name: detach\nbase: {fake: {iterations: 15, millis_per_iteration: 100}}\n\
                 variants:\n  - {name: finetune, init_from: pretrain}\n  - {name: pretrain}\n  - {name: scratch, set: {fake.iterations: 12}}\n\
-                executor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1}\ntable: {columns: [AP]}\n";
+                executor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1}\ntable: {metrics: [AP]}\n";
     let spec = write(&dir, "d.yaml", text);
     let out = dir.join("out");
     let (code, _, err) = run(c
@@ -292,7 +292,7 @@ fn a_killed_orchestrator_is_resumed_without_submitting_a_job_twice() {
     };
     let dir = temp_dir("slurm-kill");
     let text = "name: kill\nbase: {fake: {iterations: 20, millis_per_iteration: 100}}\nseeds: [0, 1, 2, 3]\n\
-                executor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1}\ntable: {columns: [AP]}\n";
+                executor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1}\ntable: {metrics: [AP]}\n";
     let spec = write(&dir, "k.yaml", text);
     let out = dir.join("out");
     let mut orchestrator = c
@@ -367,7 +367,7 @@ fn a_request_slurm_refuses_is_one_clear_error_and_loses_nothing() {
         return;
     };
     let dir = temp_dir("slurm-refused");
-    let spec = write(&dir, "r.yaml", "name: refused\nbase: {fake: {iterations: 3, millis_per_iteration: 20}}\nseeds: [0]\ntable: {columns: [AP]}\n");
+    let spec = write(&dir, "r.yaml", "name: refused\nbase: {fake: {iterations: 3, millis_per_iteration: 20}}\nseeds: [0]\ntable: {metrics: [AP]}\n");
     let out = dir.join("out");
     assert_eq!(
         run(c.sweep().arg("run").arg(&spec).arg("--out").arg(&out)).0,
@@ -376,7 +376,7 @@ fn a_request_slurm_refuses_is_one_clear_error_and_loses_nothing() {
     let done_id = plan_ids(&out)["refused"].clone();
     let result = std::fs::read(out.join("jobs").join(&done_id).join("result.json")).unwrap();
     // One more seed, on Slurm, asking for more GPUs than the cluster has.
-    write(&dir, "r.yaml", "name: refused\nbase: {fake: {iterations: 3, millis_per_iteration: 20}}\nseeds: [0, 1]\ntable: {columns: [AP]}\n");
+    write(&dir, "r.yaml", "name: refused\nbase: {fake: {iterations: 3, millis_per_iteration: 20}}\nseeds: [0, 1]\ntable: {metrics: [AP]}\n");
     let (code, _, err) = run(c
         .sweep()
         .arg("run")

@@ -1,0 +1,406 @@
+//! Plan + results → [`Table`]: which jobs fill which cell, the baselines' deltas, bold.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{caption, claims, Cell, Column, JobView, Row, Section, Shown, Table, Units};
+use crate::plan::{PlanFile, PlannedJob};
+use crate::spec::table::{
+    AxisSpec, Bold, DeltaMode, RefValue, RowKeyword, RowSource, Sections, TableReference,
+};
+use crate::spec::TableSpec;
+
+/// A job's place in a table.
+#[derive(Debug, Clone)]
+pub(crate) struct Placed<'a> {
+    pub job: &'a PlannedJob,
+    /// Section label (axis sections) or "" (none, or listed sections).
+    pub section: String,
+    pub row: String,
+    pub group: Option<String>,
+}
+
+/// The value at a dotted path of a job's resolved config.
+pub(crate) fn lookup<'v>(config: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    path.split('.').try_fold(config, |v, k| v.get(k))
+}
+
+/// The jobs of a table with their section, row and column group, in plan order.
+pub(crate) fn place<'a>(plan: &'a PlanFile, spec: &TableSpec) -> Vec<Placed<'a>> {
+    let mut out = Vec::new();
+    for job in &plan.jobs {
+        let config = serde_json::to_value(&job.config).unwrap_or_default();
+        let at = |a: &AxisSpec| lookup(&config, &a.axis).map(|v| (a.label(v), a.rank(v)));
+        let keep = spec
+            .filter
+            .iter()
+            .all(|(path, want)| lookup(&config, path).is_some_and(|v| want.matches(v)));
+        if !keep {
+            continue;
+        }
+        let row = match &spec.rows {
+            RowSource::Named(RowKeyword::Row) => job.row.clone(),
+            RowSource::Named(RowKeyword::Variant) => job.variant.clone(),
+            RowSource::Axis(a) => match at(a) {
+                Some((label, _)) => label,
+                None => continue,
+            },
+        };
+        let section = match &spec.sections {
+            Some(Sections::Axis(a)) => match at(a) {
+                Some((label, _)) => label,
+                None => continue,
+            },
+            _ => String::new(),
+        };
+        let group = match &spec.columns {
+            Some(a) => match at(a) {
+                Some((label, _)) => Some(label),
+                None => continue,
+            },
+            None => None,
+        };
+        out.push(Placed {
+            job,
+            section,
+            row,
+            group,
+        });
+    }
+    out
+}
+
+/// Labels in order of first appearance, or by the axis' label order first when given.
+fn ordered(labels: impl Iterator<Item = (String, usize)>) -> Vec<String> {
+    let mut seen: Vec<(usize, usize, String)> = Vec::new();
+    for (label, rank) in labels {
+        if !seen.iter().any(|(_, _, l)| *l == label) {
+            let n = seen.len();
+            seen.push((rank, n, label));
+        }
+    }
+    seen.sort_by_key(|(rank, n, _)| (*rank, *n));
+    seen.into_iter().map(|(_, _, l)| l).collect()
+}
+
+fn rank_of(axis: Option<&AxisSpec>, placed: &Placed, label: &str) -> usize {
+    let Some(a) = axis else { return 0 };
+    let config = serde_json::to_value(&placed.job.config).unwrap_or_default();
+    match lookup(&config, &a.axis) {
+        Some(v) if a.label(v) == label => a.rank(v),
+        _ => usize::MAX,
+    }
+}
+
+/// One sub-table before formatting: its header and its rows as (key, shown label).
+pub(crate) struct Layout {
+    pub header: Option<String>,
+    /// The section label jobs carry (axis sections), "" otherwise.
+    pub key: String,
+    pub rows: Vec<(String, String)>,
+}
+
+pub(crate) fn layout(spec: &TableSpec, placed: &[Placed]) -> (Vec<Layout>, Vec<Option<String>>) {
+    let groups: Vec<Option<String>> = match &spec.columns {
+        Some(a) => ordered(placed.iter().filter_map(|p| {
+            let g = p.group.clone()?;
+            let r = rank_of(Some(a), p, &g);
+            Some((g, r))
+        }))
+        .into_iter()
+        .map(Some)
+        .collect(),
+        None => vec![None],
+    };
+    let rows_of = |section: &str| -> Vec<(String, String)> {
+        ordered(
+            placed
+                .iter()
+                .filter(|p| p.section == section)
+                .map(|p| (p.row.clone(), 0)),
+        )
+        .into_iter()
+        .map(|r| (r.clone(), r))
+        .collect()
+    };
+    let sections = match &spec.sections {
+        None => vec![Layout {
+            header: None,
+            key: String::new(),
+            rows: rows_of(""),
+        }],
+        Some(Sections::Listed(list)) => list
+            .iter()
+            .map(|s| Layout {
+                header: Some(s.header.clone()),
+                key: String::new(),
+                rows: s
+                    .rows
+                    .iter()
+                    .map(|r| (r.row().to_string(), r.label().to_string()))
+                    .collect(),
+            })
+            .collect(),
+        Some(Sections::Axis(a)) => ordered(
+            placed
+                .iter()
+                .map(|p| (p.section.clone(), rank_of(Some(a), p, &p.section))),
+        )
+        .into_iter()
+        .map(|s| Layout {
+            header: Some(s.clone()),
+            rows: rows_of(&s),
+            key: s,
+        })
+        .collect(),
+    };
+    (sections, groups)
+}
+
+/// The header (and reference key) of a column.
+fn column_header(group: &Option<String>, metric: &str, metrics: usize) -> String {
+    match group {
+        Some(g) if metrics == 1 => g.clone(),
+        Some(g) => format!("{g}/{metric}"),
+        None => metric.to_string(),
+    }
+}
+
+/// Builds a table from the plan and whatever results exist now.
+pub fn build(
+    plan: &PlanFile,
+    spec: &TableSpec,
+    reference: Option<&TableReference>,
+    jobs: &BTreeMap<String, JobView>,
+    default_title: &str,
+) -> Table {
+    let placed = place(plan, spec);
+    let (layouts, groups) = layout(spec, &placed);
+    let columns: Vec<Column> = groups
+        .iter()
+        .flat_map(|g| {
+            spec.metrics.iter().map(move |m| Column {
+                group: g.clone(),
+                metric: m.clone(),
+                header: column_header(g, m, spec.metrics.len()),
+            })
+        })
+        .collect();
+    let units = Units {
+        percent: spec.percent,
+        decimals: spec.decimals,
+        delta: spec.delta_format,
+    };
+    // Our cells: (section key, row key, group) → one Cell per metric.
+    let mut cells: HashMap<(String, String, Option<String>), Vec<Option<&JobView>>> =
+        HashMap::new();
+    for p in &placed {
+        cells
+            .entry((p.section.clone(), p.row.clone(), p.group.clone()))
+            .or_default()
+            .push(jobs.get(&p.job.id));
+    }
+    let cell = |section: &str, row: &str, c: &Column| -> Option<Cell> {
+        let views = cells.get(&(section.to_string(), row.to_string(), c.group.clone()))?;
+        Some(Cell::of(views, &c.metric))
+    };
+    let paper = |section: &Option<String>, label: &str, c: &Column| -> Option<String> {
+        let r = reference?;
+        let row = section
+            .as_ref()
+            .and_then(|s| r.rows.get(&format!("{s}/{label}")))
+            .or_else(|| r.rows.get(label))?;
+        Some(match row.get(&c.header)? {
+            RefValue::Number(v) => format!("{:.*}", spec.decimals, v),
+            RefValue::Text(t) => t.clone(),
+        })
+    };
+    let delta_applies = |metric: &str| {
+        spec.delta_metrics
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|m| m == metric))
+    };
+
+    let mut sections = Vec::new();
+    for lay in &layouts {
+        let mut rows: Vec<Row> = Vec::new();
+        // Per row: the means of its cells, for bold.
+        let mut means: Vec<(usize, Vec<Option<f64>>, Vec<Option<f64>>)> = Vec::new();
+        for (key, label) in &lay.rows {
+            let base_key = spec
+                .baseline
+                .as_ref()
+                .and_then(|b| b.of(label).or_else(|| b.of(key)))
+                .and_then(|b| {
+                    lay.rows
+                        .iter()
+                        .find(|(k, l)| l == b || k == b)
+                        .map(|(k, _)| k.clone())
+                })
+                .filter(|b| b != key);
+            let mut shown = Vec::new();
+            let mut deltas: Vec<Option<f64>> = Vec::new();
+            let mut row_means = Vec::new();
+            let mut base_means = Vec::new();
+            for c in &columns {
+                let ours = cell(&lay.key, key, c);
+                let stat = ours.as_ref().and_then(Cell::stat);
+                let base = base_key
+                    .as_ref()
+                    .and_then(|b| cell(&lay.key, b, c))
+                    .and_then(|c| c.stat());
+                let delta = match (stat, base) {
+                    (Some(s), Some(b)) if delta_applies(&c.metric) => Some(s.mean - b.mean),
+                    _ => None,
+                };
+                let mut s = Shown::default();
+                match (&ours, stat) {
+                    (_, Some(st)) => {
+                        s.text = units.stat_text(&st);
+                        s.mean = units.number(st.mean);
+                        s.std = st.std.map(|v| units.number(v)).unwrap_or_default();
+                        s.seeds = format!("{}/{}", st.seeds, st.of);
+                        s.status = if st.seeds < st.of { "partial" } else { "ok" }.into();
+                    }
+                    (Some(Cell::Missing(why)), None) => {
+                        s.text = why.clone();
+                        s.status = why.clone();
+                    }
+                    _ => {
+                        s.text = "–".into();
+                        s.status = "no such row".into();
+                    }
+                }
+                if let Some(d) = delta {
+                    match spec.delta {
+                        DeltaMode::Inline => s.text = format!("{} ({})", s.text, units.delta(d)),
+                        DeltaMode::Replace => s.text = units.delta(d),
+                        DeltaMode::Rows | DeltaMode::None => {}
+                    }
+                }
+                row_means.push(stat.map(|s| s.mean));
+                base_means.push(base.map(|b| b.mean));
+                deltas.push(delta);
+                shown.push(s);
+            }
+            means.push((rows.len(), row_means, base_means));
+            rows.push(Row {
+                label: label.clone(),
+                is_delta: false,
+                paper: columns.iter().map(|c| paper(&lay.header, label, c)).collect(),
+                cells: shown,
+            });
+            if spec.delta == DeltaMode::Rows && base_key.is_some() {
+                let cells = deltas
+                    .iter()
+                    .map(|d| Shown {
+                        text: d.map_or("–".into(), |d| units.delta(d)),
+                        bold: spec.bold == Bold::AboveBaseline && d.is_some_and(|d| d > 0.0),
+                        mean: d.map(|d| units.delta(d)).unwrap_or_default(),
+                        status: if d.is_some() { "delta" } else { "pending" }.into(),
+                        ..Shown::default()
+                    })
+                    .collect();
+                let paper_label = format!("{label}/{}", spec.delta_label);
+                rows.push(Row {
+                    label: spec.delta_label.clone(),
+                    is_delta: true,
+                    paper: columns
+                        .iter()
+                        .map(|c| paper(&lay.header, &paper_label, c))
+                        .collect(),
+                    cells,
+                });
+            }
+        }
+        mark_bold(spec.bold, &mut rows, &means, columns.len());
+        sections.push(Section {
+            header: lay.header.clone(),
+            rows,
+        });
+    }
+    let with_values = |section: Option<&str>, row: &str, c: &Column| -> Option<Vec<f64>> {
+        let lay = layouts.iter().find(|l| {
+            section.is_none_or(|s| l.header.as_deref() == Some(s))
+                && l.rows.iter().any(|(k, l)| k == row || l == row)
+        })?;
+        let key = lay
+            .rows
+            .iter()
+            .find(|(k, l)| k == row || l == row)
+            .map(|(k, _)| k.clone())?;
+        match cell(&lay.key, &key, c)? {
+            Cell::Values { values, .. } => Some(values),
+            Cell::Missing(_) => Some(Vec::new()),
+        }
+    };
+    let claims = spec
+        .claims
+        .iter()
+        .map(|cl| {
+            let column = columns
+                .iter()
+                .find(|c| c.metric == cl.metric && (cl.column.is_none() || c.group == cl.column));
+            let get = |row: &str| column.and_then(|c| with_values(cl.section.as_deref(), row, c));
+            let paper_of = |row: &str| {
+                let c = column?;
+                let section = cl.section.clone();
+                match reference?.rows.get(
+                    &section
+                        .map(|s| format!("{s}/{row}"))
+                        .unwrap_or_else(|| row.to_string()),
+                ).or_else(|| reference?.rows.get(row))?.get(&c.header)? {
+                    RefValue::Number(v) => Some(*v),
+                    RefValue::Text(_) => None,
+                }
+            };
+            claims::line(cl, get(&cl.row), get(&cl.than), paper_of(&cl.row).zip(paper_of(&cl.than)), &units)
+        })
+        .collect();
+    let name = spec.name.clone().unwrap_or_else(|| default_title.to_string());
+    Table {
+        title: spec.title.clone().unwrap_or_else(|| name.clone()),
+        caption: caption::caption(&placed, spec, reference, plan.scale.as_deref()),
+        name,
+        row_header: spec.row_header.clone(),
+        columns,
+        sections,
+        has_reference: reference.is_some(),
+        claims,
+    }
+}
+
+/// Bold per `bold:`, on value rows only (delta rows were decided when made).
+fn mark_bold(
+    bold: Bold,
+    rows: &mut [Row],
+    means: &[(usize, Vec<Option<f64>>, Vec<Option<f64>>)],
+    columns: usize,
+) {
+    match bold {
+        Bold::None => {}
+        Bold::AboveBaseline => {
+            for (i, ours, base) in means {
+                for c in 0..columns {
+                    if let (Some(o), Some(b)) = (ours[c], base[c]) {
+                        rows[*i].cells[c].bold = o > b;
+                    }
+                }
+            }
+        }
+        Bold::Best => {
+            for c in 0..columns {
+                let values: Vec<(usize, f64)> = means
+                    .iter()
+                    .filter_map(|(i, ours, _)| ours[c].map(|v| (*i, v)))
+                    .collect();
+                if values.len() < 2 {
+                    continue;
+                }
+                let best = values.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max);
+                for (i, v) in values {
+                    rows[i].cells[c].bold = v == best;
+                }
+            }
+        }
+    }
+}

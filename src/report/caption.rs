@@ -1,0 +1,89 @@
+//! The caption: the spec's text, then what we ran (detector, schedule, data, scale, seeds) and
+//! where the paper's numbers come from, so a table never passes ours off as the paper's.
+
+use super::build::Placed;
+use crate::spec::config::{DatasetSpec, DetectorSpec};
+use crate::spec::table::TableReference;
+use crate::spec::TableSpec;
+
+pub(crate) fn caption(
+    placed: &[Placed],
+    spec: &TableSpec,
+    reference: Option<&TableReference>,
+    scale: Option<&str>,
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &spec.caption {
+        parts.push(c.trim().to_string());
+    }
+    if let Some(first) = placed.first() {
+        let cfg = &first.job.config;
+        let detector = match &cfg.model.detector {
+            DetectorSpec::Fcos { .. } => "FCOS-style",
+            DetectorSpec::Retinanet { .. } => "RetinaNet-style",
+        };
+        let mut seeds: Vec<u64> = placed.iter().map(|p| p.job.seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        let mut iterations: Vec<u64> = placed.iter().map(|p| p.job.config.train.iterations).collect();
+        iterations.sort_unstable();
+        iterations.dedup();
+        let iterations = iterations.iter().map(u64::to_string).collect::<Vec<_>>().join("/");
+        let mut batches: Vec<u32> = placed.iter().map(|p| p.job.config.train.batch_size).collect();
+        batches.sort_unstable();
+        batches.dedup();
+        let batches = batches.iter().map(u32::to_string).collect::<Vec<_>>().join("/");
+        let spread = if seeds.len() > 1 { "mean ± std over seeds" } else { "seed" };
+        parts.push(format!(
+            "Ours: {detector} detector with a tiny ResNet + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`; {spread} {}.",
+            dataset(&cfg.dataset),
+            scale.unwrap_or("default"),
+            seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        ));
+    }
+    if !spec.claims.is_empty() {
+        parts.push("Claims: ± is the standard error of the difference over seeds; \"yes\" needs two of them.".into());
+    }
+    if let Some(source) = reference.and_then(|r| r.source.as_ref()) {
+        parts.push(format!("Paper: {}.", source.trim().trim_end_matches('.')));
+    }
+    parts.join(" ")
+}
+
+/// What the jobs trained and evaluated on: the synthetic set's size and classes, or the
+/// annotation files or sets of a dataset on disk, and the input size.
+fn dataset(d: &DatasetSpec) -> String {
+    let file = |p: &std::path::Path| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let (what, size) = match d {
+        DatasetSpec::Synthetic(s) => {
+            return format!(
+                "the synthetic dataset ({} px, {} classes)",
+                s.image_size, s.num_classes
+            )
+        }
+        DatasetSpec::Coco(c) => (
+            format!("COCO annotations `{}` (val `{}`)", file(&c.train), file(&c.val)),
+            c.image_size,
+        ),
+        DatasetSpec::Voc(v) => (
+            format!("Pascal VOC {} (val {})", v.train.join(" + "), v.val),
+            v.image_size,
+        ),
+        DatasetSpec::Visdrone(v) => (format!("VisDrone {} (val {})", v.train, v.val), v.image_size),
+    };
+    let mut text = format!("{what}, {size} px input");
+    if let Some(p) = d.pipeline() {
+        if let Some(n) = p.max_train_images {
+            text.push_str(&format!(", first {n} training images"));
+        }
+        if let Some(n) = p.max_val_images {
+            text.push_str(&format!(", first {n} val images"));
+        }
+    }
+    text
+}

@@ -1,0 +1,146 @@
+//! Checks of a table against the sweep's jobs, run by `sweep plan` and `sweep run` before any
+//! training: every row, baseline and claim a table names must exist, and every cell must hold
+//! one job per seed (else two configs would be averaged as if they were seeds).
+
+use std::collections::HashMap;
+
+use super::build::{layout, lookup, place};
+use crate::plan::PlanFile;
+use crate::spec::table::{Sections, TableSpec};
+
+/// Problems as `(key in the table, problem, allowed values)`.
+pub fn check(plan: &PlanFile, spec: &TableSpec) -> Vec<(String, String, Option<String>)> {
+    let mut out = Vec::new();
+    let configs: Vec<serde_json::Value> = plan
+        .jobs
+        .iter()
+        .map(|j| serde_json::to_value(&j.config).unwrap_or_default())
+        .collect();
+    for (key, path) in spec.axes() {
+        if !configs.iter().any(|c| lookup(c, path).is_some()) {
+            out.push((key, format!("no job's config has `{path}`"), None));
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    let placed = place(plan, spec);
+    if placed.is_empty() {
+        out.push(("where".into(), "the table keeps none of the sweep's jobs".into(), None));
+        return out;
+    }
+    let (layouts, groups) = layout(spec, &placed);
+    let all_rows: Vec<String> = {
+        let mut v: Vec<String> = Vec::new();
+        for p in &placed {
+            if !v.contains(&p.row) {
+                v.push(p.row.clone());
+            }
+        }
+        v
+    };
+    let shown: Vec<&str> = layouts
+        .iter()
+        .flat_map(|l| l.rows.iter().flat_map(|(k, s)| [k.as_str(), s.as_str()]))
+        .collect();
+    let allowed_rows = Some(all_rows.join(", "));
+    if let Some(Sections::Listed(list)) = &spec.sections {
+        for (si, s) in list.iter().enumerate() {
+            for (ri, r) in s.rows.iter().enumerate() {
+                if !all_rows.iter().any(|a| a == r.row()) {
+                    out.push((
+                        format!("sections[{si}].rows[{ri}]"),
+                        format!("no row `{}`", r.row()),
+                        allowed_rows.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(b) = &spec.baseline {
+        for name in b.names() {
+            if !shown.contains(&name) {
+                out.push(("baseline".into(), format!("no row `{name}`"), allowed_rows.clone()));
+            }
+        }
+    }
+    let headers: Vec<String> = layouts.iter().filter_map(|l| l.header.clone()).collect();
+    let group_names: Vec<String> = groups.iter().flatten().cloned().collect();
+    for (i, c) in spec.claims.iter().enumerate() {
+        for (k, name) in [("row", &c.row), ("than", &c.than)] {
+            if !shown.contains(&name.as_str()) {
+                out.push((format!("claims[{i}].{k}"), format!("no row `{name}`"), allowed_rows.clone()));
+            }
+        }
+        match (&c.column, group_names.is_empty()) {
+            (Some(g), _) if !group_names.contains(g) => out.push((
+                format!("claims[{i}].column"),
+                format!("no column group `{g}`"),
+                Some(group_names.join(", ")),
+            )),
+            (None, false) => out.push((
+                format!("claims[{i}]"),
+                "the table has column groups: say which with `column`".into(),
+                Some(group_names.join(", ")),
+            )),
+            _ => {}
+        }
+        match &c.section {
+            Some(s) if !headers.contains(s) => out.push((
+                format!("claims[{i}].section"),
+                format!("no section `{s}`"),
+                Some(headers.join(", ")),
+            )),
+            _ => {}
+        }
+    }
+    // One job per seed in every cell.
+    let mut cells: HashMap<(&str, &str, Option<&str>, u64), usize> = HashMap::new();
+    for (i, p) in placed.iter().enumerate() {
+        let key = (p.section.as_str(), p.row.as_str(), p.group.as_deref(), p.job.seed);
+        match cells.get(&key) {
+            Some(&j) if placed[j].job.id != p.job.id => {
+                let differ = first_difference(
+                    &serde_json::to_value(&placed[j].job.config).unwrap_or_default(),
+                    &serde_json::to_value(&p.job.config).unwrap_or_default(),
+                    "",
+                );
+                out.push((
+                    "rows".into(),
+                    format!(
+                        "row `{}` would average two different jobs of seed {} ({} and {}, which differ in `{}`): make `rows`, `columns` or `sections` tell them apart, or filter with `where`",
+                        p.row, p.job.seed, placed[j].job.id, p.job.id, differ
+                    ),
+                    None,
+                ));
+                break;
+            }
+            Some(_) => {}
+            None => {
+                cells.insert(key, i);
+            }
+        }
+    }
+    out
+}
+
+/// The first dotted path where two configs differ.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> String {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            for (k, va) in x {
+                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                match y.get(k) {
+                    Some(vb) if vb == va => {}
+                    Some(vb) => return first_difference(va, vb, &path),
+                    None => return path,
+                }
+            }
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| if at.is_empty() { k.clone() } else { format!("{at}.{k}") })
+                .unwrap_or_else(|| at.to_string())
+        }
+        _ => at.to_string(),
+    }
+}

@@ -1,0 +1,348 @@
+//! Table building from hand-made plans and results: which job lands in which cell, deltas,
+//! bold, sections, claims and the checks.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::plan::{PlanFile, PlannedJob};
+use crate::schedule::place::Placement;
+use crate::spec::config::{JobConfig, RegLossSpec};
+use crate::spec::table::*;
+use crate::spec::TableSpec;
+
+fn job(id: &str, row: &str, seed: u64, reg: RegLossSpec, width: i64) -> PlannedJob {
+    let mut config = JobConfig::default();
+    config.loss.reg = reg;
+    config.train.seed = seed;
+    let crate::spec::config::BackboneSpec::TinyResnet { width: w, .. } =
+        &mut config.model.backbone;
+    *w = width;
+    PlannedJob {
+        id: id.into(),
+        row: row.into(),
+        variant: row.into(),
+        seed,
+        config,
+        depends_on: Vec::new(),
+        placement: Placement::Cpu { threads: 1 },
+    }
+}
+
+fn done(metrics: &[(&str, f64)]) -> JobView {
+    JobView::Result(crate::journal::JobResult {
+        id: String::new(),
+        status: "done".into(),
+        metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        diverged_at: None,
+        iterations: 1,
+        seconds: 1.0,
+        device: "cpu".into(),
+        threads: 1,
+        parameters: 1,
+        finished_at: 0.0,
+    })
+}
+
+fn plan(jobs: Vec<PlannedJob>) -> PlanFile {
+    PlanFile {
+        spec: "t".into(),
+        scale: Some("quick".into()),
+        overrides: Vec::new(),
+        jobs,
+    }
+}
+
+fn spec(yaml: &str) -> TableSpec {
+    crate::spec::from_yaml(yaml).unwrap()
+}
+
+fn texts(t: &Table, section: usize) -> Vec<Vec<String>> {
+    t.sections[section]
+        .rows
+        .iter()
+        .map(|r| {
+            std::iter::once(r.label.clone())
+                .chain(r.cells.iter().map(|c| {
+                    if c.bold {
+                        format!("*{}", c.text)
+                    } else {
+                        c.text.clone()
+                    }
+                }))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn mean_and_sample_std_over_seeds_and_partial_cells() {
+    let c = Cell::Values {
+        values: vec![0.2, 0.3, 0.4],
+        of: 3,
+    };
+    let s = c.stat().unwrap();
+    assert!((s.mean - 0.3).abs() < 1e-12);
+    assert!((s.std.unwrap() - 0.1).abs() < 1e-12);
+    let units = Units {
+        percent: true,
+        decimals: 1,
+        delta: DeltaFormat::Value,
+    };
+    assert_eq!(units.stat_text(&s), "30.0 ± 10.0");
+    let partial = Cell::Values {
+        values: vec![0.25],
+        of: 2,
+    };
+    assert_eq!(units.stat_text(&partial.stat().unwrap()), "25.0 (1/2 seeds)");
+    let ni = JobView::Status(crate::journal::JobStatus::Unsupported { reason: "x".into() });
+    assert_eq!(
+        Cell::of(&[Some(&ni)], "AP"),
+        Cell::Missing("not implemented".into())
+    );
+    assert_eq!(Cell::of(&[None], "AP"), Cell::Missing("pending".into()));
+}
+
+#[test]
+fn deltas_format_as_the_papers_print_them() {
+    let value = Units {
+        percent: true,
+        decimals: 1,
+        delta: DeltaFormat::Value,
+    };
+    assert_eq!(value.delta(0.025), "+2.5");
+    assert_eq!(value.delta(-0.0004), "0.0");
+    let alwa = Units {
+        percent: false,
+        decimals: 4,
+        delta: DeltaFormat::PointsPercent,
+    };
+    // ALWA's "+1.46%" is 0.7663 − 0.7517, in points.
+    assert_eq!(alwa.delta(0.7663 - 0.7517), "+1.46%");
+    assert_eq!(alwa.paper_delta(0.7663 - 0.7517), "+1.46%");
+    assert_eq!(alwa.delta(-0.0059), "-0.59%");
+}
+
+/// ALWA Table 1's shape: weight rows × regression-loss column groups, first row absolute,
+/// the others replaced by their difference, bold where better.
+#[test]
+fn column_groups_from_an_axis_with_replaced_deltas_and_bold_above_baseline() {
+    let p = plan(vec![
+        job("a1", "1.00:1.00", 0, RegLossSpec::L1, 32),
+        job("a2", "1.00:1.00", 0, RegLossSpec::Ciou, 32),
+        job("b1", "0.25:0.25", 0, RegLossSpec::L1, 32),
+        job("b2", "0.25:0.25", 0, RegLossSpec::Ciou, 32),
+    ]);
+    let views: BTreeMap<String, JobView> = [
+        ("a1", 0.7517),
+        ("a2", 0.7535),
+        ("b1", 0.7663),
+        ("b2", 0.7476),
+    ]
+    .into_iter()
+    .map(|(id, v)| (id.to_string(), done(&[("AP50", v)])))
+    .collect();
+    let s = spec(
+        "{columns: {axis: loss.reg.kind, labels: {l1: L1, ciou: CIoU}}, metrics: [AP50], \
+         baseline: '1.00:1.00', delta: replace, delta_format: points_percent, \
+         bold: above_baseline, percent: false, decimals: 4}",
+    );
+    assert!(check(&p, &s).is_empty(), "{:?}", check(&p, &s));
+    let t = build(&p, &s, None, &views, "t");
+    let headers: Vec<&str> = t.columns.iter().map(|c| c.header.as_str()).collect();
+    assert_eq!(headers, ["L1", "CIoU"]);
+    assert_eq!(
+        texts(&t, 0),
+        [
+            vec!["1.00:1.00", "0.7517", "0.7535"],
+            vec!["0.25:0.25", "*+1.46%", "-0.59%"],
+        ]
+    );
+}
+
+/// ALWA Table 2's shape: sections from an axis, an Improvement% row after each compared row.
+#[test]
+fn axis_sections_with_delta_rows_and_best_in_bold() {
+    let p = plan(vec![
+        job("s", "baseline", 0, RegLossSpec::L1, 32),
+        job("a", "+ALWA_2", 0, RegLossSpec::L1, 32),
+        job("S", "baseline", 0, RegLossSpec::L1, 64),
+        job("A", "+ALWA_2", 0, RegLossSpec::L1, 64),
+    ]);
+    let views: BTreeMap<String, JobView> = [("s", 0.70), ("a", 0.71), ("S", 0.75), ("A", 0.74)]
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), done(&[("AP50", v)])))
+        .collect();
+    let s = spec(
+        "{sections: {axis: model.backbone.width, labels: {64: 'w64'}, format: 'w{}'}, \
+         metrics: [AP50], baseline: baseline, delta: rows, delta_format: points_percent, \
+         bold: best, percent: false, decimals: 4}",
+    );
+    let t = build(&p, &s, None, &views, "t");
+    // Labelled values come first.
+    assert_eq!(t.sections[0].header.as_deref(), Some("w64"));
+    assert_eq!(t.sections[1].header.as_deref(), Some("w32"));
+    assert_eq!(
+        texts(&t, 0),
+        [
+            vec!["baseline", "*0.7500"],
+            vec!["+ALWA_2", "0.7400"],
+            vec!["Improvement%", "-1.00%"],
+        ]
+    );
+    assert_eq!(
+        texts(&t, 1),
+        [
+            vec!["baseline", "0.7000"],
+            vec!["+ALWA_2", "*0.7100"],
+            vec!["Improvement%", "+1.00%"],
+        ]
+    );
+    assert!(t.sections[1].rows[2].is_delta);
+}
+
+/// AP-loss Table 1's shape: listed sub-tables sharing one job under different labels; the
+/// paper's numbers keyed by section.
+#[test]
+fn listed_sections_relabel_shared_rows_and_find_their_paper_values() {
+    let p = plan(vec![
+        job("d", "default", 0, RegLossSpec::Giou, 32),
+        job("b1", "bs 1", 0, RegLossSpec::L1, 32),
+        job("n", "no interp", 0, RegLossSpec::L2, 32),
+    ]);
+    let views: BTreeMap<String, JobView> = [("d", 0.5), ("b1", 0.4), ("n", 0.45)]
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), done(&[("AP", v)])))
+        .collect();
+    let s = spec(
+        "{metrics: [AP], sections: [{header: Batch Size, rows: [{row: bs 1, label: '1'}, \
+         {row: default, label: '8'}]}, {header: Interpolated, rows: [{row: no interp, label: No}, \
+         {row: default, label: 'Yes'}]}]}",
+    );
+    let reference: TableReference = crate::spec::from_yaml(
+        "{source: paper, rows: {'Batch Size/8': {AP: 53.1}, 'Interpolated/No': {AP: 52.6}}}",
+    )
+    .unwrap();
+    let t = build(&p, &s, Some(&reference), &views, "t");
+    assert_eq!(texts(&t, 0), [vec!["1", "40.0"], vec!["8", "50.0"]]);
+    assert_eq!(texts(&t, 1), [vec!["No", "45.0"], vec!["Yes", "50.0"]]);
+    assert_eq!(t.sections[0].rows[1].paper, [Some("53.1".to_string())]);
+    assert_eq!(t.sections[0].rows[0].paper, [None]);
+    assert_eq!(t.sections[1].rows[0].paper, [Some("52.6".to_string())]);
+    assert!(t.caption.ends_with("Paper: paper."), "{}", t.caption);
+}
+
+#[test]
+fn inline_deltas_per_row_baseline_and_where_filter() {
+    let p = plan(vec![
+        job("f", "FCOS", 0, RegLossSpec::Giou, 32),
+        job("fu", "FCOS + UGS", 0, RegLossSpec::L2, 32),
+        job("w", "FCOS", 0, RegLossSpec::Giou, 64),
+    ]);
+    let views: BTreeMap<String, JobView> = [
+        ("f", [0.199, 0.377]),
+        ("fu", [0.224, 0.397]),
+        ("w", [0.3, 0.4]),
+    ]
+    .into_iter()
+    .map(|(id, [ap, ap50])| (id.to_string(), done(&[("AP", ap), ("AP50", ap50)])))
+    .collect();
+    let s = spec(
+        "{where: {model.backbone.width: 32}, metrics: [AP, AP50], \
+         baseline: {FCOS + UGS: FCOS}, delta: inline, delta_metrics: [AP]}",
+    );
+    assert!(check(&p, &s).is_empty());
+    let t = build(&p, &s, None, &views, "t");
+    assert_eq!(
+        texts(&t, 0),
+        [
+            vec!["FCOS", "19.9", "37.7"],
+            vec!["FCOS + UGS", "22.4 (+2.5)", "39.7"]
+        ]
+    );
+}
+
+#[test]
+fn claims_are_decided_by_the_seed_spread() {
+    let mut jobs = Vec::new();
+    let mut views = BTreeMap::new();
+    for (seed, (b, u, n)) in [(0.20, 0.25, 0.21), (0.21, 0.26, 0.19), (0.22, 0.24, 0.23)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = seed as u64;
+        for (row, v, reg) in [
+            ("L2", b, RegLossSpec::L2),
+            ("UGS", u, RegLossSpec::L1),
+            ("noise", n, RegLossSpec::Giou),
+        ] {
+            let id = format!("{row}{seed}");
+            jobs.push(job(&id, row, seed, reg, 32));
+            views.insert(id, done(&[("AP", v)]));
+        }
+    }
+    let p = plan(jobs);
+    let s = spec(
+        "{metrics: [AP], claims: [{row: UGS, than: L2, metric: AP}, \
+         {row: noise, than: L2, metric: AP}, {row: L2, than: UGS, metric: AP}]}",
+    );
+    let reference: TableReference =
+        crate::spec::from_yaml("{rows: {UGS: {AP: 23.5}, L2: {AP: 21.3}}}").unwrap();
+    let t = build(&p, &s, Some(&reference), &views, "t");
+    // UGS − L2 = 0.04 with se = sqrt(0.01²/3 + 0.01²/3) = 0.0082: more than two se apart.
+    assert_eq!(t.claims[0], "UGS > L2 on AP: yes, +4.0 ± 0.8 (paper: +2.2)");
+    assert_eq!(
+        t.claims[1],
+        "noise > L2 on AP: unclear (within the seed spread), 0.0 ± 1.3"
+    );
+    assert!(t.claims[2].starts_with("L2 > UGS on AP: no, -4.0"), "{}", t.claims[2]);
+}
+
+#[test]
+fn checks_name_unknown_rows_and_cells_that_would_mix_configs() {
+    let p = plan(vec![
+        job("a", "A", 0, RegLossSpec::L1, 32),
+        job("b", "A", 0, RegLossSpec::L2, 32),
+    ]);
+    let s = spec("{rows: variant, baseline: Z, claims: [{row: A, than: Q, metric: AP}]}");
+    let problems: Vec<String> = check(&p, &s).into_iter().map(|(k, p, _)| format!("{k}: {p}")).collect();
+    assert!(problems.iter().any(|p| p == "baseline: no row `Z`"), "{problems:?}");
+    assert!(problems.iter().any(|p| p == "claims[0].than: no row `Q`"), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("rows: row `A` would average two different jobs of seed 0")
+                && p.contains("differ in `loss.reg")),
+        "{problems:?}"
+    );
+    let s = spec("{columns: {axis: loss.nothing}}");
+    assert_eq!(
+        check(&p, &s)[0].1,
+        "no job's config has `loss.nothing`".to_string()
+    );
+}
+
+#[test]
+fn renderers_agree_on_cells_bold_and_paper_values() {
+    let p = plan(vec![
+        job("a", "L2", 0, RegLossSpec::L2, 32),
+        job("b", "UGS", 0, RegLossSpec::L1, 32),
+    ]);
+    let views: BTreeMap<String, JobView> = [("a", 0.2), ("b", 0.25)]
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), done(&[("AP", v)])))
+        .collect();
+    let s = spec("{title: T, metrics: [AP], bold: best, claims: [{row: UGS, than: L2, metric: AP}]}");
+    let reference: TableReference =
+        crate::spec::from_yaml("{source: S, rows: {UGS: {AP: '23.5 (+2.2)'}}}").unwrap();
+    let t = build(&p, &s, Some(&reference), &views, "t");
+    let md = markdown(&t);
+    assert!(md.contains("| UGS | **25.0** | 23.5 (+2.2) |"), "{md}");
+    assert!(md.contains("| L2 | 20.0 | – |"), "{md}");
+    assert!(md.contains("- Claim: UGS > L2 on AP: yes (one seed: spread unknown), +5.0"), "{md}");
+    let tex = latex(&t);
+    assert!(tex.contains("UGS & \\textbf{25.0} & 23.5 (+2.2) \\\\"), "{tex}");
+    assert!(tex.contains("\\multicolumn{2}{c}{AP}"), "{tex}");
+    let csv = csv(&t);
+    assert!(csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,status\n"), "{csv}");
+    assert!(csv.contains("UGS,25.0,,1/1,23.5 (+2.2),ok"), "{csv}");
+}
