@@ -16,7 +16,9 @@ pub(crate) fn caption(
     if let Some(c) = &spec.caption {
         parts.push(c.trim().to_string());
     }
-    if let Some(first) = placed.first() {
+    if placed.first().is_some_and(|p| p.job.config.fake.is_some()) {
+        parts.push("Ours: scripted test jobs (no training).".into());
+    } else if let Some(first) = placed.first() {
         let cfg = &first.job.config;
         let detector = match &cfg.model.detector {
             DetectorSpec::Fcos { .. } => "FCOS-style",

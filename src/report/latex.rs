@@ -90,8 +90,14 @@ fn header(t: &Table, section: &Section, per: usize) -> String {
 
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let mut code = false;
     for ch in s.chars() {
         match ch {
+            // `quick` in a caption is code: \texttt{quick}.
+            '`' => {
+                out += if code { "}" } else { "\\texttt{" };
+                code = !code;
+            }
             '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
                 out.push('\\');
                 out.push(ch)
@@ -101,6 +107,9 @@ fn escape(s: &str) -> String {
             '\\' => out += "\\textbackslash{}",
             _ => out.push(ch),
         }
+    }
+    if code {
+        out.push('}');
     }
     out
 }

@@ -47,7 +47,7 @@ fn tiny_sweep_runs_reruns_and_renders() {
     );
     assert!(stdout.contains("| l1 |"), "{stdout}");
     let md = std::fs::read_to_string(out.join("tables/tiny.md")).unwrap();
-    assert!(md.contains("AP50 (ours)"), "{md}");
+    assert!(md.contains("| Configuration | AP | AP50 |"), "{md}");
     assert_eq!(starts(&out), 3);
 
     // The same command again: nothing is trained twice, nothing finished is rewritten.
