@@ -33,7 +33,7 @@ pub(crate) fn place<'a>(plan: &'a PlanFile, spec: &TableSpec) -> Vec<Placed<'a>>
         let keep = spec
             .filter
             .iter()
-            .all(|(path, want)| lookup(&config, path).is_some_and(|v| want.matches(v)));
+            .all(|(path, want)| want.matches_at(lookup(&config, path)));
         if !keep {
             continue;
         }

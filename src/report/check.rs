@@ -17,7 +17,8 @@ pub fn check(plan: &PlanFile, spec: &TableSpec) -> Vec<(String, String, Option<S
         .map(|j| serde_json::to_value(&j.config).unwrap_or_default())
         .collect();
     for (key, path) in spec.axes() {
-        if !configs.iter().any(|c| lookup(c, path).is_some()) {
+        let null_filter = spec.filter.get(path).is_some_and(|w| w.0.is_null());
+        if !null_filter && !configs.iter().any(|c| lookup(c, path).is_some()) {
             out.push((key, format!("no job's config has `{path}`"), None));
         }
     }

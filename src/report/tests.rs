@@ -346,3 +346,22 @@ fn renderers_agree_on_cells_bold_and_paper_values() {
     assert!(csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,status\n"), "{csv}");
     assert!(csv.contains("UGS,25.0,,1/1,23.5 (+2.2),ok"), "{csv}");
 }
+
+#[test]
+fn a_null_filter_keeps_jobs_without_the_optional_section() {
+    let mut adaptive = job("a", "ALWA", 0, RegLossSpec::L1, 32);
+    adaptive.config.loss.weights.adapt = Some(crate::spec::config::AdaptSpec::Alwa {
+        variant: 2,
+        window: 100,
+        record: Default::default(),
+        std: Default::default(),
+    });
+    let p = plan(vec![job("f", "fixed", 0, RegLossSpec::L1, 32), adaptive]);
+    let s = spec("{where: {loss.weights.adapt: null}, metrics: [AP]}");
+    assert!(check(&p, &s).is_empty(), "{:?}", check(&p, &s));
+    let t = build(&p, &s, None, &BTreeMap::new(), "t");
+    assert_eq!(texts(&t, 0), [vec!["fixed", "pending"]]);
+    let s = spec("{where: {loss.weights.adapt.variant: 2}, metrics: [AP]}");
+    let t = build(&p, &s, None, &BTreeMap::new(), "t");
+    assert_eq!(texts(&t, 0), [vec!["ALWA", "pending"]]);
+}

@@ -184,6 +184,15 @@ impl<'de> Deserialize<'de> for Labels {
 pub struct Scalar(pub serde_json::Value);
 
 impl Scalar {
+    /// Whether a config has this value at a path (`None`: the path is absent, which `null`
+    /// matches).
+    pub fn matches_at(&self, value: Option<&serde_json::Value>) -> bool {
+        match value {
+            None => self.0.is_null(),
+            Some(v) => self.matches(v),
+        }
+    }
+
     pub fn matches(&self, value: &serde_json::Value) -> bool {
         match (&self.0, value) {
             (serde_json::Value::Number(a), serde_json::Value::Number(b)) => a.as_f64() == b.as_f64(),
@@ -226,6 +235,10 @@ impl<'de> Deserialize<'de> for Scalar {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
                 Ok(Scalar(v.into()))
+            }
+            /// `null`: the key is absent (an optional section not set).
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(serde_json::Value::Null))
             }
         }
         d.deserialize_any(V)
