@@ -337,6 +337,38 @@ mod tests {
     }
 
     #[test]
+    fn perturbations_parse_are_checked_and_leave_other_ids_alone() {
+        use crate::spec::config::Perturbation;
+        let plain = spec("name: t\n");
+        let cfg = &expand(&plain).unwrap()[0].config;
+        assert!(cfg.eval.perturbations.is_empty());
+        assert!(
+            !canonical(cfg).contains("perturbations"),
+            "an empty list is not serialized, so existing ids stay"
+        );
+        let s = spec("name: t\nbase:\n  eval:\n    perturbations: [black_patch, gaussian_noise]\n");
+        let job = &expand(&s).unwrap()[0];
+        assert_eq!(
+            job.config.eval.perturbations,
+            [Perturbation::BlackPatch, Perturbation::GaussianNoise]
+        );
+        assert_ne!(job.id, expand(&plain).unwrap()[0].id);
+        let err = |t: &str| expand(&spec(t)).unwrap_err().to_string();
+        let e = err(
+            "name: t\nbase:\n  eval:\n    perturbations:\n      - black_patch\n      - flip_pach\n",
+        );
+        assert!(e.contains("t.yaml:6:"), "{e}");
+        assert!(e.contains("base.eval.perturbations[1]"), "{e}");
+        assert!(e.contains("did you mean `flip_patch`?"), "{e}");
+        assert!(
+            e.contains("allowed: black_patch, random_patch, flip_patch, gaussian_noise"),
+            "{e}"
+        );
+        let e = err("name: t\nbase:\n  eval:\n    perturbations: [flip_patch, flip_patch]\n");
+        assert!(e.contains("t.yaml:4:") && e.contains("at most once"), "{e}");
+    }
+
+    #[test]
     fn id_ignores_spelling_but_not_values() {
         let a = spec("name: t\nbase: {train: {lr: 1, iterations: 5}}\n");
         let b = spec("name: t\nbase:\n  train:\n    iterations: 5\n    lr: 1.0\n");

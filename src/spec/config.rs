@@ -655,6 +655,51 @@ pub struct EvalSpec {
     pub nms_iou: f64,
     /// Detections kept per image (COCO's maxDets is 100).
     pub max_detections: u32,
+    /// Robustness evaluations (AP-loss paper, Table 3): after the normal evaluation, the same
+    /// model is evaluated on a perturbed copy of the val set per entry, and its 12 COCO metrics
+    /// are added as `<metric>@<perturbation>` (e.g. `AP50@black_patch`). Left out of the
+    /// serialized config when empty, so the ids of jobs without it do not change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perturbations: Vec<Perturbation>,
+}
+
+/// A perturbation of the val images for the robustness evaluation (see
+/// `trainer::perturb` for the exact definitions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Perturbation {
+    /// A black patch (raw pixel value 0) over the centre half of every ground-truth box.
+    BlackPatch,
+    /// The centre half of every box replaced by a same-sized region from outside every box.
+    RandomPatch,
+    /// The centre half of every box flipped left/right, top/bottom or both, at random.
+    FlipPatch,
+    /// Zero-mean Gaussian noise of variance 0.01 added to every value of the normalised image.
+    GaussianNoise,
+}
+
+impl Perturbation {
+    pub const ALL: [Perturbation; 4] = [
+        Perturbation::BlackPatch,
+        Perturbation::RandomPatch,
+        Perturbation::FlipPatch,
+        Perturbation::GaussianNoise,
+    ];
+
+    /// The config spelling, also the suffix of its metric keys (`AP50@black_patch`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Perturbation::BlackPatch => "black_patch",
+            Perturbation::RandomPatch => "random_patch",
+            Perturbation::FlipPatch => "flip_patch",
+            Perturbation::GaussianNoise => "gaussian_noise",
+        }
+    }
+
+    /// The key of a COCO metric measured under this perturbation: `<metric>@<name>`.
+    pub fn metric_key(self, metric: &str) -> String {
+        format!("{metric}@{}", self.name())
+    }
 }
 
 impl Default for EvalSpec {
@@ -664,6 +709,7 @@ impl Default for EvalSpec {
             pre_nms_top_k: 1000,
             nms_iou: 0.6,
             max_detections: 100,
+            perturbations: Vec::new(),
         }
     }
 }

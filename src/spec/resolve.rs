@@ -169,9 +169,12 @@ pub(crate) fn resolve_value(
             let message = e.into_inner().to_string();
             let (problem, allowed, found) = explain_serde(&message);
             // Tagged enums are read from a buffer: the path stops at the enum, so the key
-            // named in the message is appended to point at its line.
+            // named in the message is appended to point at its line. A plain name (a unit
+            // variant such as an `eval.perturbations` entry) is located by the path itself.
             if message.starts_with("unknown variant") {
-                if !matches!(path.last(), Some(Seg::Key(k)) if k == "kind") {
+                if !matches!(path.last(), Some(Seg::Key(k)) if k == "kind")
+                    && !matches!(node_at(&value, &path), Some(Value::String(_)))
+                {
                     path.push(Seg::Key("kind".into()));
                 }
             } else if let Some(found) = found {
@@ -202,6 +205,14 @@ pub(crate) fn resolve_value(
             })
             .collect(),
     ))
+}
+
+/// The node at a config key path, if there is one.
+fn node_at<'a>(root: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    path.iter().try_fold(root, |node, seg| match seg {
+        Seg::Key(k) => node.get(k.as_str()),
+        Seg::Index(i) => node.get(*i),
+    })
 }
 
 #[cfg(test)]

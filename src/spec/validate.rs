@@ -466,4 +466,15 @@ fn eval(c: &mut Checks, e: &EvalSpec) {
         e.pre_nms_top_k,
         ">= 1",
     );
+    let mut kinds = e.perturbations.clone();
+    kinds.sort();
+    kinds.dedup();
+    let names: Vec<&str> = e.perturbations.iter().map(|p| p.name()).collect();
+    let all: Vec<&str> = Perturbation::ALL.iter().map(|p| p.name()).collect();
+    c.check(
+        kinds.len() == e.perturbations.len(),
+        "eval.perturbations",
+        format!("[{}]", names.join(", ")),
+        &format!("each of {} at most once", all.join(", ")),
+    );
 }

@@ -20,8 +20,8 @@ pub enum Split {
 }
 
 /// Pixel normalisation: `(v / 255 − 0.5) / 0.25`.
-const MEAN: f32 = 0.5;
-const STD: f32 = 0.25;
+pub const MEAN: f32 = 0.5;
+pub const STD: f32 = 0.25;
 
 /// The synthetic dataset of one config.
 #[derive(Debug, Clone)]

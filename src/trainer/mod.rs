@@ -31,6 +31,7 @@ pub mod losses;
 pub mod model;
 pub mod objective;
 pub mod optim;
+pub mod perturb;
 pub mod postprocess;
 pub mod retina;
 pub mod run;
@@ -43,7 +44,8 @@ mod tests_families;
 pub use error::TrainError;
 
 use crate::eval::CocoSummary;
-use crate::spec::config::{BackboneSpec, DatasetSpec, DetectorSpec, JobConfig};
+use crate::spec::config::{BackboneSpec, DatasetSpec, DetectorSpec, JobConfig, Perturbation};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -89,6 +91,8 @@ pub struct Progress {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOutcome {
     pub metrics: CocoSummary,
+    /// The metrics on each perturbed val set of `eval.perturbations`, in its order.
+    pub perturbed: Vec<(Perturbation, CocoSummary)>,
     pub iterations: u64,
     /// Wall-clock seconds of this call (training since the resume point, plus evaluation).
     pub seconds: f64,
@@ -99,6 +103,25 @@ pub struct TrainOutcome {
     pub threads: usize,
     /// The checkpoint's iteration when the run resumed.
     pub resumed_from: Option<u64>,
+}
+
+impl TrainOutcome {
+    /// The metrics as `result.json` records them: the 12 COCO names ([`CocoSummary::NAMES`])
+    /// for the val set, and `<name>@<perturbation>` (e.g. `AP50@black_patch`) for each perturbed
+    /// copy of it.
+    pub fn metric_map(&self) -> BTreeMap<String, f64> {
+        let mut m: BTreeMap<String, f64> = CocoSummary::NAMES
+            .iter()
+            .map(|n| n.to_string())
+            .zip(self.metrics.values())
+            .collect();
+        for (kind, summary) in &self.perturbed {
+            for (n, v) in CocoSummary::NAMES.iter().zip(summary.values()) {
+                m.insert(kind.metric_key(n), v);
+            }
+        }
+        m
+    }
 }
 
 /// Number of CUDA devices libtorch sees.

@@ -8,11 +8,12 @@ use super::layout::Layout;
 use super::model::Detector;
 use super::objective::Objective;
 use super::optim::{lr_at, Sgd};
+use super::perturb::perturb;
 use super::postprocess::detect;
 use super::synth::{Image, Object};
 use super::{DeviceChoice, Progress, TrainError, TrainOptions, TrainOutcome};
 use crate::eval::{Detection, GtSet};
-use crate::spec::config::JobConfig;
+use crate::spec::config::{JobConfig, Perturbation};
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -201,6 +202,28 @@ impl Session {
     /// Detections on the val split (COCO records, in the original images' coordinates) and its
     /// ground truth. Fails only when a val image cannot be read.
     pub fn try_evaluate(&self) -> Result<(Vec<Detection>, GtSet), TrainError> {
+        self.try_evaluate_with(None)
+    }
+
+    /// [`Session::try_evaluate_perturbed`] on data that cannot fail to load (tests).
+    pub fn evaluate_perturbed(&self, kind: Perturbation) -> (Vec<Detection>, GtSet) {
+        self.try_evaluate_perturbed(kind)
+            .expect("the val images load (use try_evaluate_perturbed for data from disk)")
+    }
+
+    /// As [`Session::try_evaluate`], on the val images perturbed by `kind` (seeded by the job
+    /// seed and each image's index; see [`super::perturb`]). The ground truth is the same.
+    pub fn try_evaluate_perturbed(
+        &self,
+        kind: Perturbation,
+    ) -> Result<(Vec<Detection>, GtSet), TrainError> {
+        self.try_evaluate_with(Some(kind))
+    }
+
+    fn try_evaluate_with(
+        &self,
+        perturbation: Option<Perturbation>,
+    ) -> Result<(Vec<Detection>, GtSet), TrainError> {
         let _guard = tch::no_grad_guard();
         let n = self.data.len(Split::Val);
         let size = self.data.image_size() as f32;
@@ -213,7 +236,28 @@ impl Session {
                     .map(|i| data.try_image(Split::Val, i))
                     .collect::<Result<Vec<Image>, _>>()
             })?;
-            let out = self.model.forward(&to_tensor(&images, self.device));
+            let x = match perturbation {
+                None => to_tensor(&images, self.device),
+                Some(kind) => {
+                    let x = to_tensor(&images, Device::Cpu);
+                    let perturbed: Vec<Tensor> = images
+                        .iter()
+                        .enumerate()
+                        .map(|(j, img)| {
+                            let boxes: Vec<[f32; 4]> = img.objects.iter().map(|o| o.bbox).collect();
+                            perturb(
+                                kind,
+                                &x.get(j as i64),
+                                &boxes,
+                                self.cfg.train.seed,
+                                first + j,
+                            )
+                        })
+                        .collect();
+                    Tensor::stack(&perturbed, 0).to_device(self.device)
+                }
+            };
+            let out = self.model.forward(&x);
             let score = self.objective.score();
             for (j, d) in detect(&out, &self.layout, &self.cfg.eval, size, score)
                 .iter()
@@ -348,11 +392,29 @@ pub fn run(
         &job_dir.join("detections.json"),
         detections_json(&dets).as_bytes(),
     )?;
-    let metrics = crate::eval::coco::evaluate(&gt, &dets)
-        .map_err(|e| TrainError::Eval(e.to_string()))?
-        .summary;
+    let score = |dets: &[Detection]| {
+        crate::eval::coco::evaluate(&gt, dets)
+            .map(|r| r.summary)
+            .map_err(|e| TrainError::Eval(e.to_string()))
+    };
+    let metrics = score(&dets)?;
+    let mut perturbed = Vec::new();
+    for &kind in &cfg.eval.perturbations {
+        let t0 = Instant::now();
+        let (dets, _) = s.try_evaluate_perturbed(kind)?;
+        let m = score(&dets)?;
+        eprintln!(
+            "robustness: {} = {:.4} (AP50 {:.4} unperturbed), {:.2} s",
+            kind.metric_key("AP50"),
+            m.ap50,
+            metrics.ap50,
+            t0.elapsed().as_secs_f64()
+        );
+        perturbed.push((kind, m));
+    }
     Ok(TrainOutcome {
         metrics,
+        perturbed,
         iterations: t.iterations,
         seconds: started.elapsed().as_secs_f64(),
         parameters: s.opt.parameter_count(),

@@ -307,11 +307,7 @@ fn run_trainer(
     };
     match trainer::train(cfg, dir, &opts, &mut on_progress) {
         Ok(o) => Ending::Done {
-            metrics: crate::eval::CocoSummary::NAMES
-                .iter()
-                .map(|n| n.to_string())
-                .zip(o.metrics.values())
-                .collect(),
+            metrics: o.metric_map(),
             iterations: o.iterations,
             seconds: o.seconds,
             device: o.device,
