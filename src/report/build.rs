@@ -359,7 +359,7 @@ pub fn build(
     let name = spec.name.clone().unwrap_or_else(|| default_title.to_string());
     Table {
         title: spec.title.clone().unwrap_or_else(|| name.clone()),
-        caption: caption::caption(&placed, spec, reference, plan.scale.as_deref()),
+        caption: caption::caption(&placed, spec, reference, plan.scale.as_deref(), &plan.overrides),
         name,
         row_header: spec.row_header.clone(),
         columns,

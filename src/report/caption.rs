@@ -11,6 +11,7 @@ pub(crate) fn caption(
     spec: &TableSpec,
     reference: Option<&TableReference>,
     scale: Option<&str>,
+    overrides: &[String],
 ) -> String {
     let mut parts = Vec::new();
     if let Some(c) = &spec.caption {
@@ -36,8 +37,17 @@ pub(crate) fn caption(
         batches.dedup();
         let batches = batches.iter().map(u32::to_string).collect::<Vec<_>>().join("/");
         let spread = if seeds.len() > 1 { "mean ± std over seeds" } else { "seed" };
+        // The command line's changes, so a reduced run never reads as the spec's scale.
+        let overrides = if overrides.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " with {}",
+                overrides.iter().map(|o| format!("`--set {o}`")).collect::<Vec<_>>().join(" ")
+            )
+        };
         parts.push(format!(
-            "Ours: {detector} detector with a tiny ResNet + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`; {spread} {}.",
+            "Ours: {detector} detector with a tiny ResNet + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`{overrides}; {spread} {}.",
             dataset(&cfg.dataset),
             scale.unwrap_or("default"),
             seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),

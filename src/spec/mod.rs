@@ -460,6 +460,8 @@ pub fn parse(
     }
 
     let mut scales = Vec::new();
+    // A scale may also set the seeds (`full: {seeds: [0, 1, 2]}`): not a config key.
+    let mut scale_seeds: Vec<(String, Vec<u64>)> = Vec::new();
     for (k, v) in &file.scales {
         let name = k.as_str().unwrap_or_default().to_string();
         let p = vec![Seg::Key("scales".into()), Seg::Key(name.clone())];
@@ -468,6 +470,28 @@ pub fn parse(
             Value::Mapping(m) => m
                 .iter()
                 .filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v.clone())))
+                .filter(|(k, v)| {
+                    if k != "seeds" {
+                        return true;
+                    }
+                    let seeds: Option<Vec<u64>> = v
+                        .as_sequence()
+                        .and_then(|s| s.iter().map(|x| x.as_u64()).collect());
+                    match seeds {
+                        Some(list) if !list.is_empty() => scale_seeds.push((name.clone(), list)),
+                        _ => {
+                            let mut ps = p.clone();
+                            ps.push(Seg::Key("seeds".into()));
+                            errors.push(at(
+                                loc(&ps),
+                                &render(&ps),
+                                "seeds must be a list of whole numbers".into(),
+                                Some("e.g. [0, 1, 2]".into()),
+                            ));
+                        }
+                    }
+                    false
+                })
                 .collect(),
             _ => {
                 errors.push(at(
@@ -605,7 +629,10 @@ pub fn parse(
         },
         variants,
         grid,
-        seeds: file.seeds,
+        seeds: scale
+            .as_ref()
+            .and_then(|s| scale_seeds.iter().find(|(n, _)| n == s))
+            .map_or(file.seeds, |(_, seeds)| seeds.clone()),
         scales,
         scale,
         overrides: overrides.to_vec(),

@@ -104,3 +104,25 @@ fn bare_name_is_looked_up_in_sweeps() {
         "every row of the UGS ablation can run: {out}"
     );
 }
+
+#[test]
+fn a_scale_may_set_the_seeds() {
+    let dir = temp_dir("scale-seeds");
+    let spec = write(
+        &dir,
+        "s.yaml",
+        "name: s\nbase: {fake: {iterations: 2}}\nseeds: [0]\nscales:\n  quick: {}\n  full: {seeds: [0, 1, 2], fake.iterations: 5}\n",
+    );
+    let count = |scale: &str| {
+        let (code, out, err) = run(sweep().arg("plan").arg(&spec).args(["--json", "--scale", scale]));
+        assert_eq!(code, 0, "{err}");
+        let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+        plan["jobs"].as_array().unwrap().len()
+    };
+    assert_eq!(count("quick"), 1);
+    assert_eq!(count("full"), 3);
+    let bad = write(&dir, "b.yaml", "name: b\nscales:\n  full: {seeds: [a]}\n");
+    let (code, _, err) = run(sweep().arg("plan").arg(&bad));
+    assert_eq!(code, 2);
+    assert!(err.contains("b.yaml:3:") && err.contains("scales.full.seeds"), "{err}");
+}

@@ -72,7 +72,10 @@ fn ugs_ablation_runs_end_to_end_at_a_reduced_size() {
             && md.contains("(paper: +2.2)"),
         "{md}"
     );
-    assert!(md.contains("scale `quick`"), "{md}");
+    assert!(
+        md.contains("scale `quick` with `--set dataset.image_size=64` `--set dataset.train_images=16`"),
+        "the caption names the reduced size: {md}"
+    );
     for f in ["curves_total.png", "curves_total.svg"] {
         assert!(out.join("plots").join(f).exists(), "{f}");
     }
