@@ -327,9 +327,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
         } => {
             let path = find_spec(&spec)?;
             let spec = load_spec(&path, &args)?;
-            spec.read_reference().map_err(bad)?;
+            let reference = spec.read_reference().map_err(bad)?;
             let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
-            check_tables(&spec, &plan)?;
+            check_tables(&spec, &plan, reference.as_ref())?;
             let (hardware, notice) = match spec.executor.kind {
                 Some(spec::ExecutorKind::Slurm) => {
                     let o = crate::execute::slurm::SlurmOptions::from_spec(&spec.executor);
@@ -594,7 +594,7 @@ fn run_sweep(
 ) -> Result<u8> {
     let jobs = crate::expand::expand(&spec).map_err(bad)?;
     let plan = Plan::new(jobs).map_err(bad)?;
-    check_tables(&spec, &plan)?;
+    check_tables(&spec, &plan, reference.as_ref())?;
     sweep.create()?;
     let _lock = sweep.lock()?;
     // `run` takes the spec's executor section; `resume` what the sweep last ran with. The
@@ -799,11 +799,17 @@ fn write_tables(
 }
 
 /// Every table's rows, baselines and claims against the expanded jobs, before anything runs.
-fn check_tables(spec: &Spec, plan: &Plan) -> Result<()> {
+fn check_tables(
+    spec: &Spec,
+    plan: &Plan,
+    reference: Option<&spec::ReferenceFile>,
+) -> Result<()> {
     let file = PlanFile::new(plan, spec, &HashMap::new());
     let mut errors = Vec::new();
     for (i, t) in spec.tables.iter().enumerate() {
-        for (key, problem, allowed) in report::check(&file, t) {
+        let name = t.name.clone().unwrap_or_else(|| spec.name.clone());
+        let table_ref = reference.and_then(|r| r.table(&name));
+        for (key, problem, allowed) in report::check(&file, t, table_ref.as_ref()) {
             errors.push(spec.table_error(i, &key, problem, allowed));
         }
     }

@@ -111,12 +111,16 @@ pub(crate) fn layout(spec: &TableSpec, placed: &[Placed]) -> (Vec<Layout>, Vec<O
         .collect(),
         None => vec![None],
     };
+    let row_axis = match &spec.rows {
+        RowSource::Axis(a) => Some(a),
+        RowSource::Named(_) => None,
+    };
     let rows_of = |section: &str| -> Vec<(String, String)> {
         ordered(
             placed
                 .iter()
                 .filter(|p| p.section == section)
-                .map(|p| (p.row.clone(), 0)),
+                .map(|p| (p.row.clone(), rank_of(row_axis, p, &p.row))),
         )
         .into_iter()
         .map(|r| (r.clone(), r))
@@ -178,10 +182,15 @@ pub fn build(
     let columns: Vec<Column> = groups
         .iter()
         .flat_map(|g| {
-            spec.metrics.iter().map(move |m| Column {
-                group: g.clone(),
-                metric: m.clone(),
-                header: column_header(g, m, spec.metrics.len()),
+            spec.metrics.iter().map(move |m| {
+                let label = spec.metric_labels.get(m).unwrap_or(m);
+                Column {
+                    group: g.clone(),
+                    metric: m.clone(),
+                    metric_label: label.clone(),
+                    header: column_header(g, label, spec.metrics.len()),
+                    key: column_header(g, m, spec.metrics.len()),
+                }
             })
         })
         .collect();
@@ -203,13 +212,18 @@ pub fn build(
         let views = cells.get(&(section.to_string(), row.to_string(), c.group.clone()))?;
         Some(Cell::of(views, &c.metric))
     };
-    let paper = |section: &Option<String>, label: &str, c: &Column| -> Option<String> {
+    // The paper's value of a row (by its shown label) in a sub-table: keyed
+    // "<sub-table>/<label>", or by the label alone.
+    let paper_value = |section: &Option<String>, label: &str, c: &Column| -> Option<&RefValue> {
         let r = reference?;
         let row = section
             .as_ref()
             .and_then(|s| r.rows.get(&format!("{s}/{label}")))
             .or_else(|| r.rows.get(label))?;
-        Some(match row.get(&c.header)? {
+        row.get(&c.key)
+    };
+    let paper = |section: &Option<String>, label: &str, c: &Column| -> Option<String> {
+        Some(match paper_value(section, label, c)? {
             RefValue::Number(v) => format!("{:.*}", spec.decimals, v),
             RefValue::Text(t) => t.clone(),
         })
@@ -283,10 +297,33 @@ pub fn build(
                 shown.push(s);
             }
             means.push((rows.len(), row_means, base_means));
+            let base_label = base_key
+                .as_ref()
+                .and_then(|b| lay.rows.iter().find(|(k, _)| k == b))
+                .map(|(_, l)| l.as_str());
+            let paper_row = columns
+                .iter()
+                .map(|c| {
+                    let text = paper(&lay.header, label, c)?;
+                    // The paper's own "(+2.5)" where we show ours, from its two numbers.
+                    let numbers = base_label.and_then(|b| {
+                        match (paper_value(&lay.header, label, c)?, paper_value(&lay.header, b, c)?) {
+                            (RefValue::Number(a), RefValue::Number(b)) => Some(a - b),
+                            _ => None,
+                        }
+                    });
+                    Some(match numbers {
+                        Some(d) if spec.delta == DeltaMode::Inline && delta_applies(&c.metric) => {
+                            format!("{text} ({})", units.paper_delta(d))
+                        }
+                        _ => text,
+                    })
+                })
+                .collect();
             rows.push(Row {
                 label: label.clone(),
                 is_delta: false,
-                paper: columns.iter().map(|c| paper(&lay.header, label, c)).collect(),
+                paper: paper_row,
                 cells: shown,
             });
             if spec.delta == DeltaMode::Rows && base_key.is_some() {
@@ -318,20 +355,15 @@ pub fn build(
             rows,
         });
     }
-    let with_values = |section: Option<&str>, row: &str, c: &Column| -> Option<Vec<f64>> {
-        let lay = layouts.iter().find(|l| {
-            section.is_none_or(|s| l.header.as_deref() == Some(s))
-                && l.rows.iter().any(|(k, l)| k == row || l == row)
-        })?;
-        let key = lay
-            .rows
-            .iter()
-            .find(|(k, l)| k == row || l == row)
-            .map(|(k, _)| k.clone())?;
-        match cell(&lay.key, &key, c)? {
-            Cell::Values { values, .. } => Some(values),
-            Cell::Missing(_) => Some(Vec::new()),
-        }
+    // A row named by a claim (by key or shown label), within its sub-table when given.
+    let find = |section: Option<&str>, row: &str| -> Option<(&Layout, String, String)> {
+        layouts.iter().find_map(|l| {
+            if section.is_some_and(|s| l.header.as_deref() != Some(s)) {
+                return None;
+            }
+            let (k, shown) = l.rows.iter().find(|(k, s)| k == row || s == row)?;
+            Some((l, k.clone(), shown.clone()))
+        })
     };
     let claims = spec
         .claims
@@ -340,20 +372,27 @@ pub fn build(
             let column = columns
                 .iter()
                 .find(|c| c.metric == cl.metric && (cl.column.is_none() || c.group == cl.column));
-            let get = |row: &str| column.and_then(|c| with_values(cl.section.as_deref(), row, c));
-            let paper_of = |row: &str| {
-                let c = column?;
-                let section = cl.section.clone();
-                match reference?.rows.get(
-                    &section
-                        .map(|s| format!("{s}/{row}"))
-                        .unwrap_or_else(|| row.to_string()),
-                ).or_else(|| reference?.rows.get(row))?.get(&c.header)? {
+            let values = |row: &str| -> Option<Vec<f64>> {
+                let (lay, key, _) = find(cl.section.as_deref(), row)?;
+                match cell(&lay.key, &key, column?)? {
+                    Cell::Values { values, .. } => Some(values),
+                    Cell::Missing(_) => Some(Vec::new()),
+                }
+            };
+            let paper_of = |row: &str| -> Option<f64> {
+                let (lay, _, shown) = find(cl.section.as_deref(), row)?;
+                match paper_value(&lay.header, &shown, column?)? {
                     RefValue::Number(v) => Some(*v),
                     RefValue::Text(_) => None,
                 }
             };
-            claims::line(cl, get(&cl.row), get(&cl.than), paper_of(&cl.row).zip(paper_of(&cl.than)), &units)
+            claims::line(
+                cl,
+                values(&cl.row),
+                values(&cl.than),
+                paper_of(&cl.row).zip(paper_of(&cl.than)),
+                &units,
+            )
         })
         .collect();
     let name = spec.name.clone().unwrap_or_else(|| default_title.to_string());

@@ -21,10 +21,28 @@ pub(crate) fn caption(
         parts.push("Ours: scripted test jobs (no training).".into());
     } else if let Some(first) = placed.first() {
         let cfg = &first.job.config;
-        let detector = match &cfg.model.detector {
-            DetectorSpec::Fcos { .. } => "FCOS-style",
-            DetectorSpec::Retinanet { .. } => "RetinaNet-style",
+        let mut detectors: Vec<&str> = Vec::new();
+        let mut widths: Vec<i64> = Vec::new();
+        for p in placed {
+            let d = match &p.job.config.model.detector {
+                DetectorSpec::Fcos { .. } => "FCOS-style",
+                DetectorSpec::Retinanet { .. } => "RetinaNet-style",
+            };
+            if !detectors.contains(&d) {
+                detectors.push(d);
+            }
+            let crate::spec::config::BackboneSpec::TinyResnet { width, .. } =
+                &p.job.config.model.backbone;
+            if !widths.contains(width) {
+                widths.push(*width);
+            }
+        }
+        let detector = match detectors.as_slice() {
+            [one] => format!("{one} detector"),
+            many => format!("{} detectors", many.join(" and ")),
         };
+        widths.sort_unstable();
+        let widths = widths.iter().map(i64::to_string).collect::<Vec<_>>().join("/");
         let mut seeds: Vec<u64> = placed.iter().map(|p| p.job.seed).collect();
         seeds.sort_unstable();
         seeds.dedup();
@@ -47,7 +65,7 @@ pub(crate) fn caption(
             )
         };
         parts.push(format!(
-            "Ours: {detector} detector with a tiny ResNet + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`{overrides}; {spread} {}.",
+            "Ours: {detector} with a tiny ResNet (width {widths}) + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`{overrides}; {spread} {}.",
             dataset(&cfg.dataset),
             scale.unwrap_or("default"),
             seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),

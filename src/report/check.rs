@@ -6,10 +6,14 @@ use std::collections::HashMap;
 
 use super::build::{layout, lookup, place};
 use crate::plan::PlanFile;
-use crate::spec::table::{Sections, TableSpec};
+use crate::spec::table::{Sections, TableReference, TableSpec};
 
 /// Problems as `(key in the table, problem, allowed values)`.
-pub fn check(plan: &PlanFile, spec: &TableSpec) -> Vec<(String, String, Option<String>)> {
+pub fn check(
+    plan: &PlanFile,
+    spec: &TableSpec,
+    reference: Option<&TableReference>,
+) -> Vec<(String, String, Option<String>)> {
     let mut out = Vec::new();
     let configs: Vec<serde_json::Value> = plan
         .jobs
@@ -95,6 +99,9 @@ pub fn check(plan: &PlanFile, spec: &TableSpec) -> Vec<(String, String, Option<S
             _ => {}
         }
     }
+    if let Some(r) = reference {
+        check_reference(spec, r, &layouts, &groups, &mut out);
+    }
     // One job per seed in every cell.
     let mut cells: HashMap<(&str, &str, Option<&str>, u64), usize> = HashMap::new();
     for (i, p) in placed.iter().enumerate() {
@@ -123,6 +130,65 @@ pub fn check(plan: &PlanFile, spec: &TableSpec) -> Vec<(String, String, Option<S
         }
     }
     out
+}
+
+/// Every row and column key of the reference file must name a cell of the table: a typo
+/// would otherwise show as a silent "–".
+fn check_reference(
+    spec: &TableSpec,
+    r: &TableReference,
+    layouts: &[super::build::Layout],
+    groups: &[Option<String>],
+    out: &mut Vec<(String, String, Option<String>)>,
+) {
+    let file = spec.reference.as_deref().unwrap_or("the reference file");
+    let mut rows: Vec<String> = Vec::new();
+    for l in layouts {
+        for (_, label) in &l.rows {
+            let mut keys = vec![label.clone(), format!("{label}/{}", spec.delta_label)];
+            if let Some(h) = &l.header {
+                keys.extend([format!("{h}/{label}"), format!("{h}/{label}/{}", spec.delta_label)]);
+            }
+            rows.extend(keys);
+        }
+    }
+    let columns: Vec<String> = groups
+        .iter()
+        .flat_map(|g| {
+            spec.metrics.iter().map(move |m| match g {
+                Some(g) if spec.metrics.len() == 1 => g.clone(),
+                Some(g) => format!("{g}/{m}"),
+                None => m.clone(),
+            })
+        })
+        .collect();
+    for (row, cells) in &r.rows {
+        if !rows.contains(row) {
+            let shown: Vec<String> = layouts
+                .iter()
+                .flat_map(|l| {
+                    l.rows.iter().map(move |(_, s)| match &l.header {
+                        Some(h) => format!("{h}/{s}"),
+                        None => s.clone(),
+                    })
+                })
+                .collect();
+            out.push((
+                "reference".into(),
+                format!("{file}: row `{row}` is not a row of this table (inside sub-tables write `<sub-table header>/<row>`)"),
+                Some(shown.join(", ")),
+            ));
+        }
+        for col in cells.keys() {
+            if !columns.contains(col) {
+                out.push((
+                    "reference".into(),
+                    format!("{file}: row `{row}`: column `{col}` is not a column of this table"),
+                    Some(columns.join(", ")),
+                ));
+            }
+        }
+    }
 }
 
 /// The first dotted path where two configs differ.

@@ -35,15 +35,12 @@ pub(crate) fn line(
         (Some(va), Some(vb)) => Some((va / a.len() as f64 + vb / b.len() as f64).sqrt()),
         _ => None,
     };
-    let verdict = match se {
-        None => format!(
-            "{} (one seed: spread unknown)",
-            if d > 0.0 { "yes" } else { "no" }
-        ),
+    let verdict: &str = match se {
+        None => "unclear (one seed: no spread to judge by)",
         // Two standard errors apart, either way, before we call it.
-        Some(se) if d >= 2.0 * se && d > 0.0 => "yes".into(),
-        Some(se) if d <= -2.0 * se && d < 0.0 => "no".into(),
-        Some(_) => "unclear (within the seed spread)".into(),
+        Some(se) if d >= 2.0 * se && d > 0.0 => "yes",
+        Some(se) if d <= -2.0 * se && d < 0.0 => "no",
+        Some(_) => "unclear (within the seed spread)",
     };
     let spread = se.map(|s| format!(" ± {}", units.delta(s).trim_start_matches('+'))).unwrap_or_default();
     format!("{what}: {verdict}, {}{spread}{paper}", units.delta(d))

@@ -12,7 +12,7 @@ pub fn render(t: &Table) -> String {
     }
     header.push(t.row_header.clone());
     for c in &t.columns {
-        let h = &c.header;
+        let h = &c.key;
         header.extend([
             h.clone(),
             format!("{h}_std"),

@@ -70,7 +70,7 @@ fn header(t: &Table, section: &Section, per: usize) -> String {
             col += n * per;
         }
         out += &format!("{} \\\\\n{}\n", cells.join(" & "), rules.join(" "));
-        names = t.columns.iter().map(|c| escape(&c.metric)).collect();
+        names = t.columns.iter().map(|c| escape(&c.metric_label)).collect();
     }
     let mut cells = vec![if multi_metric { String::new() } else { first }];
     for n in names {

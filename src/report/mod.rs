@@ -70,8 +70,12 @@ pub struct Table {
 pub struct Column {
     pub group: Option<String>,
     pub metric: String,
-    /// Header text, also the column's key in the reference file.
+    /// The metric as the header shows it (`metric_labels`, else its name).
+    pub metric_label: String,
+    /// Header text.
     pub header: String,
+    /// The column's key in the reference file (by metric name, whatever the label).
+    pub key: String,
 }
 
 /// A sub-table; `header` (when there are several) replaces the row header in its header row.

@@ -43,6 +43,14 @@ fn done(metrics: &[(&str, f64)]) -> JobView {
     })
 }
 
+/// Finished jobs with one metric each.
+fn views(metric: &str, values: &[(&str, f64)]) -> BTreeMap<String, JobView> {
+    values
+        .iter()
+        .map(|(id, v)| (id.to_string(), done(&[(metric, *v)])))
+        .collect()
+}
+
 fn plan(jobs: Vec<PlannedJob>) -> PlanFile {
     PlanFile {
         spec: "t".into(),
@@ -132,21 +140,18 @@ fn column_groups_from_an_axis_with_replaced_deltas_and_bold_above_baseline() {
         job("b1", "0.25:0.25", 0, RegLossSpec::L1, 32),
         job("b2", "0.25:0.25", 0, RegLossSpec::Ciou, 32),
     ]);
-    let views: BTreeMap<String, JobView> = [
+    let views = views("AP50", &[
         ("a1", 0.7517),
         ("a2", 0.7535),
         ("b1", 0.7663),
         ("b2", 0.7476),
-    ]
-    .into_iter()
-    .map(|(id, v)| (id.to_string(), done(&[("AP50", v)])))
-    .collect();
+    ]);
     let s = spec(
         "{columns: {axis: loss.reg.kind, labels: {l1: L1, ciou: CIoU}}, metrics: [AP50], \
          baseline: '1.00:1.00', delta: replace, delta_format: points_percent, \
          bold: above_baseline, percent: false, decimals: 4}",
     );
-    assert!(check(&p, &s).is_empty(), "{:?}", check(&p, &s));
+    assert!(check(&p, &s, None).is_empty(), "{:?}", check(&p, &s, None));
     let t = build(&p, &s, None, &views, "t");
     let headers: Vec<&str> = t.columns.iter().map(|c| c.header.as_str()).collect();
     assert_eq!(headers, ["L1", "CIoU"]);
@@ -168,10 +173,7 @@ fn axis_sections_with_delta_rows_and_best_in_bold() {
         job("S", "baseline", 0, RegLossSpec::L1, 64),
         job("A", "+ALWA_2", 0, RegLossSpec::L1, 64),
     ]);
-    let views: BTreeMap<String, JobView> = [("s", 0.70), ("a", 0.71), ("S", 0.75), ("A", 0.74)]
-        .into_iter()
-        .map(|(id, v)| (id.to_string(), done(&[("AP50", v)])))
-        .collect();
+    let views = views("AP50", &[("s", 0.70), ("a", 0.71), ("S", 0.75), ("A", 0.74)]);
     let s = spec(
         "{sections: {axis: model.backbone.width, labels: {64: 'w64'}, format: 'w{}'}, \
          metrics: [AP50], baseline: baseline, delta: rows, delta_format: points_percent, \
@@ -209,10 +211,7 @@ fn listed_sections_relabel_shared_rows_and_find_their_paper_values() {
         job("b1", "bs 1", 0, RegLossSpec::L1, 32),
         job("n", "no interp", 0, RegLossSpec::L2, 32),
     ]);
-    let views: BTreeMap<String, JobView> = [("d", 0.5), ("b1", 0.4), ("n", 0.45)]
-        .into_iter()
-        .map(|(id, v)| (id.to_string(), done(&[("AP", v)])))
-        .collect();
+    let views = views("AP", &[("d", 0.5), ("b1", 0.4), ("n", 0.45)]);
     let s = spec(
         "{metrics: [AP], sections: [{header: Batch Size, rows: [{row: bs 1, label: '1'}, \
          {row: default, label: '8'}]}, {header: Interpolated, rows: [{row: no interp, label: No}, \
@@ -250,7 +249,7 @@ fn inline_deltas_per_row_baseline_and_where_filter() {
         "{where: {model.backbone.width: 32}, metrics: [AP, AP50], \
          baseline: {FCOS + UGS: FCOS}, delta: inline, delta_metrics: [AP]}",
     );
-    assert!(check(&p, &s).is_empty());
+    assert!(check(&p, &s, None).is_empty());
     let t = build(&p, &s, None, &views, "t");
     assert_eq!(
         texts(&t, 0),
@@ -304,7 +303,7 @@ fn checks_name_unknown_rows_and_cells_that_would_mix_configs() {
         job("b", "A", 0, RegLossSpec::L2, 32),
     ]);
     let s = spec("{rows: variant, baseline: Z, claims: [{row: A, than: Q, metric: AP}]}");
-    let problems: Vec<String> = check(&p, &s).into_iter().map(|(k, p, _)| format!("{k}: {p}")).collect();
+    let problems: Vec<String> = check(&p, &s, None).into_iter().map(|(k, p, _)| format!("{k}: {p}")).collect();
     assert!(problems.iter().any(|p| p == "baseline: no row `Z`"), "{problems:?}");
     assert!(problems.iter().any(|p| p == "claims[0].than: no row `Q`"), "{problems:?}");
     assert!(
@@ -316,7 +315,7 @@ fn checks_name_unknown_rows_and_cells_that_would_mix_configs() {
     );
     let s = spec("{columns: {axis: loss.nothing}}");
     assert_eq!(
-        check(&p, &s)[0].1,
+        check(&p, &s, None)[0].1,
         "no job's config has `loss.nothing`".to_string()
     );
 }
@@ -327,10 +326,7 @@ fn renderers_agree_on_cells_bold_and_paper_values() {
         job("a", "L2", 0, RegLossSpec::L2, 32),
         job("b", "UGS", 0, RegLossSpec::L1, 32),
     ]);
-    let views: BTreeMap<String, JobView> = [("a", 0.2), ("b", 0.25)]
-        .into_iter()
-        .map(|(id, v)| (id.to_string(), done(&[("AP", v)])))
-        .collect();
+    let views = views("AP", &[("a", 0.2), ("b", 0.25)]);
     let s = spec("{title: T, metrics: [AP], bold: best, claims: [{row: UGS, than: L2, metric: AP}]}");
     let reference: TableReference =
         crate::spec::from_yaml("{source: S, rows: {UGS: {AP: '23.5 (+2.2)'}}}").unwrap();
@@ -338,7 +334,7 @@ fn renderers_agree_on_cells_bold_and_paper_values() {
     let md = markdown(&t);
     assert!(md.contains("| UGS | **25.0** | 23.5 (+2.2) |"), "{md}");
     assert!(md.contains("| L2 | 20.0 | – |"), "{md}");
-    assert!(md.contains("- Claim: UGS > L2 on AP: yes (one seed: spread unknown), +5.0"), "{md}");
+    assert!(md.contains("- Claim: UGS > L2 on AP: unclear (one seed: no spread to judge by), +5.0"), "{md}");
     let tex = latex(&t);
     assert!(tex.contains("UGS & \\textbf{25.0} & 23.5 (+2.2) \\\\"), "{tex}");
     assert!(tex.contains("\\multicolumn{2}{c}{AP}"), "{tex}");
@@ -358,10 +354,37 @@ fn a_null_filter_keeps_jobs_without_the_optional_section() {
     });
     let p = plan(vec![job("f", "fixed", 0, RegLossSpec::L1, 32), adaptive]);
     let s = spec("{where: {loss.weights.adapt: null}, metrics: [AP]}");
-    assert!(check(&p, &s).is_empty(), "{:?}", check(&p, &s));
+    assert!(check(&p, &s, None).is_empty(), "{:?}", check(&p, &s, None));
     let t = build(&p, &s, None, &BTreeMap::new(), "t");
     assert_eq!(texts(&t, 0), [vec!["fixed", "pending"]]);
     let s = spec("{where: {loss.weights.adapt.variant: 2}, metrics: [AP]}");
     let t = build(&p, &s, None, &BTreeMap::new(), "t");
     assert_eq!(texts(&t, 0), [vec!["ALWA", "pending"]]);
+}
+
+#[test]
+fn reference_keys_must_name_rows_and_columns_and_inline_deltas_reach_the_paper_column() {
+    let p = plan(vec![
+        job("f", "FCOS", 0, RegLossSpec::Giou, 32),
+        job("u", "FCOS + UGS", 0, RegLossSpec::L2, 32),
+    ]);
+    let views = views("AP", &[("f", 0.199), ("u", 0.224)]);
+    let s = spec(
+        "{metrics: [AP], metric_labels: {AP: 'AP (COCO)'}, baseline: {FCOS + UGS: FCOS}, \
+         delta: inline}",
+    );
+    let good: TableReference =
+        crate::spec::from_yaml("{rows: {FCOS: {AP: 19.9}, FCOS + UGS: {AP: 22.4}}}").unwrap();
+    assert!(check(&p, &s, Some(&good)).is_empty());
+    let t = build(&p, &s, Some(&good), &views, "t");
+    assert_eq!(t.columns[0].header, "AP (COCO)");
+    assert_eq!(t.columns[0].key, "AP");
+    assert_eq!(t.sections[0].rows[1].paper, [Some("22.4 (+2.5)".to_string())]);
+    assert_eq!(texts(&t, 0)[1], ["FCOS + UGS", "22.4 (+2.5)"]);
+    let typo: TableReference =
+        crate::spec::from_yaml("{rows: {FCOS+UGS: {AP: 22.4}, FCOS: {AP5: 1.0}}}").unwrap();
+    let problems: Vec<String> = check(&p, &s, Some(&typo)).into_iter().map(|(_, p, _)| p).collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("row `FCOS+UGS` is not a row")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("column `AP5` is not a column")), "{problems:?}");
 }

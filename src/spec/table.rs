@@ -63,6 +63,10 @@ pub struct TableSpec {
     /// Metrics shown (in each column group).
     #[serde(default = "default_metrics")]
     pub metrics: Vec<String>,
+    /// Column headers for metrics, e.g. `{AP50@black_patch: Black Patch}` (reference files
+    /// still key columns by metric name).
+    #[serde(default)]
+    pub metric_labels: BTreeMap<String, String>,
     /// Sub-tables, each with its own header row.
     #[serde(default)]
     pub sections: Option<Sections>,
@@ -389,6 +393,7 @@ impl Default for TableSpec {
             row_header: default_row_header(),
             columns: None,
             metrics: default_metrics(),
+            metric_labels: BTreeMap::new(),
             sections: None,
             baseline: None,
             delta: DeltaMode::None,
@@ -433,6 +438,15 @@ impl TableSpec {
                     format!("metrics[{i}]"),
                     format!("unknown metric `{m}`"),
                     Some(allowed_metrics()),
+                ));
+            }
+        }
+        for m in self.metric_labels.keys() {
+            if !self.metrics.contains(m) {
+                out.push((
+                    format!("metric_labels.{m}"),
+                    format!("`{m}` is not one of the table's metrics"),
+                    Some(self.metrics.join(", ")),
                 ));
             }
         }

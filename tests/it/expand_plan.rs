@@ -114,9 +114,7 @@ fn a_scale_may_set_the_seeds() {
         "name: s\nbase: {fake: {iterations: 2}}\nseeds: [0]\nscales:\n  quick: {}\n  full: {seeds: [0, 1, 2], fake.iterations: 5}\n",
     );
     let count = |scale: &str| {
-        let (code, out, err) = run(sweep().arg("plan").arg(&spec).args(["--json", "--scale", scale]));
-        assert_eq!(code, 0, "{err}");
-        let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let plan = plan_json(&[spec.to_str().unwrap(), "--scale", scale], &dir);
         plan["jobs"].as_array().unwrap().len()
     };
     assert_eq!(count("quick"), 1);
