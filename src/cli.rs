@@ -799,11 +799,7 @@ fn write_tables(
 }
 
 /// Every table's rows, baselines and claims against the expanded jobs, before anything runs.
-fn check_tables(
-    spec: &Spec,
-    plan: &Plan,
-    reference: Option<&spec::ReferenceFile>,
-) -> Result<()> {
+fn check_tables(spec: &Spec, plan: &Plan, reference: Option<&spec::ReferenceFile>) -> Result<()> {
     let file = PlanFile::new(plan, spec, &HashMap::new());
     let mut errors = Vec::new();
     for (i, t) in spec.tables.iter().enumerate() {

@@ -34,6 +34,9 @@ pub const LOSS_COLUMNS: [&str; 3] = ["total", "cls", "reg"];
 /// Metrics plotted against swept axes (COCO keys of `result.json`).
 pub const METRICS: [&str; 2] = ["AP", "AP50"];
 /// More series than this makes a metric-vs-axis figure unreadable; it is skipped.
+/// Rows per training-curve figure.
+pub const MAX_CURVES: usize = 10;
+
 pub const MAX_SERIES: usize = 6;
 /// Pixel size of single-panel figures.
 pub const SIZE: (u32, u32) = (1000, 600);
@@ -95,35 +98,49 @@ pub fn figures(sweep: &Sweep) -> Vec<(String, Figure)> {
         }
     };
 
+    // Many rows (ALWA Table 1 has 33) would overflow a legend: figures of at most
+    // MAX_CURVES rows each, numbered when there are several.
+    let chunks: Vec<&[String]> = rows.chunks(MAX_CURVES).collect();
+    let part = |stem: String, k: usize| {
+        if chunks.len() > 1 {
+            format!("{stem}_part{}", k + 1)
+        } else {
+            stem
+        }
+    };
     for loss in LOSS_COLUMNS {
         if !sweep.has_column(loss) {
             continue;
         }
-        let mut panel = curve_panel(sweep, &rows, loss, &format!("{loss} loss"));
-        panel.title = "mean over seeds, band = min..max".into();
-        figs.push((
-            format!("curves_{}", sanitize(loss)),
-            Figure {
-                title: prefix(&format!("training loss ({loss})")),
-                panels: vec![panel],
-                size: SIZE,
-            },
-        ));
+        for (k, chunk) in chunks.iter().enumerate() {
+            let mut panel = curve_panel(sweep, chunk, loss, &format!("{loss} loss"));
+            panel.title = "mean over seeds, band = min..max".into();
+            figs.push((
+                part(format!("curves_{}", sanitize(loss)), k),
+                Figure {
+                    title: prefix(&format!("training loss ({loss})")),
+                    panels: vec![panel],
+                    size: SIZE,
+                },
+            ));
+        }
     }
 
     if sweep.has_adaptive_weights() {
-        let panels = ["w_cls", "w_reg"]
-            .iter()
-            .map(|w| curve_panel(sweep, &rows, w, w))
-            .collect();
-        figs.push((
-            "weights".to_string(),
-            Figure {
-                title: prefix("loss weights"),
-                panels,
-                size: WEIGHTS_SIZE,
-            },
-        ));
+        for (k, chunk) in chunks.iter().enumerate() {
+            let panels = ["w_cls", "w_reg"]
+                .iter()
+                .map(|w| curve_panel(sweep, chunk, w, w))
+                .collect();
+            figs.push((
+                part("weights".to_string(), k),
+                Figure {
+                    title: prefix("loss weights"),
+                    panels,
+                    size: WEIGHTS_SIZE,
+                },
+            ));
+        }
     }
 
     let axes = swept_axes(&sweep.plan.jobs);

@@ -488,3 +488,34 @@ fn log_rule_and_safe_names() {
         );
     }
 }
+
+#[test]
+fn many_rows_split_into_numbered_curve_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows: Vec<String> = (0..MAX_CURVES + 2).map(|i| format!("row{i}")).collect();
+    let jobs: Vec<(&str, &str, i64, Value)> = rows
+        .iter()
+        .map(|r| (r.as_str(), r.as_str(), 0, config(None, "l1", 0)))
+        .collect();
+    write_plan(dir.path(), &jobs);
+    for r in &rows {
+        write_curves(dir.path(), r, &[10, 20], 2.0, Some(true));
+    }
+    let sweep = Sweep::load(dir.path()).expect("load");
+    let figs = figures(&sweep);
+    let stems: Vec<&str> = figs.iter().map(|(s, _)| s.as_str()).collect();
+    for stem in [
+        "curves_total_part1",
+        "curves_total_part2",
+        "weights_part1",
+        "weights_part2",
+    ] {
+        assert!(stems.contains(&stem), "{stems:?}");
+    }
+    let part2 = &figs
+        .iter()
+        .find(|(s, _)| s == "curves_total_part2")
+        .unwrap()
+        .1;
+    assert_eq!(part2.panels[0].series.len(), 2);
+}

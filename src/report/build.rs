@@ -20,7 +20,10 @@ pub(crate) struct Placed<'a> {
 }
 
 /// The value at a dotted path of a job's resolved config.
-pub(crate) fn lookup<'v>(config: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+pub(crate) fn lookup<'v>(
+    config: &'v serde_json::Value,
+    path: &str,
+) -> Option<&'v serde_json::Value> {
     path.split('.').try_fold(config, |v, k| v.get(k))
 }
 
@@ -29,7 +32,7 @@ pub(crate) fn place<'a>(plan: &'a PlanFile, spec: &TableSpec) -> Vec<Placed<'a>>
     let mut out = Vec::new();
     for job in &plan.jobs {
         let config = serde_json::to_value(&job.config).unwrap_or_default();
-        let at = |a: &AxisSpec| lookup(&config, &a.axis).map(|v| (a.label(v), a.rank(v)));
+        let at = |a: &AxisSpec| a.place(lookup(&config, &a.axis));
         let keep = spec
             .filter
             .iter()
@@ -85,8 +88,8 @@ fn ordered(labels: impl Iterator<Item = (String, usize)>) -> Vec<String> {
 fn rank_of(axis: Option<&AxisSpec>, placed: &Placed, label: &str) -> usize {
     let Some(a) = axis else { return 0 };
     let config = serde_json::to_value(&placed.job.config).unwrap_or_default();
-    match lookup(&config, &a.axis) {
-        Some(v) if a.label(v) == label => a.rank(v),
+    match a.place(lookup(&config, &a.axis)) {
+        Some((l, rank)) if l == label => rank,
         _ => usize::MAX,
     }
 }
@@ -200,26 +203,33 @@ pub fn build(
         delta: spec.delta_format,
     };
     // Our cells: (section key, row key, group) → one Cell per metric.
-    let mut cells: HashMap<(String, String, Option<String>), Vec<Option<&JobView>>> =
-        HashMap::new();
+    // One entry per distinct job: two rows that resolve to one config share a job, which must
+    // not count as two seeds.
+    type CellKey = (String, String, Option<String>);
+    let mut cells: HashMap<CellKey, Vec<(&str, Option<&JobView>)>> = HashMap::new();
     for p in &placed {
-        cells
+        let entry = cells
             .entry((p.section.clone(), p.row.clone(), p.group.clone()))
-            .or_default()
-            .push(jobs.get(&p.job.id));
+            .or_default();
+        if !entry.iter().any(|(id, _)| *id == p.job.id) {
+            entry.push((&p.job.id, jobs.get(&p.job.id)));
+        }
     }
     let cell = |section: &str, row: &str, c: &Column| -> Option<Cell> {
         let views = cells.get(&(section.to_string(), row.to_string(), c.group.clone()))?;
-        Some(Cell::of(views, &c.metric))
+        let views: Vec<Option<&JobView>> = views.iter().map(|(_, v)| *v).collect();
+        Some(Cell::of(&views, &c.metric))
     };
     // The paper's value of a row (by its shown label) in a sub-table: keyed
     // "<sub-table>/<label>", or by the label alone.
     let paper_value = |section: &Option<String>, label: &str, c: &Column| -> Option<&RefValue> {
         let r = reference?;
-        let row = section
-            .as_ref()
-            .and_then(|s| r.rows.get(&format!("{s}/{label}")))
-            .or_else(|| r.rows.get(label))?;
+        // Inside sub-tables only "<sub-table>/<label>": a bare label would fill every sub-table
+        // that has a row of that name.
+        let row = match section {
+            Some(s) => r.rows.get(&format!("{s}/{label}"))?,
+            None => r.rows.get(label)?,
+        };
         row.get(&c.key)
     };
     let paper = |section: &Option<String>, label: &str, c: &Column| -> Option<String> {
@@ -262,18 +272,22 @@ pub fn build(
                     .as_ref()
                     .and_then(|b| cell(&lay.key, b, c))
                     .and_then(|c| c.stat());
-                let delta = match (stat, base) {
+                let delta = match (&stat, &base) {
                     (Some(s), Some(b)) if delta_applies(&c.metric) => Some(s.mean - b.mean),
                     _ => None,
                 };
                 let mut s = Shown::default();
-                match (&ours, stat) {
+                match (&ours, &stat) {
                     (_, Some(st)) => {
-                        s.text = units.stat_text(&st);
+                        s.text = units.stat_text(st);
                         s.mean = units.number(st.mean);
                         s.std = st.std.map(|v| units.number(v)).unwrap_or_default();
                         s.seeds = format!("{}/{}", st.seeds, st.of);
-                        s.status = if st.seeds < st.of { "partial" } else { "ok" }.into();
+                        s.status = match &st.lost {
+                            Some(lost) => format!("partial ({lost})"),
+                            None if st.seeds < st.of => "partial".into(),
+                            None => "ok".into(),
+                        };
                     }
                     (Some(Cell::Missing(why)), None) => {
                         s.text = why.clone();
@@ -291,8 +305,8 @@ pub fn build(
                         DeltaMode::Rows | DeltaMode::None => {}
                     }
                 }
-                row_means.push(stat.map(|s| s.mean));
-                base_means.push(base.map(|b| b.mean));
+                row_means.push(stat.as_ref().map(|s| s.mean));
+                base_means.push(base.as_ref().map(|b| b.mean));
                 deltas.push(delta);
                 shown.push(s);
             }
@@ -307,7 +321,10 @@ pub fn build(
                     let text = paper(&lay.header, label, c)?;
                     // The paper's own "(+2.5)" where we show ours, from its two numbers.
                     let numbers = base_label.and_then(|b| {
-                        match (paper_value(&lay.header, label, c)?, paper_value(&lay.header, b, c)?) {
+                        match (
+                            paper_value(&lay.header, label, c)?,
+                            paper_value(&lay.header, b, c)?,
+                        ) {
                             (RefValue::Number(a), RefValue::Number(b)) => Some(a - b),
                             _ => None,
                         }
@@ -379,26 +396,36 @@ pub fn build(
                     Cell::Missing(_) => Some(Vec::new()),
                 }
             };
-            let paper_of = |row: &str| -> Option<f64> {
+            let paper_of = |row: &str| -> Option<&RefValue> {
                 let (lay, _, shown) = find(cl.section.as_deref(), row)?;
-                match paper_value(&lay.header, &shown, column?)? {
-                    RefValue::Number(v) => Some(*v),
-                    RefValue::Text(_) => None,
-                }
+                paper_value(&lay.header, &shown, column?)
             };
-            claims::line(
-                cl,
-                values(&cl.row),
-                values(&cl.than),
-                paper_of(&cl.row).zip(paper_of(&cl.than)),
-                &units,
-            )
+            // Numbers, or a printed difference ("+1.46%", ALWA) against a printed number.
+            let paper = match (paper_of(&cl.row), paper_of(&cl.than)) {
+                (Some(RefValue::Number(a)), Some(RefValue::Number(b))) => Some((*a, *b)),
+                (Some(RefValue::Text(t)), Some(RefValue::Number(b))) => t
+                    .trim()
+                    .strip_suffix('%')
+                    .and_then(|v| v.trim_start_matches('+').parse::<f64>().ok())
+                    .map(|d| (b + if spec.percent { d } else { d / 100.0 }, *b)),
+                _ => None,
+            };
+            claims::line(cl, values(&cl.row), values(&cl.than), paper, &units)
         })
         .collect();
-    let name = spec.name.clone().unwrap_or_else(|| default_title.to_string());
+    let name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| default_title.to_string());
     Table {
         title: spec.title.clone().unwrap_or_else(|| name.clone()),
-        caption: caption::caption(&placed, spec, reference, plan.scale.as_deref(), &plan.overrides),
+        caption: caption::caption(
+            &placed,
+            spec,
+            reference,
+            plan.scale.as_deref(),
+            &plan.overrides,
+        ),
         name,
         row_header: spec.row_header.clone(),
         columns,
@@ -436,6 +463,10 @@ fn mark_bold(
                     continue;
                 }
                 let best = values.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max);
+                // All equal: nothing stands out.
+                if values.iter().all(|(_, v)| *v == best) {
+                    continue;
+                }
                 for (i, v) in values {
                     rows[i].cells[c].bold = v == best;
                 }

@@ -19,8 +19,7 @@ pub(crate) fn caption(
     }
     if placed.first().is_some_and(|p| p.job.config.fake.is_some()) {
         parts.push("Ours: scripted test jobs (no training).".into());
-    } else if let Some(first) = placed.first() {
-        let cfg = &first.job.config;
+    } else if !placed.is_empty() {
         let mut detectors: Vec<&str> = Vec::new();
         let mut widths: Vec<i64> = Vec::new();
         for p in placed {
@@ -42,31 +41,64 @@ pub(crate) fn caption(
             many => format!("{} detectors", many.join(" and ")),
         };
         widths.sort_unstable();
-        let widths = widths.iter().map(i64::to_string).collect::<Vec<_>>().join("/");
+        let widths = widths
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join("/");
         let mut seeds: Vec<u64> = placed.iter().map(|p| p.job.seed).collect();
         seeds.sort_unstable();
         seeds.dedup();
-        let mut iterations: Vec<u64> = placed.iter().map(|p| p.job.config.train.iterations).collect();
+        let mut iterations: Vec<u64> = placed
+            .iter()
+            .map(|p| p.job.config.train.iterations)
+            .collect();
         iterations.sort_unstable();
         iterations.dedup();
-        let iterations = iterations.iter().map(u64::to_string).collect::<Vec<_>>().join("/");
-        let mut batches: Vec<u32> = placed.iter().map(|p| p.job.config.train.batch_size).collect();
+        let iterations = iterations
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut batches: Vec<u32> = placed
+            .iter()
+            .map(|p| p.job.config.train.batch_size)
+            .collect();
         batches.sort_unstable();
         batches.dedup();
-        let batches = batches.iter().map(u32::to_string).collect::<Vec<_>>().join("/");
-        let spread = if seeds.len() > 1 { "mean ± std over seeds" } else { "seed" };
+        let batches = batches
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join("/");
+        let spread = if seeds.len() > 1 {
+            "mean ± std over seeds"
+        } else {
+            "seed"
+        };
+        let mut data: Vec<String> = placed
+            .iter()
+            .map(|p| dataset(&p.job.config.dataset))
+            .collect();
+        data.dedup();
+        data.sort();
+        data.dedup();
         // The command line's changes, so a reduced run never reads as the spec's scale.
         let overrides = if overrides.is_empty() {
             String::new()
         } else {
             format!(
                 " with {}",
-                overrides.iter().map(|o| format!("`--set {o}`")).collect::<Vec<_>>().join(" ")
+                overrides
+                    .iter()
+                    .map(|o| format!("`--set {o}`"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )
         };
         parts.push(format!(
             "Ours: {detector} with a tiny ResNet (width {widths}) + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`{overrides}; {spread} {}.",
-            dataset(&cfg.dataset),
+            data.join(" / "),
             scale.unwrap_or("default"),
             seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
         ));
@@ -97,14 +129,21 @@ fn dataset(d: &DatasetSpec) -> String {
             )
         }
         DatasetSpec::Coco(c) => (
-            format!("COCO annotations `{}` (val `{}`)", file(&c.train), file(&c.val)),
+            format!(
+                "COCO annotations `{}` (val `{}`)",
+                file(&c.train),
+                file(&c.val)
+            ),
             c.image_size,
         ),
         DatasetSpec::Voc(v) => (
             format!("Pascal VOC {} (val {})", v.train.join(" + "), v.val),
             v.image_size,
         ),
-        DatasetSpec::Visdrone(v) => (format!("VisDrone {} (val {})", v.train, v.val), v.image_size),
+        DatasetSpec::Visdrone(v) => (
+            format!("VisDrone {} (val {})", v.train, v.val),
+            v.image_size,
+        ),
     };
     let mut text = format!("{what}, {size} px input");
     if let Some(p) = d.pipeline() {

@@ -30,8 +30,55 @@ pub fn check(
         return out;
     }
     let placed = place(plan, spec);
+    let kept = plan
+        .jobs
+        .iter()
+        .zip(&configs)
+        .filter(|(_, c)| {
+            spec.filter
+                .iter()
+                .all(|(path, want)| want.matches_at(lookup(c, path)))
+        })
+        .count();
+    if placed.len() < kept {
+        let axes: Vec<&str> = spec.axes().into_iter().map(|(_, p)| p).collect();
+        out.push((
+            "rows".into(),
+            format!(
+                "{} of the table's jobs have no value at one of {}: filter them out with `where`, or give the absent value a label (`labels: {{null: \"…\"}}`)",
+                kept - placed.len(),
+                axes.join(", ")
+            ),
+            None,
+        ));
+    }
+    for (i, m) in spec.metrics.iter().enumerate() {
+        let Some((_, perturbation)) = m.split_once('@') else {
+            continue;
+        };
+        let missing = placed.iter().find(|p| {
+            !p.job.config.eval.perturbations.iter().any(|q| {
+                serde_json::to_value(q)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .as_deref()
+                    == Some(perturbation)
+            })
+        });
+        if let Some(p) = missing {
+            out.push((
+                format!("metrics[{i}]"),
+                format!("job {} ({}) does not evaluate under `{perturbation}`: add it to `eval.perturbations`", p.job.id, p.row),
+                None,
+            ));
+        }
+    }
     if placed.is_empty() {
-        out.push(("where".into(), "the table keeps none of the sweep's jobs".into(), None));
+        out.push((
+            "where".into(),
+            "the table keeps none of the sweep's jobs".into(),
+            None,
+        ));
         return out;
     }
     let (layouts, groups) = layout(spec, &placed);
@@ -65,7 +112,11 @@ pub fn check(
     if let Some(b) = &spec.baseline {
         for name in b.names() {
             if !shown.contains(&name) {
-                out.push(("baseline".into(), format!("no row `{name}`"), allowed_rows.clone()));
+                out.push((
+                    "baseline".into(),
+                    format!("no row `{name}`"),
+                    allowed_rows.clone(),
+                ));
             }
         }
     }
@@ -74,7 +125,11 @@ pub fn check(
     for (i, c) in spec.claims.iter().enumerate() {
         for (k, name) in [("row", &c.row), ("than", &c.than)] {
             if !shown.contains(&name.as_str()) {
-                out.push((format!("claims[{i}].{k}"), format!("no row `{name}`"), allowed_rows.clone()));
+                out.push((
+                    format!("claims[{i}].{k}"),
+                    format!("no row `{name}`"),
+                    allowed_rows.clone(),
+                ));
             }
         }
         match (&c.column, group_names.is_empty()) {
@@ -99,13 +154,19 @@ pub fn check(
             _ => {}
         }
     }
-    if let Some(r) = reference {
+    // A reduced run (`--set`) may relabel rows; the reference is checked on the spec as written.
+    if let Some(r) = reference.filter(|_| plan.overrides.is_empty()) {
         check_reference(spec, r, &layouts, &groups, &mut out);
     }
     // One job per seed in every cell.
     let mut cells: HashMap<(&str, &str, Option<&str>, u64), usize> = HashMap::new();
     for (i, p) in placed.iter().enumerate() {
-        let key = (p.section.as_str(), p.row.as_str(), p.group.as_deref(), p.job.seed);
+        let key = (
+            p.section.as_str(),
+            p.row.as_str(),
+            p.group.as_deref(),
+            p.job.seed,
+        );
         match cells.get(&key) {
             Some(&j) if placed[j].job.id != p.job.id => {
                 let differ = first_difference(
@@ -145,11 +206,13 @@ fn check_reference(
     let mut rows: Vec<String> = Vec::new();
     for l in layouts {
         for (_, label) in &l.rows {
-            let mut keys = vec![label.clone(), format!("{label}/{}", spec.delta_label)];
-            if let Some(h) = &l.header {
-                keys.extend([format!("{h}/{label}"), format!("{h}/{label}/{}", spec.delta_label)]);
-            }
-            rows.extend(keys);
+            rows.extend(match &l.header {
+                Some(h) => [
+                    format!("{h}/{label}"),
+                    format!("{h}/{label}/{}", spec.delta_label),
+                ],
+                None => [label.clone(), format!("{label}/{}", spec.delta_label)],
+            });
         }
     }
     let columns: Vec<String> = groups
@@ -196,7 +259,11 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> S
     match (a, b) {
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
             for (k, va) in x {
-                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
                 match y.get(k) {
                     Some(vb) if vb == va => {}
                     Some(vb) => return first_difference(va, vb, &path),
@@ -205,7 +272,13 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> S
             }
             y.keys()
                 .find(|k| !x.contains_key(*k))
-                .map(|k| if at.is_empty() { k.clone() } else { format!("{at}.{k}") })
+                .map(|k| {
+                    if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    }
+                })
                 .unwrap_or_else(|| at.to_string())
         }
         _ => at.to_string(),

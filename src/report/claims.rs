@@ -42,7 +42,9 @@ pub(crate) fn line(
         Some(se) if d <= -2.0 * se && d < 0.0 => "no",
         Some(_) => "unclear (within the seed spread)",
     };
-    let spread = se.map(|s| format!(" ± {}", units.delta(s).trim_start_matches('+'))).unwrap_or_default();
+    let spread = se
+        .map(|s| format!(" ± {}", units.delta(s).trim_start_matches('+')))
+        .unwrap_or_default();
     format!("{what}: {verdict}, {}{spread}{paper}", units.delta(d))
 }
 

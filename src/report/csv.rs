@@ -21,7 +21,8 @@ pub fn render(t: &Table) -> String {
         ]);
     }
     header.push("status".into());
-    w.write_record(&header).expect("writing to memory cannot fail");
+    w.write_record(&header)
+        .expect("writing to memory cannot fail");
     for section in &t.sections {
         for row in &section.rows {
             let mut rec = Vec::new();

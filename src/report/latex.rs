@@ -19,8 +19,12 @@ pub fn render(t: &Table) -> String {
         for row in &section.rows {
             let mut cells = vec![escape(&row.label)];
             for (cell, paper) in row.cells.iter().zip(&row.paper) {
-                let text = escape(&cell.text).replace('±', "$\\pm$");
-                cells.push(if cell.bold { format!("\\textbf{{{text}}}") } else { text });
+                let text = escape(&cell.text);
+                cells.push(if cell.bold {
+                    format!("\\textbf{{{text}}}")
+                } else {
+                    text
+                });
                 if t.has_reference {
                     cells.push(paper.as_deref().map_or("--".into(), escape));
                 }
@@ -32,14 +36,14 @@ pub fn render(t: &Table) -> String {
     if !t.claims.is_empty() {
         out += "\\par\\smallskip\n{\\footnotesize\n";
         for claim in &t.claims {
-            out += &format!("Claim: {}\\\\\n", escape(claim).replace('±', "$\\pm$"));
+            out += &format!("Claim: {}\\\\\n", escape(claim));
         }
         out += "}\n";
     }
     out += &format!(
         "\\caption{{{}: {}}}\n\\end{{table}}\n",
         escape(&t.title),
-        escape(&t.caption).replace('±', "$\\pm$")
+        escape(&t.caption)
     );
     out
 }
@@ -50,7 +54,11 @@ fn header(t: &Table, section: &Section, per: usize) -> String {
     let mut out = String::new();
     let first = escape(section.header.as_deref().unwrap_or(&t.row_header));
     let multi_metric = t.columns.iter().any(|c| c.group.is_some())
-        && t.columns.iter().filter(|c| c.group == t.columns[0].group).count() > 1;
+        && t.columns
+            .iter()
+            .filter(|c| c.group == t.columns[0].group)
+            .count()
+            > 1;
     let mut names: Vec<String> = t.columns.iter().map(|c| escape(&c.header)).collect();
     if multi_metric {
         let mut spans: Vec<(String, usize)> = Vec::new();
@@ -65,7 +73,11 @@ fn header(t: &Table, section: &Section, per: usize) -> String {
         let mut rules = Vec::new();
         let mut col = 2;
         for (g, n) in &spans {
-            cells.push(format!("\\multicolumn{{{}}}{{c}}{{{}}}", n * per, escape(g)));
+            cells.push(format!(
+                "\\multicolumn{{{}}}{{c}}{{{}}}",
+                n * per,
+                escape(g)
+            ));
             rules.push(format!("\\cmidrule(lr){{{}-{}}}", col, col + n * per - 1));
             col += n * per;
         }
@@ -102,6 +114,12 @@ fn escape(s: &str) -> String {
                 out.push('\\');
                 out.push(ch)
             }
+            '<' => out += "\\textless{}",
+            '>' => out += "\\textgreater{}",
+            '"' => out += "''",
+            '–' => out += "--",
+            '—' => out += "---",
+            c if math(c).is_some() => out += &format!("${}$", math(c).unwrap_or_default()),
             '~' => out += "\\textasciitilde{}",
             '^' => out += "\\textasciicircum{}",
             '\\' => out += "\\textbackslash{}",
@@ -112,4 +130,26 @@ fn escape(s: &str) -> String {
         out.push('}');
     }
     out
+}
+
+/// Characters pdflatex's default encoding lacks, as math: the papers' Greek letters and signs.
+fn math(c: char) -> Option<&'static str> {
+    Some(match c {
+        'α' => "\\alpha",
+        'β' => "\\beta",
+        'γ' => "\\gamma",
+        'δ' => "\\delta",
+        'ε' => "\\epsilon",
+        'λ' => "\\lambda",
+        'μ' => "\\mu",
+        'ρ' => "\\rho",
+        'σ' => "\\sigma",
+        'Δ' => "\\Delta",
+        '±' => "\\pm",
+        '×' => "\\times",
+        '≥' => "\\geq",
+        '≤' => "\\leq",
+        '→' => "\\to",
+        _ => return None,
+    })
 }

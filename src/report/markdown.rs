@@ -23,7 +23,11 @@ pub fn render(t: &Table) -> String {
             let mut cells = vec![escape(&row.label)];
             for (cell, paper) in row.cells.iter().zip(&row.paper) {
                 let text = escape(&cell.text);
-                cells.push(if cell.bold { format!("**{text}**") } else { text });
+                cells.push(if cell.bold {
+                    format!("**{text}**")
+                } else {
+                    text
+                });
                 if t.has_reference {
                     cells.push(paper.as_deref().map_or("–".into(), escape));
                 }

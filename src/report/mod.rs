@@ -108,36 +108,66 @@ pub struct Shown {
     pub status: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Stat {
     pub mean: f64,
     pub std: Option<f64>,
     pub seeds: usize,
     pub of: usize,
+    pub lost: Option<String>,
 }
 
 /// Our values of one cell: the seeds that finished, or why there are none.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cell {
-    Values { values: Vec<f64>, of: usize },
+    Values {
+        values: Vec<f64>,
+        of: usize,
+        /// Seeds that ended without a value: "1 diverged", "1 failed".
+        lost: Option<String>,
+    },
     Missing(String),
 }
 
 impl Cell {
-    /// Collects one metric over the jobs (one per seed) of a cell.
+    /// Collects one metric over the jobs (one per seed) of a cell. COCO's −1 ("no object in
+    /// this size range") is not a score: it is left out, never averaged.
     pub(crate) fn of(views: &[Option<&JobView>], metric: &str) -> Cell {
-        let values: Vec<f64> = views
+        let mut values = Vec::new();
+        let mut undefined = false;
+        for v in views {
+            if let Some(JobView::Result(r)) = v {
+                if r.status == "done" {
+                    match r.metrics.get(metric) {
+                        Some(x) if x.is_finite() && *x >= 0.0 => values.push(*x),
+                        Some(_) => undefined = true,
+                        None => {}
+                    }
+                }
+            }
+        }
+        let diverged = views
             .iter()
-            .filter_map(|v| match v {
-                Some(JobView::Result(r)) if r.status == "done" => r.metrics.get(metric).copied(),
-                _ => None,
-            })
-            .collect();
+            .filter(|v| matches!(v, Some(JobView::Result(r)) if r.status == "diverged"))
+            .count();
+        let failed = views
+            .iter()
+            .filter(|v| matches!(v, Some(JobView::Status(JobStatus::Failed { .. }))))
+            .count();
         if !values.is_empty() {
+            let lost: Vec<String> = [(diverged, "diverged"), (failed, "failed")]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
             return Cell::Values {
                 values,
                 of: views.len(),
+                lost: (!lost.is_empty()).then(|| lost.join(", ")),
             };
+        }
+        if undefined {
+            return Cell::Missing("n/a (no objects in range)".into());
         }
         let why = views.iter().find_map(|v| match v {
             Some(JobView::Status(JobStatus::Unsupported { .. })) => {
@@ -157,7 +187,7 @@ impl Cell {
     }
 
     pub(crate) fn stat(&self) -> Option<Stat> {
-        let Cell::Values { values, of } = self else {
+        let Cell::Values { values, of, lost } = self else {
             return None;
         };
         let n = values.len() as f64;
@@ -170,6 +200,7 @@ impl Cell {
             std,
             seeds: values.len(),
             of: *of,
+            lost: lost.clone(),
         })
     }
 }
@@ -198,7 +229,11 @@ impl Units {
         };
         let text = format!("{:+.*}", decimals, v);
         // "-0.0" reads as a loss that is not there.
-        let text = if text.trim_start_matches(['+', '-']).chars().all(|c| c == '0' || c == '.') {
+        let text = if text
+            .trim_start_matches(['+', '-'])
+            .chars()
+            .all(|c| c == '0' || c == '.')
+        {
             format!("{:.*}", decimals, 0.0)
         } else {
             text
@@ -224,8 +259,10 @@ impl Units {
         if let Some(sd) = s.std {
             text = format!("{text} ± {}", self.number(sd));
         }
-        if s.seeds < s.of {
-            text = format!("{text} ({}/{} seeds)", s.seeds, s.of);
+        match (&s.lost, s.seeds < s.of) {
+            (Some(lost), _) => text = format!("{text} ({}/{} seeds; {lost})", s.seeds, s.of),
+            (None, true) => text = format!("{text} ({}/{} seeds)", s.seeds, s.of),
+            (None, false) => {}
         }
         text
     }

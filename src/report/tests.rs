@@ -14,8 +14,7 @@ fn job(id: &str, row: &str, seed: u64, reg: RegLossSpec, width: i64) -> PlannedJ
     let mut config = JobConfig::default();
     config.loss.reg = reg;
     config.train.seed = seed;
-    let crate::spec::config::BackboneSpec::TinyResnet { width: w, .. } =
-        &mut config.model.backbone;
+    let crate::spec::config::BackboneSpec::TinyResnet { width: w, .. } = &mut config.model.backbone;
     *w = width;
     PlannedJob {
         id: id.into(),
@@ -87,6 +86,7 @@ fn mean_and_sample_std_over_seeds_and_partial_cells() {
     let c = Cell::Values {
         values: vec![0.2, 0.3, 0.4],
         of: 3,
+        lost: None,
     };
     let s = c.stat().unwrap();
     assert!((s.mean - 0.3).abs() < 1e-12);
@@ -100,8 +100,28 @@ fn mean_and_sample_std_over_seeds_and_partial_cells() {
     let partial = Cell::Values {
         values: vec![0.25],
         of: 2,
+        lost: None,
     };
-    assert_eq!(units.stat_text(&partial.stat().unwrap()), "25.0 (1/2 seeds)");
+    assert_eq!(
+        units.stat_text(&partial.stat().unwrap()),
+        "25.0 (1/2 seeds)"
+    );
+    // COCO's −1 (no object in the range) is never averaged; a diverged seed is named.
+    let undefined = done(&[("APl", -1.0)]);
+    let ok = done(&[("APl", 0.5)]);
+    assert_eq!(
+        Cell::of(&[Some(&undefined)], "APl"),
+        Cell::Missing("n/a (no objects in range)".into())
+    );
+    let mut diverged = done(&[]);
+    if let JobView::Result(r) = &mut diverged {
+        r.status = "diverged".into();
+    }
+    let c = Cell::of(&[Some(&ok), Some(&undefined), Some(&diverged)], "APl");
+    assert_eq!(
+        units.stat_text(&c.stat().unwrap()),
+        "50.0 (1/3 seeds; 1 diverged)"
+    );
     let ni = JobView::Status(crate::journal::JobStatus::Unsupported { reason: "x".into() });
     assert_eq!(
         Cell::of(&[Some(&ni)], "AP"),
@@ -140,12 +160,15 @@ fn column_groups_from_an_axis_with_replaced_deltas_and_bold_above_baseline() {
         job("b1", "0.25:0.25", 0, RegLossSpec::L1, 32),
         job("b2", "0.25:0.25", 0, RegLossSpec::Ciou, 32),
     ]);
-    let views = views("AP50", &[
-        ("a1", 0.7517),
-        ("a2", 0.7535),
-        ("b1", 0.7663),
-        ("b2", 0.7476),
-    ]);
+    let views = views(
+        "AP50",
+        &[
+            ("a1", 0.7517),
+            ("a2", 0.7535),
+            ("b1", 0.7663),
+            ("b2", 0.7476),
+        ],
+    );
     let s = spec(
         "{columns: {axis: loss.reg.kind, labels: {l1: L1, ciou: CIoU}}, metrics: [AP50], \
          baseline: '1.00:1.00', delta: replace, delta_format: points_percent, \
@@ -173,7 +196,10 @@ fn axis_sections_with_delta_rows_and_best_in_bold() {
         job("S", "baseline", 0, RegLossSpec::L1, 64),
         job("A", "+ALWA_2", 0, RegLossSpec::L1, 64),
     ]);
-    let views = views("AP50", &[("s", 0.70), ("a", 0.71), ("S", 0.75), ("A", 0.74)]);
+    let views = views(
+        "AP50",
+        &[("s", 0.70), ("a", 0.71), ("S", 0.75), ("A", 0.74)],
+    );
     let s = spec(
         "{sections: {axis: model.backbone.width, labels: {64: 'w64'}, format: 'w{}'}, \
          metrics: [AP50], baseline: baseline, delta: rows, delta_format: points_percent, \
@@ -293,7 +319,11 @@ fn claims_are_decided_by_the_seed_spread() {
         t.claims[1],
         "noise > L2 on AP: unclear (within the seed spread), 0.0 ± 1.3"
     );
-    assert!(t.claims[2].starts_with("L2 > UGS on AP: no, -4.0"), "{}", t.claims[2]);
+    assert!(
+        t.claims[2].starts_with("L2 > UGS on AP: no, -4.0"),
+        "{}",
+        t.claims[2]
+    );
 }
 
 #[test]
@@ -303,14 +333,22 @@ fn checks_name_unknown_rows_and_cells_that_would_mix_configs() {
         job("b", "A", 0, RegLossSpec::L2, 32),
     ]);
     let s = spec("{rows: variant, baseline: Z, claims: [{row: A, than: Q, metric: AP}]}");
-    let problems: Vec<String> = check(&p, &s, None).into_iter().map(|(k, p, _)| format!("{k}: {p}")).collect();
-    assert!(problems.iter().any(|p| p == "baseline: no row `Z`"), "{problems:?}");
-    assert!(problems.iter().any(|p| p == "claims[0].than: no row `Q`"), "{problems:?}");
+    let problems: Vec<String> = check(&p, &s, None)
+        .into_iter()
+        .map(|(k, p, _)| format!("{k}: {p}"))
+        .collect();
     assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("rows: row `A` would average two different jobs of seed 0")
-                && p.contains("differ in `loss.reg")),
+        problems.iter().any(|p| p == "baseline: no row `Z`"),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p == "claims[0].than: no row `Q`"),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p
+            .starts_with("rows: row `A` would average two different jobs of seed 0")
+            && p.contains("differ in `loss.reg")),
         "{problems:?}"
     );
     let s = spec("{columns: {axis: loss.nothing}}");
@@ -327,19 +365,29 @@ fn renderers_agree_on_cells_bold_and_paper_values() {
         job("b", "UGS", 0, RegLossSpec::L1, 32),
     ]);
     let views = views("AP", &[("a", 0.2), ("b", 0.25)]);
-    let s = spec("{title: T, metrics: [AP], bold: best, claims: [{row: UGS, than: L2, metric: AP}]}");
+    let s =
+        spec("{title: T, metrics: [AP], bold: best, claims: [{row: UGS, than: L2, metric: AP}]}");
     let reference: TableReference =
         crate::spec::from_yaml("{source: S, rows: {UGS: {AP: '23.5 (+2.2)'}}}").unwrap();
     let t = build(&p, &s, Some(&reference), &views, "t");
     let md = markdown(&t);
     assert!(md.contains("| UGS | **25.0** | 23.5 (+2.2) |"), "{md}");
     assert!(md.contains("| L2 | 20.0 | – |"), "{md}");
-    assert!(md.contains("- Claim: UGS > L2 on AP: unclear (one seed: no spread to judge by), +5.0"), "{md}");
+    assert!(
+        md.contains("- Claim: UGS > L2 on AP: unclear (one seed: no spread to judge by), +5.0"),
+        "{md}"
+    );
     let tex = latex(&t);
-    assert!(tex.contains("UGS & \\textbf{25.0} & 23.5 (+2.2) \\\\"), "{tex}");
+    assert!(
+        tex.contains("UGS & \\textbf{25.0} & 23.5 (+2.2) \\\\"),
+        "{tex}"
+    );
     assert!(tex.contains("\\multicolumn{2}{c}{AP}"), "{tex}");
     let csv = csv(&t);
-    assert!(csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,status\n"), "{csv}");
+    assert!(
+        csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,status\n"),
+        "{csv}"
+    );
     assert!(csv.contains("UGS,25.0,,1/1,23.5 (+2.2),ok"), "{csv}");
 }
 
@@ -379,12 +427,118 @@ fn reference_keys_must_name_rows_and_columns_and_inline_deltas_reach_the_paper_c
     let t = build(&p, &s, Some(&good), &views, "t");
     assert_eq!(t.columns[0].header, "AP (COCO)");
     assert_eq!(t.columns[0].key, "AP");
-    assert_eq!(t.sections[0].rows[1].paper, [Some("22.4 (+2.5)".to_string())]);
+    assert_eq!(
+        t.sections[0].rows[1].paper,
+        [Some("22.4 (+2.5)".to_string())]
+    );
     assert_eq!(texts(&t, 0)[1], ["FCOS + UGS", "22.4 (+2.5)"]);
     let typo: TableReference =
         crate::spec::from_yaml("{rows: {FCOS+UGS: {AP: 22.4}, FCOS: {AP5: 1.0}}}").unwrap();
-    let problems: Vec<String> = check(&p, &s, Some(&typo)).into_iter().map(|(_, p, _)| p).collect();
+    let problems: Vec<String> = check(&p, &s, Some(&typo))
+        .into_iter()
+        .map(|(_, p, _)| p)
+        .collect();
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("row `FCOS+UGS` is not a row")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("column `AP5` is not a column")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("row `FCOS+UGS` is not a row")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("column `AP5` is not a column")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_job_shared_by_two_rows_counts_once_and_ties_are_not_bold() {
+    // Two plan entries of one row resolving to the same job id (same config): one seed, not two.
+    let p = plan(vec![
+        job("x", "A", 0, RegLossSpec::L1, 32),
+        job("x", "A", 0, RegLossSpec::L1, 32),
+        job("y", "B", 0, RegLossSpec::L2, 32),
+    ]);
+    let views = views("AP", &[("x", 0.41), ("y", 0.41)]);
+    let t = build(&p, &spec("{metrics: [AP], bold: best}"), None, &views, "t");
+    assert_eq!(texts(&t, 0), [vec!["A", "41.0"], vec!["B", "41.0"]]);
+    assert_eq!(t.sections[0].rows[0].cells[0].seeds, "1/1");
+}
+
+#[test]
+fn absent_axis_values_are_labelled_by_null_or_reported() {
+    let mut adaptive = job("a", "ALWA", 0, RegLossSpec::L1, 32);
+    adaptive.config.loss.weights.adapt = Some(crate::spec::config::AdaptSpec::Alwa {
+        variant: 2,
+        window: 20,
+        record: Default::default(),
+        std: Default::default(),
+    });
+    let p = plan(vec![job("f", "fixed", 0, RegLossSpec::L1, 32), adaptive]);
+    let s = spec("{rows: {axis: loss.weights.adapt.window, format: 'C = {}'}, metrics: [AP]}");
+    let problems = check(&p, &s, None);
+    assert!(
+        problems[0]
+            .1
+            .starts_with("1 of the table's jobs have no value"),
+        "{problems:?}"
+    );
+    let s = spec(
+        "{rows: {axis: loss.weights.adapt.window, labels: {null: fixed weights}, format: 'C = {}'}, metrics: [AP]}",
+    );
+    assert!(check(&p, &s, None).is_empty());
+    let t = build(&p, &s, None, &BTreeMap::new(), "t");
+    assert_eq!(
+        texts(&t, 0),
+        [vec!["fixed weights", "pending"], vec!["C = 20", "pending"]]
+    );
+}
+
+#[test]
+fn perturbed_metrics_need_the_perturbation_and_latex_needs_no_unicode() {
+    let p = plan(vec![job("a", "λ=0.5 > δ", 0, RegLossSpec::L1, 32)]);
+    let s = spec("{metrics: [AP50@black_patch]}");
+    let problems = check(&p, &s, None);
+    assert!(
+        problems[0].0 == "metrics[0]" && problems[0].1.contains("add it to `eval.perturbations`"),
+        "{problems:?}"
+    );
+    let t = build(
+        &p,
+        &spec("{metrics: [AP]}"),
+        None,
+        &views("AP", &[("a", 0.5)]),
+        "t",
+    );
+    let tex = latex(&t);
+    assert!(
+        tex.contains("$\\lambda$=0.5 \\textgreater{} $\\delta$ & 50.0"),
+        "{tex}"
+    );
+    assert!(tex.is_ascii(), "pdflatex's default encoding: {tex}");
+}
+
+#[test]
+fn a_claim_reads_the_papers_printed_difference() {
+    let p = plan(vec![
+        job("a", "1.00:1.00", 0, RegLossSpec::L1, 32),
+        job("b", "0.25:0.25", 0, RegLossSpec::L1, 32),
+    ]);
+    let views = views("AP50", &[("a", 0.75), ("b", 0.76)]);
+    let s = spec(
+        "{metrics: [AP50], percent: false, decimals: 4, delta_format: points_percent, \
+         claims: [{row: '0.25:0.25', than: '1.00:1.00', metric: AP50}]}",
+    );
+    let reference: TableReference = crate::spec::from_yaml(
+        "{rows: {'1.00:1.00': {AP50: 0.7517}, '0.25:0.25': {AP50: '+1.46%'}}}",
+    )
+    .unwrap();
+    let t = build(&p, &s, Some(&reference), &views, "t");
+    assert!(
+        t.claims[0].ends_with("+1.00% (paper: +1.46%)"),
+        "{}",
+        t.claims[0]
+    );
 }

@@ -657,8 +657,16 @@ impl Spec {
             match read_reference(&reference_path(&self.path, reference)) {
                 Ok(file) => {
                     let name = t.name.clone().unwrap_or_default();
-                    if let Some(r) = file.table(&name) {
-                        merged.tables.insert(name, r);
+                    match file.table(&name) {
+                        Some(r) => {
+                            merged.tables.insert(name, r);
+                        }
+                        None => errors.push(self.table_error(
+                            i,
+                            "reference",
+                            format!("{reference} has no numbers for table `{name}` (no `tables.{name}`, no top-level `rows`)"),
+                            Some(file.tables.keys().cloned().collect::<Vec<_>>().join(", ")),
+                        )),
                     }
                 }
                 Err(problem) => errors.push(self.table_error(i, "reference", problem, None)),
@@ -688,7 +696,10 @@ impl Spec {
         SpecError {
             origin: Origin::File {
                 path: self.path.clone(),
-                pos: self.locator.locate(&p).or_else(|| self.locator.locate(&prefix)),
+                pos: self
+                    .locator
+                    .locate(&p)
+                    .or_else(|| self.locator.locate(&prefix)),
             },
             key: render(&p),
             problem,

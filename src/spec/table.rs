@@ -148,6 +148,22 @@ impl AxisSpec {
         }
     }
 
+    /// Label and rank of the value at the axis' path; an absent value is `null`, which shows
+    /// only where `labels` names it (`{null: "baseline"}`), else the job is left out.
+    pub fn place(&self, value: Option<&serde_json::Value>) -> Option<(String, usize)> {
+        match value {
+            Some(v) => Some((self.label(v), self.rank(v))),
+            None => {
+                let null = serde_json::Value::Null;
+                self.labels
+                    .0
+                    .iter()
+                    .any(|(k, _)| k.0.is_null())
+                    .then(|| (self.label(&null), self.rank(&null)))
+            }
+        }
+    }
+
     /// Rank of a value for ordering: labelled values in label order, then the rest.
     pub fn rank(&self, value: &serde_json::Value) -> usize {
         self.labels
@@ -199,7 +215,9 @@ impl Scalar {
 
     pub fn matches(&self, value: &serde_json::Value) -> bool {
         match (&self.0, value) {
-            (serde_json::Value::Number(a), serde_json::Value::Number(b)) => a.as_f64() == b.as_f64(),
+            (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
+                a.as_f64() == b.as_f64()
+            }
             (a, b) => a == b,
         }
     }
@@ -307,7 +325,10 @@ impl Baseline {
     pub fn names(&self) -> Vec<&str> {
         match self {
             Baseline::One(b) => vec![b],
-            Baseline::PerRow(m) => m.iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]).collect(),
+            Baseline::PerRow(m) => m
+                .iter()
+                .flat_map(|(a, b)| [a.as_str(), b.as_str()])
+                .collect(),
         }
     }
 }
@@ -472,11 +493,7 @@ impl TableSpec {
             }
         }
         if self.delta != DeltaMode::None && self.baseline.is_none() {
-            out.push((
-                "delta".into(),
-                "deltas need a `baseline` row".into(),
-                None,
-            ));
+            out.push(("delta".into(), "deltas need a `baseline` row".into(), None));
         }
         if self.bold == Bold::AboveBaseline && self.baseline.is_none() {
             out.push((

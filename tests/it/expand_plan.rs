@@ -122,5 +122,8 @@ fn a_scale_may_set_the_seeds() {
     let bad = write(&dir, "b.yaml", "name: b\nscales:\n  full: {seeds: [a]}\n");
     let (code, _, err) = run(sweep().arg("plan").arg(&bad));
     assert_eq!(code, 2);
-    assert!(err.contains("b.yaml:3:") && err.contains("scales.full.seeds"), "{err}");
+    assert!(
+        err.contains("b.yaml:3:") && err.contains("scales.full.seeds"),
+        "{err}"
+    );
 }

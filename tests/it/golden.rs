@@ -157,13 +157,22 @@ fn tables_render_in_each_layout_and_format_as_the_golden_files() {
 #[test]
 fn a_table_naming_a_missing_row_is_a_located_error_before_anything_runs() {
     let dir = temp_dir("golden-bad");
-    let bad = SPEC.replace("baseline: \"1.00:1.00\"\n    delta: replace", "baseline: \"1:1\"\n    delta: replace");
+    let bad = SPEC.replace(
+        "baseline: \"1.00:1.00\"\n    delta: replace",
+        "baseline: \"1:1\"\n    delta: replace",
+    );
     let spec = write(&dir, "golden.yaml", &bad);
     write(&dir, "golden.paper.yaml", PAPER);
     let out = dir.join("out");
     let (code, _, err) = run(sweep().arg("run").arg(&spec).arg("--out").arg(&out));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("golden.yaml:") && err.contains("tables[0].baseline"), "{err}");
-    assert!(err.contains("no row `1:1`") && err.contains("1.00:1.00, 0.25:0.25, +ALWA_2"), "{err}");
+    assert!(
+        err.contains("golden.yaml:") && err.contains("tables[0].baseline"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no row `1:1`") && err.contains("1.00:1.00, 0.25:0.25, +ALWA_2"),
+        "{err}"
+    );
     assert!(!out.join("jobs").exists(), "nothing ran");
 }

@@ -1,12 +1,12 @@
 //! The one integration-test binary: libtorch is linked once for all of these.
 mod datasets;
 mod eval_coco;
-mod golden;
 mod expand_plan;
+mod golden;
 mod resume;
 mod schedule;
+mod shipped;
 mod slurm;
 mod spec_errors;
-mod shipped;
 mod sweep_e2e;
 mod util;

@@ -24,7 +24,11 @@ fn every_shipped_sweep_plans_at_each_scale() {
         for scale in ["quick", "full"] {
             let (code, out, err) = run(sweep().arg("plan").arg(&spec).args(["--scale", scale]));
             assert_eq!(code, 0, "{} --scale {scale}:\n{out}\n{err}", spec.display());
-            assert!(!out.contains("not run"), "every row can run: {}\n{out}", spec.display());
+            assert!(
+                !out.contains("not run"),
+                "every row can run: {}\n{out}",
+                spec.display()
+            );
         }
     }
 }
@@ -48,7 +52,10 @@ fn ugs_ablation_runs_end_to_end_at_a_reduced_size() {
         "train.log_every=2",
     ];
     let mut cmd = sweep();
-    cmd.current_dir(repo()).args(["run", "ablation_ugs"]).arg("--out").arg(&out);
+    cmd.current_dir(repo())
+        .args(["run", "ablation_ugs"])
+        .arg("--out")
+        .arg(&out);
     for s in sets {
         cmd.args(["--set", s]);
     }
@@ -62,18 +69,26 @@ fn ugs_ablation_runs_end_to_end_at_a_reduced_size() {
         "| L_CE + λL_UM (λ=0.5) |",
         "| L_CE + λL_UM + γL^ur (full UGS) |",
     ] {
-        let line = md.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("{row} in\n{md}"));
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("{row} in\n{md}"));
         assert!(line.contains(" ± "), "three seeds give a spread: {line}");
     }
     assert!(md.contains("| AP (ours) | AP (paper) |"), "{md}");
-    assert!(md.contains("| 21.3 |") && md.contains("| 23.5 |"), "paper values: {md}");
+    assert!(
+        md.contains("| 21.3 |") && md.contains("| 23.5 |"),
+        "paper values: {md}"
+    );
     assert!(
         md.contains("- Claim: L_CE + λL_UM + γL^ur (full UGS) > L2 (Baseline) on AP: ")
             && md.contains("(paper: +2.2)"),
         "{md}"
     );
     assert!(
-        md.contains("scale `quick` with `--set dataset.image_size=64` `--set dataset.train_images=16`"),
+        md.contains(
+            "scale `quick` with `--set dataset.image_size=64` `--set dataset.train_images=16`"
+        ),
         "the caption names the reduced size: {md}"
     );
     for f in ["curves_total.png", "curves_total.svg"] {
