@@ -104,7 +104,7 @@ pub(crate) fn caption(
         ));
     }
     if !spec.claims.is_empty() {
-        parts.push("Claims: ± is the standard error of the difference over seeds; \"yes\" needs two of them.".into());
+        parts.push("Claims: ± is the standard error of the difference over seeds; a yes or no needs a difference of two of them.".into());
     }
     if let Some(source) = reference.and_then(|r| r.source.as_ref()) {
         parts.push(format!("Paper: {}.", source.trim().trim_end_matches('.')));
