@@ -20,69 +20,36 @@ pub(crate) fn caption(
     if placed.first().is_some_and(|p| p.job.config.fake.is_some()) {
         parts.push("Ours: scripted test jobs (no training).".into());
     } else if !placed.is_empty() {
-        let mut detectors: Vec<&str> = Vec::new();
-        let mut widths: Vec<i64> = Vec::new();
-        for p in placed {
-            let d = match &p.job.config.model.detector {
+        let detector = {
+            let names = distinct(placed.iter().map(|p| match &p.job.config.model.detector {
                 DetectorSpec::Fcos { .. } => "FCOS-style",
                 DetectorSpec::Retinanet { .. } => "RetinaNet-style",
-            };
-            if !detectors.contains(&d) {
-                detectors.push(d);
+            }));
+            if names.len() == 1 {
+                format!("{} detector", names[0])
+            } else {
+                format!("{} detectors", names.join(" and "))
             }
+        };
+        let slash = |v: Vec<String>| v.join("/");
+        let widths = slash(distinct(placed.iter().map(|p| {
             let crate::spec::config::BackboneSpec::TinyResnet { width, .. } =
                 &p.job.config.model.backbone;
-            if !widths.contains(width) {
-                widths.push(*width);
-            }
-        }
-        let detector = match detectors.as_slice() {
-            [one] => format!("{one} detector"),
-            many => format!("{} detectors", many.join(" and ")),
-        };
-        widths.sort_unstable();
-        let widths = widths
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join("/");
-        let mut seeds: Vec<u64> = placed.iter().map(|p| p.job.seed).collect();
-        seeds.sort_unstable();
-        seeds.dedup();
-        let mut iterations: Vec<u64> = placed
-            .iter()
-            .map(|p| p.job.config.train.iterations)
-            .collect();
-        iterations.sort_unstable();
-        iterations.dedup();
-        let iterations = iterations
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join("/");
-        let mut batches: Vec<u32> = placed
-            .iter()
-            .map(|p| p.job.config.train.batch_size)
-            .collect();
-        batches.sort_unstable();
-        batches.dedup();
-        let batches = batches
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join("/");
+            *width
+        })));
+        let seeds = distinct(placed.iter().map(|p| p.job.seed));
+        let iterations = slash(distinct(
+            placed.iter().map(|p| p.job.config.train.iterations),
+        ));
+        let batches = slash(distinct(
+            placed.iter().map(|p| p.job.config.train.batch_size),
+        ));
         let spread = if seeds.len() > 1 {
             "mean ± std over seeds"
         } else {
             "seed"
         };
-        let mut data: Vec<String> = placed
-            .iter()
-            .map(|p| dataset(&p.job.config.dataset))
-            .collect();
-        data.dedup();
-        data.sort();
-        data.dedup();
+        let data = distinct(placed.iter().map(|p| dataset(&p.job.config.dataset)));
         // The command line's changes, so a reduced run never reads as the spec's scale.
         let overrides = if overrides.is_empty() {
             String::new()
@@ -100,7 +67,7 @@ pub(crate) fn caption(
             "Ours: {detector} with a tiny ResNet (width {widths}) + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`{overrides}; {spread} {}.",
             data.join(" / "),
             scale.unwrap_or("default"),
-            seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            seeds.join(", "),
         ));
     }
     if !spec.claims.is_empty() {
@@ -110,6 +77,14 @@ pub(crate) fn caption(
         parts.push(format!("Paper: {}.", source.trim().trim_end_matches('.')));
     }
     parts.join(" ")
+}
+
+/// The distinct values, sorted, as text.
+fn distinct<T: Ord + ToString>(values: impl Iterator<Item = T>) -> Vec<String> {
+    let mut v: Vec<T> = values.collect();
+    v.sort();
+    v.dedup();
+    v.iter().map(T::to_string).collect()
 }
 
 /// What the jobs trained and evaluated on: the synthetic set's size and classes, or the

@@ -124,12 +124,25 @@ pub fn check(
     let group_names: Vec<String> = groups.iter().flatten().cloned().collect();
     for (i, c) in spec.claims.iter().enumerate() {
         for (k, name) in [("row", &c.row), ("than", &c.than)] {
-            if !shown.contains(&name.as_str()) {
-                out.push((
-                    format!("claims[{i}].{k}"),
-                    format!("no row `{name}`"),
-                    allowed_rows.clone(),
-                ));
+            // The sub-tables holding this row (by key or shown label).
+            let holding: Vec<&str> = layouts
+                .iter()
+                .filter(|l| l.rows.iter().any(|(key, s)| key == name || s == name))
+                .map(|l| l.header.as_deref().unwrap_or(""))
+                .collect();
+            let problem = match &c.section {
+                _ if holding.is_empty() => Some(format!("no row `{name}`")),
+                Some(s) if !holding.contains(&s.as_str()) => {
+                    Some(format!("no row `{name}` in sub-table `{s}`"))
+                }
+                None if holding.len() > 1 => Some(format!(
+                    "`{name}` is in several sub-tables ({}): say which with `section`",
+                    holding.join(", ")
+                )),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                out.push((format!("claims[{i}].{k}"), problem, allowed_rows.clone()));
             }
         }
         match (&c.column, group_names.is_empty()) {

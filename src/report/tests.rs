@@ -42,6 +42,17 @@ fn done(metrics: &[(&str, f64)]) -> JobView {
     })
 }
 
+/// The job with ALWA_2 task weights of window `c`.
+fn alwa(mut j: PlannedJob, c: u64) -> PlannedJob {
+    j.config.loss.weights.adapt = Some(crate::spec::config::AdaptSpec::Alwa {
+        variant: 2,
+        window: c,
+        record: Default::default(),
+        std: Default::default(),
+    });
+    j
+}
+
 /// Finished jobs with one metric each.
 fn views(metric: &str, values: &[(&str, f64)]) -> BTreeMap<String, JobView> {
     values
@@ -393,13 +404,7 @@ fn renderers_agree_on_cells_bold_and_paper_values() {
 
 #[test]
 fn a_null_filter_keeps_jobs_without_the_optional_section() {
-    let mut adaptive = job("a", "ALWA", 0, RegLossSpec::L1, 32);
-    adaptive.config.loss.weights.adapt = Some(crate::spec::config::AdaptSpec::Alwa {
-        variant: 2,
-        window: 100,
-        record: Default::default(),
-        std: Default::default(),
-    });
+    let adaptive = alwa(job("a", "ALWA", 0, RegLossSpec::L1, 32), 100);
     let p = plan(vec![job("f", "fixed", 0, RegLossSpec::L1, 32), adaptive]);
     let s = spec("{where: {loss.weights.adapt: null}, metrics: [AP]}");
     assert!(check(&p, &s, None).is_empty(), "{:?}", check(&p, &s, None));
@@ -469,13 +474,7 @@ fn a_job_shared_by_two_rows_counts_once_and_ties_are_not_bold() {
 
 #[test]
 fn absent_axis_values_are_labelled_by_null_or_reported() {
-    let mut adaptive = job("a", "ALWA", 0, RegLossSpec::L1, 32);
-    adaptive.config.loss.weights.adapt = Some(crate::spec::config::AdaptSpec::Alwa {
-        variant: 2,
-        window: 20,
-        record: Default::default(),
-        std: Default::default(),
-    });
+    let adaptive = alwa(job("a", "ALWA", 0, RegLossSpec::L1, 32), 20);
     let p = plan(vec![job("f", "fixed", 0, RegLossSpec::L1, 32), adaptive]);
     let s = spec("{rows: {axis: loss.weights.adapt.window, format: 'C = {}'}, metrics: [AP]}");
     let problems = check(&p, &s, None);
@@ -540,5 +539,32 @@ fn a_claim_reads_the_papers_printed_difference() {
         t.claims[0].ends_with("+1.00% (paper: +1.46%)"),
         "{}",
         t.claims[0]
+    );
+}
+
+#[test]
+fn a_claim_on_a_row_in_several_sub_tables_must_name_one() {
+    let p = plan(vec![
+        job("d", "default", 0, RegLossSpec::Giou, 32),
+        job("b", "bs 1", 0, RegLossSpec::L1, 32),
+    ]);
+    let sections = "sections: [{header: B, rows: [bs 1, {row: default, label: '8'}]}, \
+                    {header: D, rows: [{row: default, label: '1'}]}]";
+    let problems = |claim: &str| -> Vec<String> {
+        let s = spec(&format!("{{metrics: [AP], {sections}, claims: [{claim}]}}"));
+        check(&p, &s, None)
+            .into_iter()
+            .map(|(k, p, _)| format!("{k}: {p}"))
+            .collect()
+    };
+    // Shown labels, each in one sub-table: fine.
+    assert!(problems("{row: '8', than: '1', metric: AP}").is_empty());
+    assert_eq!(
+        problems("{row: default, than: bs 1, metric: AP}"),
+        ["claims[0].row: `default` is in several sub-tables (B, D): say which with `section`"]
+    );
+    assert_eq!(
+        problems("{row: default, than: bs 1, metric: AP, section: D}"),
+        ["claims[0].than: no row `bs 1` in sub-table `D`"]
     );
 }
