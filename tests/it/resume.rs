@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{results, run, sweep, temp_dir, write};
+use crate::util::{results, run, start_run, sweep, temp_dir, write};
 
 const CHAOS: &str = "name: chaos\nbase: {fake: {iterations: 25, millis_per_iteration: 8}}\nvariants:\n  - {name: a}\n  - {name: b, set: {fake.memory_mib: 7}}\n  - {name: c, init_from: a}\nseeds: [0, 1, 2]\ntable: {metrics: [AP], decimals: 4}\n";
 
@@ -46,15 +46,7 @@ fn sigkill_at_random_moments_loses_nothing_and_redoes_nothing() {
         x ^= x >> 7;
         x ^= x << 17;
         let delay = 150 + x % 600;
-        let mut child = sweep()
-            .arg("run")
-            .arg(&spec)
-            .arg("--out")
-            .arg(&out)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = start_run(&mut sweep(), &spec, &out, Stdio::null());
         std::thread::sleep(Duration::from_millis(delay));
         if round % 3 == 1 {
             if let Some(pid) = some_worker(&out) {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{run, sweep, temp_dir, write};
+use crate::util::{plan_rows, run, start_run, sweep, temp_dir, write};
 
 fn events(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out.join("events.jsonl"))
@@ -24,24 +24,12 @@ fn count(out: &Path, job: &str, state: &str) -> usize {
         .count()
 }
 
-fn plan_ids(out: &Path) -> Vec<(String, String)> {
-    let plan: Value =
-        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
-    plan["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| {
-            (
-                j["row"].as_str().unwrap().to_string(),
-                j["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn id_of(out: &Path, row: &str) -> String {
-    plan_ids(out).into_iter().find(|(r, _)| r == row).unwrap().1
+    plan_rows(out)
+        .into_iter()
+        .find(|(r, _)| r == row)
+        .unwrap()
+        .1
 }
 
 const OUTCOMES: &str = r#"name: outcomes
@@ -113,7 +101,7 @@ fn a_job_past_its_timeout_is_stopped_retried_and_failed() {
         "1",
     ]));
     assert_eq!(code, 1, "{err}");
-    let id = &plan_ids(&out)[0].1;
+    let id = &plan_rows(&out)[0].1;
     assert_eq!(count(&out, id, "running"), 2, "one retry after the timeout");
     assert!(stdout.contains("failed (timeout)"), "{stdout}");
 }
@@ -131,7 +119,7 @@ fn gpu_oom_is_retried_once_with_the_gpu_to_itself() {
         .arg("--out")
         .arg(&out));
     assert_eq!(code, 0, "{err}");
-    let id = &plan_ids(&out)[0].1;
+    let id = &plan_rows(&out)[0].1;
     assert_eq!(count(&out, id, "failed"), 1);
     assert_eq!(count(&out, id, "running"), 2);
     assert_eq!(count(&out, id, "done"), 1);
@@ -285,15 +273,7 @@ fn a_second_orchestrator_is_refused_while_the_first_runs() {
         "name: l\nbase: {fake: {iterations: 100, millis_per_iteration: 20}}\n",
     );
     let out = dir.join("out");
-    let mut first = sweep()
-        .arg("run")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = start_run(&mut sweep(), &spec, &out, Stdio::null());
     wait_for(|| out.join("events.jsonl").exists());
     let (code, _, err) = run(sweep().arg("run").arg(&spec).arg("--out").arg(&out));
     assert_eq!(code, 2);
@@ -314,15 +294,7 @@ fn ctrl_c_stops_with_130_and_the_rerun_finishes() {
         "name: c\nbase: {fake: {iterations: 60, millis_per_iteration: 25}}\nseeds: [0, 1, 2]\n",
     );
     let out = dir.join("out");
-    let mut child = sweep()
-        .arg("run")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_run(&mut sweep(), &spec, &out, Stdio::piped());
     wait_for(|| events(&out).iter().any(|e| e["state"] == "running"));
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: signalling a child we started.

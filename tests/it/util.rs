@@ -1,7 +1,7 @@
 //! Shared helpers: a fresh directory per test and a `Command` for the real binary.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -68,4 +68,40 @@ pub fn results(out: &std::path::Path) -> std::collections::BTreeMap<String, Vec<
         }
     }
     map
+}
+
+/// `(row, job id)` of every plan entry, in plan order.
+pub fn plan_rows(out: &std::path::Path) -> Vec<(String, String)> {
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan.json"))
+            .expect("plan.json is JSON");
+    plan["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            (
+                j["row"].as_str().unwrap().to_string(),
+                j["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Starts `CMD run SPEC --out OUT` in the background, stdout discarded, stderr piped or
+/// discarded.
+pub fn start_run(
+    cmd: &mut Command,
+    spec: &std::path::Path,
+    out: &std::path::Path,
+    stderr: Stdio,
+) -> Child {
+    cmd.arg("run")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start sweep")
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{run, sweep, temp_dir, write};
+use crate::util::{plan_rows, run, start_run, sweep, temp_dir, write};
 use cluster::{with_cluster, Cluster};
 
 /// The tests below that use the cluster; the last one to finish stops it.
@@ -31,17 +31,7 @@ fn json(path: &Path) -> Value {
 
 /// Row -> job id (for sweeps with one seed per row).
 fn plan_ids(out: &Path) -> BTreeMap<String, String> {
-    json(&out.join("plan.json"))["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| {
-            (
-                j["row"].as_str().unwrap().to_string(),
-                j["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    plan_rows(out).into_iter().collect()
 }
 
 /// Every distinct job id of the sweep.
@@ -295,16 +285,7 @@ fn a_killed_orchestrator_is_resumed_without_submitting_a_job_twice() {
                 executor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1}\ntable: {metrics: [AP]}\n";
     let spec = write(&dir, "k.yaml", text);
     let out = dir.join("out");
-    let mut orchestrator = c
-        .sweep()
-        .arg("run")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut orchestrator = start_run(&mut c.sweep(), &spec, &out, Stdio::null());
     // Killed while the workers run in Slurm (one has made progress), some results possibly in.
     wait_for("a worker making progress", || {
         std::fs::read_dir(out.join("jobs"))
@@ -426,16 +407,7 @@ fn ctrl_c_cancels_what_the_sweep_submitted() {
     let text = "name: sigint\nbase: {fake: {iterations: 100, millis_per_iteration: 100}}\nseeds: [0, 1, 2]\nexecutor: {kind: slurm, gpus_per_job: 0, cpus_per_job: 1}\n";
     let spec = write(&dir, "c.yaml", text);
     let out = dir.join("out");
-    let child = c
-        .sweep()
-        .arg("run")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_run(&mut c.sweep(), &spec, &out, Stdio::piped());
     wait_for("three submissions", || c.records(&out).len() == 3);
     // SAFETY: signalling a child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
