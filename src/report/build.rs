@@ -17,6 +17,9 @@ pub(crate) struct Placed<'a> {
     pub section: String,
     pub row: String,
     pub group: Option<String>,
+    /// Order keys of the section, row and group labels: their axis' label order (0 when the
+    /// label does not come from an axis).
+    pub ranks: (usize, usize, usize),
 }
 
 /// The value at a dotted path of a job's resolved config.
@@ -40,33 +43,34 @@ pub(crate) fn place<'a>(plan: &'a PlanFile, spec: &TableSpec) -> Vec<Placed<'a>>
         if !keep {
             continue;
         }
-        let row = match &spec.rows {
-            RowSource::Named(RowKeyword::Row) => job.row.clone(),
-            RowSource::Named(RowKeyword::Variant) => job.variant.clone(),
+        let (row, row_rank) = match &spec.rows {
+            RowSource::Named(RowKeyword::Row) => (job.row.clone(), 0),
+            RowSource::Named(RowKeyword::Variant) => (job.variant.clone(), 0),
             RowSource::Axis(a) => match at(a) {
-                Some((label, _)) => label,
+                Some(placed) => placed,
                 None => continue,
             },
         };
-        let section = match &spec.sections {
+        let (section, section_rank) = match &spec.sections {
             Some(Sections::Axis(a)) => match at(a) {
-                Some((label, _)) => label,
+                Some(placed) => placed,
                 None => continue,
             },
-            _ => String::new(),
+            _ => (String::new(), 0),
         };
-        let group = match &spec.columns {
+        let (group, group_rank) = match &spec.columns {
             Some(a) => match at(a) {
-                Some((label, _)) => Some(label),
+                Some((label, rank)) => (Some(label), rank),
                 None => continue,
             },
-            None => None,
+            None => (None, 0),
         };
         out.push(Placed {
             job,
             section,
             row,
             group,
+            ranks: (section_rank, row_rank, group_rank),
         });
     }
     out
@@ -85,15 +89,6 @@ fn ordered(labels: impl Iterator<Item = (String, usize)>) -> Vec<String> {
     seen.into_iter().map(|(_, _, l)| l).collect()
 }
 
-fn rank_of(axis: Option<&AxisSpec>, placed: &Placed, label: &str) -> usize {
-    let Some(a) = axis else { return 0 };
-    let config = serde_json::to_value(&placed.job.config).unwrap_or_default();
-    match a.place(lookup(&config, &a.axis)) {
-        Some((l, rank)) if l == label => rank,
-        _ => usize::MAX,
-    }
-}
-
 /// One sub-table before formatting: its header and its rows as (key, shown label).
 pub(crate) struct Layout {
     pub header: Option<String>,
@@ -104,26 +99,22 @@ pub(crate) struct Layout {
 
 pub(crate) fn layout(spec: &TableSpec, placed: &[Placed]) -> (Vec<Layout>, Vec<Option<String>>) {
     let groups: Vec<Option<String>> = match &spec.columns {
-        Some(a) => ordered(placed.iter().filter_map(|p| {
-            let g = p.group.clone()?;
-            let r = rank_of(Some(a), p, &g);
-            Some((g, r))
-        }))
+        Some(_) => ordered(
+            placed
+                .iter()
+                .filter_map(|p| Some((p.group.clone()?, p.ranks.2))),
+        )
         .into_iter()
         .map(Some)
         .collect(),
         None => vec![None],
-    };
-    let row_axis = match &spec.rows {
-        RowSource::Axis(a) => Some(a),
-        RowSource::Named(_) => None,
     };
     let rows_of = |section: &str| -> Vec<(String, String)> {
         ordered(
             placed
                 .iter()
                 .filter(|p| p.section == section)
-                .map(|p| (p.row.clone(), rank_of(row_axis, p, &p.row))),
+                .map(|p| (p.row.clone(), p.ranks.1)),
         )
         .into_iter()
         .map(|r| (r.clone(), r))
@@ -147,18 +138,14 @@ pub(crate) fn layout(spec: &TableSpec, placed: &[Placed]) -> (Vec<Layout>, Vec<O
                     .collect(),
             })
             .collect(),
-        Some(Sections::Axis(a)) => ordered(
-            placed
-                .iter()
-                .map(|p| (p.section.clone(), rank_of(Some(a), p, &p.section))),
-        )
-        .into_iter()
-        .map(|s| Layout {
-            header: Some(s.clone()),
-            rows: rows_of(&s),
-            key: s,
-        })
-        .collect(),
+        Some(Sections::Axis(_)) => ordered(placed.iter().map(|p| (p.section.clone(), p.ranks.0)))
+            .into_iter()
+            .map(|s| Layout {
+                header: Some(s.clone()),
+                rows: rows_of(&s),
+                key: s,
+            })
+            .collect(),
     };
     (sections, groups)
 }

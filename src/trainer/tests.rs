@@ -19,6 +19,19 @@ pub(super) fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The smallest model the tests train: a width-8 ResNet, 16 FPN channels, one head conv.
+pub(crate) fn tiny_model() -> ModelSpec {
+    ModelSpec {
+        backbone: BackboneSpec::TinyResnet {
+            width: 8,
+            blocks: vec![1, 1, 1, 1],
+        },
+        fpn_channels: 16,
+        head_convs: 1,
+        ..Default::default()
+    }
+}
+
 fn tiny() -> JobConfig {
     JobConfig {
         dataset: DatasetSpec::Synthetic(SyntheticSpec {
@@ -29,15 +42,7 @@ fn tiny() -> JobConfig {
             max_object_size: 40.0,
             ..Default::default()
         }),
-        model: ModelSpec {
-            backbone: BackboneSpec::TinyResnet {
-                width: 8,
-                blocks: vec![1, 1, 1, 1],
-            },
-            fpn_channels: 16,
-            head_convs: 1,
-            ..Default::default()
-        },
+        model: tiny_model(),
         train: TrainSpec {
             iterations: 30,
             batch_size: 4,

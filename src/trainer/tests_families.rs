@@ -6,7 +6,7 @@
 //! measured AP50 after 200 iterations 0.18–0.41 across the families, untrained 0.01–0.02.
 
 use super::run::Session;
-use super::tests::{fresh_dir, run_job_serial, serial};
+use super::tests::{fresh_dir, run_job_serial, serial, tiny_model};
 use super::*;
 use crate::spec::config::*;
 use tch::Device;
@@ -23,15 +23,7 @@ fn easy(loss: LossSpec) -> JobConfig {
             max_object_size: 40.0,
             ..Default::default()
         }),
-        model: ModelSpec {
-            backbone: BackboneSpec::TinyResnet {
-                width: 8,
-                blocks: vec![1, 1, 1, 1],
-            },
-            fpn_channels: 16,
-            head_convs: 1,
-            ..Default::default()
-        },
+        model: tiny_model(),
         train: TrainSpec {
             iterations: 200,
             batch_size: 4,

@@ -11,15 +11,7 @@ use std::sync::Arc;
 fn config(spec: &CocoSpec, iterations: u64) -> JobConfig {
     JobConfig {
         dataset: DatasetSpec::Coco(spec.clone()),
-        model: ModelSpec {
-            backbone: BackboneSpec::TinyResnet {
-                width: 8,
-                blocks: vec![1, 1, 1, 1],
-            },
-            fpn_channels: 16,
-            head_convs: 1,
-            ..Default::default()
-        },
+        model: crate::trainer::tests::tiny_model(),
         train: TrainSpec {
             iterations,
             batch_size: 4,
