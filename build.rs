@@ -1,8 +1,10 @@
-//! Link-time set-up for libtorch.
+//! Link-time set-up for libtorch, which only `sweep-worker` and the trainer benches link
+//! (`sweep` itself never references it, so `--as-needed` leaves it out of that binary).
 //!
-//! * rpath to torch's `lib/` so the binary runs without `LD_LIBRARY_PATH`;
-//! * `libtorch_cuda.so` linked with `--no-as-needed`: nothing references it by symbol, so the
-//!   default `--as-needed` drops it and CUDA silently looks unavailable on a GPU machine.
+//! * rpath to torch's `lib/` so the binaries run without `LD_LIBRARY_PATH`;
+//! * `libtorch_cuda.so` linked with `--no-as-needed` into the programs that train: nothing
+//!   references it by symbol, so the default `--as-needed` drops it and CUDA silently looks
+//!   unavailable on a GPU machine.
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -39,8 +41,10 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-search=native={}", lib.display());
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        for target in ["rustc-link-arg-bin=sweep-worker", "rustc-link-arg-benches"] {
+            println!("cargo:{target}=-Wl,--no-as-needed");
+            println!("cargo:{target}=-ltorch_cuda");
+            println!("cargo:{target}=-Wl,--as-needed");
+        }
     }
 }

@@ -17,14 +17,22 @@
 //! Environment: `SWEEP_BENCH_THREADS` (default 2) intra-op threads; `SWEEP_BENCH_DEVICE=cuda`
 //! times the steps on the first GPU (then memory is the process's host RSS, not GPU memory).
 
+// The trainer is compiled into the programs that train (sweep-worker, the trainer benches),
+// not into the library.
+#[allow(dead_code)]
+#[path = "../src/trainer/mod.rs"]
+mod trainer;
+#[allow(unused_imports)]
+use sweep::{eval, journal, spec};
+
 use std::process::Command;
 use std::time::Instant;
 use sweep::spec::config::{JobConfig, RegLossSpec, UgsSpec};
-use sweep::trainer::losses::ap::{algorithm1, fast, ApLoss};
-use sweep::trainer::losses::ranking::{IGNORED, NEG, POS};
-use sweep::trainer::losses::{ClsBatch, ClsLoss};
-use sweep::trainer::run::Session;
-use sweep::trainer::synth::Rng;
+use trainer::losses::ap::{algorithm1, fast, ApLoss};
+use trainer::losses::ranking::{IGNORED, NEG, POS};
+use trainer::losses::{ClsBatch, ClsLoss};
+use trainer::run::Session;
+use trainer::synth::Rng;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -4,14 +4,22 @@
 //! (default 96 images of 640 × 480, COCO's usual size; `SWEEP_BENCH_IMAGE=2000x1500` for
 //! VisDrone's) into a temporary directory, then measures
 //! 1. one image's decode and resize + pad (best of 5, one thread);
-//! 2. the loader alone ([`sweep::trainer::datasets::Loader`]: decode, resize, flip, pad, in its
+//! 2. the loader alone ([`trainer::datasets::Loader`]: decode, resize, flip, pad, in its
 //!    background threads) for 1, 2, 4, ... threads up to the machine's cores, batches of 8;
-//! 3. the trainer on the same data (`sweep::trainer::train`, default model, batch 8, the
+//! 3. the trainer on the same data (`trainer::train`, default model, batch 8, the
 //!    loader running beside it), whose images/s is what the loader must sustain.
 //!
 //! Input side `SWEEP_BENCH_SIZE` (default 512), training device `SWEEP_BENCH_DEVICE` (`cpu`,
 //! default, or `cuda`), training iterations `SWEEP_BENCH_ITERATIONS` (default 6 on the CPU,
 //! 60 on a GPU). The loader keeps the trainer fed when (2) at the job's thread count exceeds (3).
+
+// The trainer is compiled into the programs that train (sweep-worker, the trainer benches),
+// not into the library.
+#[allow(dead_code)]
+#[path = "../src/trainer/mod.rs"]
+mod trainer;
+#[allow(unused_imports)]
+use sweep::{eval, journal, spec};
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -19,10 +27,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sweep::spec::config::{DatasetSpec, JobConfig};
-use sweep::trainer::datasets::fixture::{scene, write_coco};
-use sweep::trainer::datasets::transform::{decode, Placement};
-use sweep::trainer::datasets::{Dataset, Loader};
-use sweep::trainer::{train, DeviceChoice, Progress, TrainOptions};
+use trainer::datasets::fixture::{scene, write_coco};
+use trainer::datasets::transform::{decode, Placement};
+use trainer::datasets::{Dataset, Loader};
+use trainer::{train, DeviceChoice, Progress, TrainOptions};
 
 const BATCH: usize = 8;
 

@@ -106,7 +106,6 @@ fn run(
             &executor,
             &opts,
             display,
-            &|_| Ok(()),
             &mut || {},
         ))
         .expect("sweep runs");

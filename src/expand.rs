@@ -254,6 +254,7 @@ fn link_init_from(spec: &Spec, jobs: &mut [Job]) -> Result<(), SpecErrors> {
                 .collect();
             if matches.len() != 1 {
                 return Err(crate::spec::SpecError {
+                    kind: crate::spec::ErrorKind::Structure,
                     origin: crate::spec::Origin::File {
                         path: spec.path.clone(),
                         pos: None,

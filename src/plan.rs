@@ -7,7 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
 use crate::expand::{Job, JobId};
-use crate::schedule::place::Placement;
+use crate::launch::Placement;
 use crate::spec::JobConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +110,15 @@ impl Plan {
 
     pub fn distinct_jobs(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The distinct job ids in dependency order (a job after the jobs it starts from).
+    pub fn ids(&self) -> Vec<JobId> {
+        self.order()
+            .expect("checked when the plan was built")
+            .iter()
+            .map(|j| j.id.clone())
+            .collect()
     }
 }
 

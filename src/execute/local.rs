@@ -1,4 +1,4 @@
-//! Child processes on this machine: one `sweep worker` per job, in its own process group so a
+//! Child processes on this machine: one `sweep-worker` per job, in its own process group so a
 //! Ctrl-C in the terminal reaches only the orchestrator, which forwards SIGTERM (the worker
 //! checkpoints, then exits).
 
@@ -13,21 +13,22 @@ use tokio::process::Command;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{ExecError, ExecEvent, Executor, Launch, Outcome, Recovery};
-use crate::schedule::place::Placement;
-use crate::worker::protocol::WorkerMessage;
+use crate::launch::protocol::WorkerMessage;
+use crate::launch::{Device, Placement, WorkerCommand};
 
 /// Lines of a failed worker's stderr kept with its failure.
 const STDERR_TAIL: usize = 40;
 
 pub struct LocalExecutor {
-    exe: PathBuf,
+    /// The `sweep-worker` binary.
+    worker: PathBuf,
     running: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl LocalExecutor {
-    pub fn new(exe: PathBuf) -> LocalExecutor {
+    pub fn new(worker: PathBuf) -> LocalExecutor {
         LocalExecutor {
-            exe,
+            worker,
             running: Arc::default(),
         }
     }
@@ -45,27 +46,25 @@ impl Executor for LocalExecutor {
             .append(true)
             .open(&stderr_path)
             .map_err(spawn_err)?;
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("worker")
-            .arg(&launch.dir)
-            .arg("--threads")
-            .arg(launch.placement.threads().to_string())
+        // A Slurm placement never reaches this executor; it runs on the CPU if it does.
+        let (visible, device) = match &launch.placement {
+            Placement::Gpu { index, .. } => (index.to_string(), Device::Cuda),
+            Placement::Cpu { .. } | Placement::Slurm { .. } => (String::new(), Device::Cpu),
+        };
+        let worker = WorkerCommand {
+            job_dir: launch.dir.clone(),
+            threads: launch.placement.threads(),
+            device,
+            interactive: false,
+        };
+        let mut cmd = Command::new(&self.worker);
+        cmd.args(worker.args())
+            .env("CUDA_VISIBLE_DEVICES", visible)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .process_group(0)
             .kill_on_drop(false);
-        match &launch.placement {
-            Placement::Gpu { index, .. } => {
-                cmd.env("CUDA_VISIBLE_DEVICES", index.to_string())
-                    .args(["--device", "cuda"]);
-            }
-            // A Slurm placement never reaches this executor; run it on the CPU if it does.
-            Placement::Cpu { .. } | Placement::Slurm { .. } => {
-                cmd.env("CUDA_VISIBLE_DEVICES", "")
-                    .args(["--device", "cpu"]);
-            }
-        }
         let mut child = cmd.spawn().map_err(spawn_err)?;
         let pid = child.id().unwrap_or(0);
         self.running

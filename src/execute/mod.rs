@@ -1,4 +1,4 @@
-//! Executors run `sweep worker <job dir>` somewhere and report what happens as [`ExecEvent`]s
+//! Executors run `sweep-worker <job dir>` somewhere and report what happens as [`ExecEvent`]s
 //! on one channel; the scheduler never holds a process. `local` runs child processes; `slurm`
 //! submits the same command with sbatch.
 
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::schedule::place::Placement;
-use crate::worker::protocol::{exit, WorkerMessage};
+use crate::launch::protocol::{exit, WorkerMessage};
+use crate::launch::Placement;
 
 /// Why a job did not finish.
 #[derive(Debug, Clone, PartialEq, Eq)]

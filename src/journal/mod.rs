@@ -12,6 +12,7 @@
 pub mod atomic;
 mod events;
 mod lock;
+mod reader;
 mod records;
 
 use std::fs;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use atomic::write_atomic;
 pub use events::EventLog;
 pub use lock::SweepLock;
+pub use reader::{JobView, RunSettings, SweepRecord};
 pub use records::{now as records_now, process_start, Event, JobResult, JobState, JobStatus};
 
 #[derive(Debug, thiserror::Error)]

@@ -70,11 +70,30 @@ pub struct JobResult {
     #[serde(default)]
     pub diverged_at: Option<u64>,
     pub iterations: u64,
+    // What a result needs is its id, status and metrics; the rest describes the run, and a
+    // result written by hand or by an older build without it is still a result.
+    #[serde(default)]
     pub seconds: f64,
+    #[serde(default)]
     pub device: String,
+    #[serde(default)]
     pub threads: usize,
+    #[serde(default)]
     pub parameters: i64,
+    #[serde(default)]
     pub finished_at: f64,
+}
+
+impl JobResult {
+    /// A metric as a score: only a `done` job's (a diverged job's metrics describe a broken
+    /// model), and never COCO's `-1` ("no objects of that size").
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        if self.status != "done" {
+            return None;
+        }
+        let v = *self.metrics.get(name)?;
+        (v.is_finite() && v >= 0.0).then_some(v)
+    }
 }
 
 /// One line of `events.jsonl`.

@@ -6,16 +6,16 @@
 //! without it nothing can be attributed to rows or configs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::PlotError;
+use crate::journal::{JobResult, JobView, JournalError, SweepDir};
 
-/// The subset of `plan.json` the plots need; unknown fields are ignored so
-/// the plan format can grow without breaking plotting.
+/// The view of `plan.json` the plots need: configs as plain JSON (the figures treat every
+/// config key alike), unknown fields ignored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Plan {
     #[serde(default)]
@@ -50,28 +50,6 @@ impl PlanJob {
     /// The job's seed as a comparable string (seeds are only compared, never used as numbers).
     fn seed_key(&self) -> Option<String> {
         self.seed.as_ref().map(|v| v.to_string())
-    }
-}
-
-/// The subset of `result.json` the plots need.
-#[derive(Debug, Clone, Deserialize)]
-pub struct JobResult {
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub metrics: HashMap<String, Value>,
-}
-
-impl JobResult {
-    /// A metric usable for plotting: only finished (`done`) jobs count, since a
-    /// diverged job's metrics describe a broken model, and COCO's `-1` ("no
-    /// objects of that size") is not a score.
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        if self.status.as_deref() != Some("done") {
-            return None;
-        }
-        let v = self.metrics.get(name)?.as_f64()?;
-        (v.is_finite() && v >= 0.0).then_some(v)
     }
 }
 
@@ -119,16 +97,20 @@ pub struct Sweep {
 }
 
 impl Sweep {
-    /// Loads `plan.json` (error if unreadable) and whatever per-job files exist.
+    /// Loads `plan.json` (error if unreadable) and whatever per-job files exist, through the
+    /// journal's reader; a job whose result cannot be read is left out of the figures.
     pub fn load(dir: &Path) -> Result<Self, PlotError> {
-        let plan_path = dir.join("plan.json");
-        let text = fs::read_to_string(&plan_path).map_err(|source| PlotError::PlanRead {
-            path: plan_path.clone(),
-            source,
-        })?;
-        let plan: Plan = serde_json::from_str(&text).map_err(|source| PlotError::PlanParse {
-            path: plan_path.clone(),
-            source,
+        let sweep = SweepDir::new(dir);
+        let plan_path = sweep.plan_path();
+        let plan: Plan = sweep.read_plan().map_err(|e| match e {
+            JournalError::Corrupt { problem, .. } => PlotError::PlanParse {
+                path: plan_path.clone(),
+                problem,
+            },
+            other => PlotError::PlanRead {
+                path: plan_path.clone(),
+                source: other,
+            },
         })?;
         let mut curves = HashMap::new();
         let mut results = HashMap::new();
@@ -136,12 +118,13 @@ impl Sweep {
             if curves.contains_key(&job.id) || results.contains_key(&job.id) {
                 continue;
             }
-            let job_dir = dir.join("jobs").join(&job.id);
-            if let Some(c) = read_curves(&job_dir.join("curves.csv")) {
+            if let Some(c) = read_curves(&sweep.job_dir(&job.id).join("curves.csv")) {
                 curves.insert(job.id.clone(), c);
             }
-            if let Some(r) = read_result(&job_dir.join("result.json")) {
-                results.insert(job.id.clone(), r);
+            if let Ok(mut views) = sweep.read_jobs([job.id.as_str()]) {
+                if let Some(JobView::Result(r)) = views.remove(&job.id) {
+                    results.insert(job.id.clone(), r);
+                }
             }
         }
         Ok(Sweep {
@@ -256,12 +239,6 @@ pub fn read_curves(path: &Path) -> Option<Curves> {
         }
     }
     Some(curves)
-}
-
-/// Reads `result.json`; `None` when missing or not (yet) valid JSON.
-pub fn read_result(path: &Path) -> Option<JobResult> {
-    let text = fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 // ---------------------------------------------------------------------------

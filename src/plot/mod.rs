@@ -23,9 +23,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use data::{
-    axis_file_name, flatten, mean_std, metric_vs_axis, read_curves, read_result, sanitize,
-    swept_axes, Axis, CurvePoint, Curves, JobResult, Leaf, MetricSeries, Plan, PlanJob, StatPoint,
-    Sweep,
+    axis_file_name, flatten, mean_std, metric_vs_axis, read_curves, sanitize, swept_axes, Axis,
+    CurvePoint, Curves, Leaf, MetricSeries, Plan, PlanJob, StatPoint, Sweep,
 };
 pub use render::{wants_log, write_figure, Figure, Panel, Series};
 
@@ -49,13 +48,10 @@ pub enum PlotError {
     #[error("cannot read sweep plan {path}: {source}")]
     PlanRead {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::journal::JournalError,
     },
-    #[error("cannot parse sweep plan {path}: {source}")]
-    PlanParse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error("cannot parse sweep plan {path}: {problem}")]
+    PlanParse { path: PathBuf, problem: String },
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,

@@ -1,6 +1,7 @@
 //! Tables in the paper's layout: rows, column groups and sub-tables chosen by the spec's
 //! `table:` section, our mean ± std over seeds beside the paper's own number, baselines with
-//! their deltas, bold, and claim lines computed from our seeds. Pure: results in, text out.
+//! their deltas, bold, and claim lines computed from our seeds. Pure (results in, text out),
+//! except [`write_tables`], which reads the sweep directory and writes `tables/`.
 
 mod build;
 mod caption;
@@ -9,14 +10,16 @@ mod claims;
 mod csv;
 mod latex;
 mod markdown;
+mod write;
 
-use crate::journal::{JobResult, JobStatus};
+use crate::journal::{JobStatus, JobView};
 
 pub use self::csv::render as csv;
 pub use build::build;
 pub use check::check;
 pub use latex::render as latex;
 pub use markdown::render as markdown;
+pub use write::{check_spec_tables, write_tables};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -40,13 +43,6 @@ impl Format {
             Format::Latex => latex(t),
         }
     }
-}
-
-/// What is known of one job when a table is built.
-#[derive(Debug, Clone)]
-pub enum JobView {
-    Result(JobResult),
-    Status(JobStatus),
 }
 
 /// A rendered table, ready for any format: every cell's text is decided here, so the three

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::launch::Placement;
 use crate::plan::{PlanFile, PlannedJob};
-use crate::schedule::place::Placement;
 use crate::spec::config::{JobConfig, RegLossSpec};
 use crate::spec::table::*;
 use crate::spec::TableSpec;

@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 use crate::execute::{ExecError, ExecEvent, Executor, FailureCause, Launch, Outcome, Recovery};
 use crate::expand::Job;
 use crate::journal::{records_now, Event, JobDir, JobState, JobStatus, JournalError, SweepDir};
+use crate::launch::protocol::WorkerMessage;
+use crate::launch::Placement;
 use crate::plan::Plan;
-use crate::worker::protocol::WorkerMessage;
-use place::{Demand, GpuLoad, GpuState, Gpus, Placement, Policy};
+use place::{Demand, GpuLoad, GpuState, Gpus, Policy};
 pub use progress::Display;
 
 /// Plain-line progress (for benchmarks and tests that drive [`run`] directly).
@@ -83,7 +84,6 @@ pub struct Summary {
     pub done: usize,
     pub diverged: usize,
     pub failed: usize,
-    pub unsupported: usize,
     pub interrupted: bool,
     /// Jobs left queued or running in the executor's queue (`detach`).
     pub detached: usize,
@@ -264,7 +264,6 @@ pub async fn run(
     executor: &dyn Executor,
     opts: &RunOptions,
     display: Display,
-    supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>,
     on_result: &mut dyn FnMut(),
 ) -> Result<Summary, ScheduleError> {
     let order = plan
@@ -310,7 +309,7 @@ pub async fn run(
     let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
     let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    d.admit_jobs(order, supported, executor, &tx)?;
+    d.admit_jobs(order, executor, &tx)?;
     d.display.start(d.total, d.summary.already_done);
 
     let mut stopping: Option<Instant> = None;
@@ -383,16 +382,14 @@ impl<'a> Dispatcher<'a> {
         })
     }
 
-    /// Sorts the plan's jobs into done (skipped), not runnable, still running from an earlier
-    /// orchestrator (adopted, as the executor finds them), and queued.
+    /// Sorts the plan's jobs into done (skipped), still running from an earlier orchestrator
+    /// (adopted, as the executor finds them), and queued.
     fn admit_jobs(
         &mut self,
         order: Vec<&'a Job>,
-        supported: &dyn Fn(&crate::spec::JobConfig) -> Result<(), String>,
         executor: &dyn Executor,
         tx: &mpsc::UnboundedSender<ExecEvent>,
     ) -> Result<(), ScheduleError> {
-        let mut not_run: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         let now = Instant::now();
         for job in order {
             let dir = JobDir::new(self.sweep.job_dir(&job.id));
@@ -403,25 +400,6 @@ impl<'a> Dispatcher<'a> {
             if dir.read_result()?.is_some() {
                 self.summary.already_done += 1;
                 self.finished.insert(job.id.clone());
-                continue;
-            }
-            if let Err(reason) = supported(&job.config) {
-                let status = JobStatus::Unsupported {
-                    reason: reason.clone(),
-                };
-                dir.write_state(&JobState {
-                    status: status.clone(),
-                    attempts: 0,
-                    threads: 0,
-                    updated_at: records_now(),
-                })?;
-                self.log(&job.id, status)?;
-                let rows = not_run.entry(reason).or_default();
-                if !rows.contains(&job.row) {
-                    rows.push(job.row.clone());
-                }
-                self.summary.unsupported += 1;
-                self.failed.insert(job.id.clone());
                 continue;
             }
             let launch = Launch {
@@ -466,10 +444,6 @@ impl<'a> Dispatcher<'a> {
                     self.running.insert(job.id.clone(), r);
                 }
             }
-        }
-        for (reason, rows) in &not_run {
-            self.display
-                .line(&format!("sweep: not run ({reason}): {}", rows.join("; ")));
         }
         if self.summary.already_done > 0 {
             self.display.line(&format!(

@@ -13,8 +13,36 @@ pub enum Origin {
     CommandLine { arg: String },
 }
 
+/// What kind of problem a [`SpecError`] is, for callers (and tests) that act on it rather than
+/// read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file could not be read.
+    Read,
+    /// Not YAML, or a value of the wrong type.
+    Syntax,
+    /// A key the schema does not have.
+    UnknownKey,
+    /// A `kind:` (or other enumerated value) the schema does not have.
+    UnknownKind,
+    /// A required key is absent.
+    MissingKey,
+    /// A value outside its allowed range or list.
+    OutOfRange,
+    /// A file or directory the config names does not exist.
+    MissingPath,
+    /// The spec's own structure: empty axes, duplicate names, cycles, bad dotted keys.
+    Structure,
+    /// A `--set` or `--scale` from the command line.
+    CommandLine,
+    /// A table that does not fit the jobs, or its reference file.
+    Table,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
+    pub kind: ErrorKind,
     pub origin: Origin,
     /// Dotted key path, e.g. `variants[2].set.loss.reg.lamda`; empty for whole-file problems.
     pub key: String,
@@ -69,10 +97,10 @@ impl From<SpecError> for SpecErrors {
 
 /// Splits serde's "unknown field `x`, expected one of `a`, `b`" into the problem and the
 /// allowed list, adding a "did you mean" when one allowed name is close to the typo.
-pub(crate) fn explain_serde(message: &str) -> (String, Option<String>, Option<String>) {
-    for (prefix, what) in [
-        ("unknown field `", "unknown key"),
-        ("unknown variant `", "unknown kind"),
+pub(crate) fn explain_serde(message: &str) -> Explained {
+    for (prefix, what, kind) in [
+        ("unknown field `", "unknown key", ErrorKind::UnknownKey),
+        ("unknown variant `", "unknown kind", ErrorKind::UnknownKind),
     ] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let found = rest.split('`').next().unwrap_or_default().to_string();
@@ -90,18 +118,37 @@ pub(crate) fn explain_serde(message: &str) -> (String, Option<String>, Option<St
                 None => format!("{what} `{found}`"),
             };
             let allowed = (!allowed.is_empty()).then(|| allowed.join(", "));
-            return (problem, allowed, Some(found));
+            return Explained {
+                kind,
+                problem,
+                allowed,
+                found: Some(found),
+            };
         }
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        return (
-            format!("missing key `{field}`"),
-            None,
-            Some(field.to_string()),
-        );
+        return Explained {
+            kind: ErrorKind::MissingKey,
+            problem: format!("missing key `{field}`"),
+            allowed: None,
+            found: Some(field.to_string()),
+        };
     }
-    (message.to_string(), None, None)
+    Explained {
+        kind: ErrorKind::Syntax,
+        problem: message.to_string(),
+        allowed: None,
+        found: None,
+    }
+}
+
+/// A serde message taken apart: its kind, the problem, what is allowed, and the offending name.
+pub(crate) struct Explained {
+    pub kind: ErrorKind,
+    pub problem: String,
+    pub allowed: Option<String>,
+    pub found: Option<String>,
 }
 
 #[cfg(test)]
@@ -110,18 +157,18 @@ mod tests {
 
     #[test]
     fn suggests_the_closest_allowed_name() {
-        let (problem, allowed, found) =
-            explain_serde("unknown field `lamda`, expected one of `n`, `alpha`, `lambda`");
-        assert_eq!(problem, "unknown key `lamda` (did you mean `lambda`?)");
-        assert_eq!(allowed.as_deref(), Some("n, alpha, lambda"));
-        assert_eq!(found.as_deref(), Some("lamda"));
+        let e = explain_serde("unknown field `lamda`, expected one of `n`, `alpha`, `lambda`");
+        assert_eq!(e.kind, ErrorKind::UnknownKey);
+        assert_eq!(e.problem, "unknown key `lamda` (did you mean `lambda`?)");
+        assert_eq!(e.allowed.as_deref(), Some("n, alpha, lambda"));
+        assert_eq!(e.found.as_deref(), Some("lamda"));
     }
 
     #[test]
     fn no_suggestion_when_nothing_is_close() {
-        let (problem, allowed, _) =
-            explain_serde("unknown variant `xyz`, expected one of `focal`, `l1`");
-        assert_eq!(problem, "unknown kind `xyz`");
-        assert_eq!(allowed.as_deref(), Some("focal, l1"));
+        let e = explain_serde("unknown variant `xyz`, expected one of `focal`, `l1`");
+        assert_eq!(e.kind, ErrorKind::UnknownKind);
+        assert_eq!(e.problem, "unknown kind `xyz`");
+        assert_eq!(e.allowed.as_deref(), Some("focal, l1"));
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::error::explain_serde;
+use super::error::{explain_serde, ErrorKind};
 use super::validate::validate;
 use super::yaml::{Mapping, Seg, Value};
 use super::{render, JobConfig, Origin, Spec, SpecError, SpecErrors};
@@ -140,9 +140,10 @@ pub(crate) fn resolve_value(
     value: Value,
     attribute: &dyn Fn(&[Seg]) -> (Origin, String),
 ) -> Result<JobConfig, SpecErrors> {
-    let error = |cfg_path: &[Seg], problem: String, allowed: Option<String>| {
+    let error = |kind: ErrorKind, cfg_path: &[Seg], problem: String, allowed: Option<String>| {
         let (origin, key) = attribute(cfg_path);
         SpecError {
+            kind,
             origin,
             key,
             problem,
@@ -167,7 +168,7 @@ pub(crate) fn resolve_value(
                 })
                 .collect();
             let message = e.into_inner().to_string();
-            let (problem, allowed, found) = explain_serde(&message);
+            let explained = explain_serde(&message);
             // Tagged enums are read from a buffer: the path stops at the enum, so the key
             // named in the message is appended to point at its line. A plain name (a unit
             // variant such as an `eval.perturbations` entry) is located by the path itself.
@@ -177,14 +178,14 @@ pub(crate) fn resolve_value(
                 {
                     path.push(Seg::Key("kind".into()));
                 }
-            } else if let Some(found) = found {
+            } else if let Some(found) = explained.found {
                 if !matches!(path.last(), Some(Seg::Key(k)) if *k == found)
                     && message.starts_with("unknown field")
                 {
                     path.push(Seg::Key(found));
                 }
             }
-            return Err(error(&path, problem, allowed).into());
+            return Err(error(explained.kind, &path, explained.problem, explained.allowed).into());
         }
     };
     let problems = validate(&cfg);
@@ -196,12 +197,12 @@ pub(crate) fn resolve_value(
             .into_iter()
             .map(|p| {
                 let path: Vec<Seg> = p.key.split('.').map(|k| Seg::Key(k.into())).collect();
-                let what = if p.missing {
-                    "does not exist"
+                let (kind, what) = if p.missing {
+                    (ErrorKind::MissingPath, "does not exist")
                 } else {
-                    "is out of range"
+                    (ErrorKind::OutOfRange, "is out of range")
                 };
-                error(&path, format!("{} {what}", p.found), Some(p.allowed))
+                error(kind, &path, format!("{} {what}", p.found), Some(p.allowed))
             })
             .collect(),
     ))

@@ -86,10 +86,10 @@ fn dataset(c: &mut Checks, d: &DatasetSpec) {
         ">= 1",
     );
     c.check(
-        s.max_objects >= 1,
+        (1..=64).contains(&s.max_objects),
         "dataset.max_objects",
         s.max_objects,
-        ">= 1",
+        "1 to 64",
     );
     c.check(
         s.min_objects <= s.max_objects,
@@ -103,11 +103,12 @@ fn dataset(c: &mut Checks, d: &DatasetSpec) {
         s.min_object_size,
         ">= 2 pixels",
     );
+    // An object must fit inside the image with a pixel to spare for the generator's placement.
     c.check(
-        s.min_object_size <= s.max_object_size && s.max_object_size <= size as f64,
+        s.min_object_size <= s.max_object_size && s.max_object_size <= size as f64 - 1.0,
         "dataset.max_object_size",
         s.max_object_size,
-        "between dataset.min_object_size and dataset.image_size",
+        "between dataset.min_object_size and dataset.image_size - 1",
     );
 }
 
@@ -240,10 +241,10 @@ fn visdrone(c: &mut Checks, s: &VisdroneSpec) {
 
 fn model(c: &mut Checks, m: &ModelSpec) {
     c.check(
-        m.fpn_channels >= 8 && m.fpn_channels % 8 == 0,
+        (8..=1024).contains(&m.fpn_channels) && m.fpn_channels % 8 == 0,
         "model.fpn_channels",
         m.fpn_channels,
-        "a multiple of 8, >= 8",
+        "a multiple of 8 from 8 to 1024",
     );
     c.check(
         m.head_convs <= 8,
@@ -253,10 +254,10 @@ fn model(c: &mut Checks, m: &ModelSpec) {
     );
     let BackboneSpec::TinyResnet { width, blocks } = &m.backbone;
     c.check(
-        *width >= 8 && width % 8 == 0,
+        (8..=512).contains(width) && width % 8 == 0,
         "model.backbone.width",
         width,
-        "a multiple of 8, >= 8",
+        "a multiple of 8 from 8 to 512",
     );
     c.check(
         blocks.len() == 4 && blocks.iter().all(|b| (1..=8).contains(b)),
@@ -388,7 +389,12 @@ fn losses(c: &mut Checks, l: &LossSpec) {
         ),
     }
     match &l.reg {
-        RegLossSpec::SmoothL1 { beta } => c.check(*beta > 0.0, "loss.reg.beta", beta, "> 0"),
+        RegLossSpec::SmoothL1 { beta } => c.check(
+            *beta >= 0.0 && beta.is_finite(),
+            "loss.reg.beta",
+            beta,
+            ">= 0 (0 = L1)",
+        ),
         RegLossSpec::Hiou { gamma } => c.check(
             *gamma > 0.0 && *gamma <= 1.0,
             "loss.reg.gamma",

@@ -17,13 +17,6 @@ pub enum TrainError {
     /// A valid config that this trainer cannot run yet.
     #[error("unsupported: {what}")]
     Unsupported { what: String },
-    /// A config value outside what the trainer accepts.
-    #[error("invalid config: {field} = {value}: {allowed}")]
-    Invalid {
-        field: &'static str,
-        value: String,
-        allowed: &'static str,
-    },
     #[error("i/o error on {}: {source}", path.display())]
     Io {
         path: PathBuf,

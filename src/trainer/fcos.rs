@@ -25,7 +25,7 @@
 //! `sqrt(min(l, r)/max(l, r) · min(t, b)/max(t, b))`; the regression weight of a positive is its
 //! center-ness target when the branch is on (as in the FCOS repository), else 1.
 
-use super::layout::{levels, Assignment, Level};
+use super::priors::{levels, Assignment, Level};
 use super::synth::Object;
 
 /// Upper bound of a level's `max(l, t, r, b)` range in strides (FCOS: 64 px on stride-8 P3).

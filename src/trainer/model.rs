@@ -27,65 +27,10 @@
 //!   its own ([`Head::reg_logits`]): UGS's refinement step re-runs it on perturbed levels.
 
 pub use super::head::{Head, HeadOutput};
+use super::layers::{conv, ConvGn};
 use crate::spec::config::{BackboneSpec, ModelSpec};
-use tch::nn::{self, ConvConfig, GroupNormConfig, Module};
+use tch::nn::{self, Module};
 use tch::Tensor;
-
-/// Strides of the FPN levels the head runs on.
-pub const STRIDES: [i64; 3] = [8, 16, 32];
-
-fn groups(c: i64) -> i64 {
-    (1..=8)
-        .rev()
-        .find(|g| c % g == 0)
-        .expect("1 divides everything")
-}
-
-fn conv(vs: nn::Path, i: i64, o: i64, k: i64, stride: i64, bias: bool) -> nn::Conv2D {
-    let cfg = ConvConfig {
-        stride,
-        padding: k / 2,
-        bias,
-        ..Default::default()
-    };
-    nn::conv2d(vs, i, o, k, cfg)
-}
-
-/// Conv (no bias) + GroupNorm.
-#[derive(Debug)]
-pub struct ConvGn {
-    conv: nn::Conv2D,
-    gn: nn::GroupNorm,
-}
-
-impl ConvGn {
-    /// `head_init`: weights N(0, 0.01) (FCOS, RetinaNet heads) instead of Kaiming uniform.
-    pub fn new(vs: &nn::Path, i: i64, o: i64, k: i64, stride: i64, head_init: bool) -> ConvGn {
-        let mut cfg = ConvConfig {
-            stride,
-            padding: k / 2,
-            bias: false,
-            ..Default::default()
-        };
-        if head_init {
-            cfg.ws_init = nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.01,
-            };
-        }
-        let conv = nn::conv2d(vs / "conv", i, o, k, cfg);
-        ConvGn {
-            conv,
-            gn: nn::group_norm(vs / "gn", groups(o), o, GroupNormConfig::default()),
-        }
-    }
-}
-
-impl Module for ConvGn {
-    fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.apply(&self.conv).apply(&self.gn)
-    }
-}
 
 /// A ResNet basic block: two 3×3 conv-GN, identity or 1×1 conv-GN shortcut.
 #[derive(Debug)]

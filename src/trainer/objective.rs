@@ -12,10 +12,11 @@
 //! harmonic coupling ([`losses::harmonic`]) each positive's classification cross-entropy and
 //! regression loss are coupled after both are known.
 
-use super::layout::{Layout, Targets};
+use super::layout::Layout;
 use super::losses::harmonic::Harmonic;
 use super::losses::{self, reduce, ClsBatch, ClsLoss, Reg, Score, Space};
 use super::model::Detector;
+use super::priors::Targets;
 use crate::spec::config::{CouplingSpec, DetectorSpec, JobConfig};
 use tch::{Reduction, Tensor};
 

@@ -12,9 +12,10 @@
 //! remain. Ties in score are broken by (level, prior, class) order, so the output is
 //! deterministic.
 
-use super::layout::{iou, Layout};
+use super::layout::Layout;
 use super::losses::Score;
 use super::model::HeadOutput;
+use super::priors::iou;
 use crate::eval::Detection;
 use crate::spec::config::EvalSpec;
 use tch::{Kind, Tensor};

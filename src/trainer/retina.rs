@@ -14,7 +14,7 @@
 //! `dx = (gx − ax) / aw, dy = (gy − ay) / ah, dw = ln(gw / aw), dh = ln(gh / ah)` with centres
 //! and sizes of the ground truth `g` and anchor `a`.
 
-use super::layout::{iou, levels, Assignment, Level};
+use super::priors::{iou, levels, Assignment, Level};
 use super::synth::Object;
 
 #[derive(Debug)]

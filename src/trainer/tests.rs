@@ -316,44 +316,6 @@ fn every_detector_and_loss_trains_a_few_steps() {
     }
 }
 
-#[test]
-fn validate_accepts_every_loss_and_rejects_bad_values() {
-    let mut cfg = JobConfig::default();
-    cfg.loss.reg = RegLossSpec::Ugs(UgsSpec::default());
-    assert!(validate(&cfg).is_ok());
-    cfg.loss.reg = RegLossSpec::Hiou { gamma: 1.5 };
-    assert!(matches!(
-        validate(&cfg),
-        Err(TrainError::Invalid {
-            field: "loss.reg.gamma",
-            ..
-        })
-    ));
-    let mut cfg = JobConfig::default();
-    cfg.loss.cls = ClsLossSpec::Ap {
-        delta: 0.0,
-        interpolate: true,
-        minibatch: true,
-    };
-    assert!(matches!(
-        validate(&cfg),
-        Err(TrainError::Invalid {
-            field: "loss.cls.delta",
-            ..
-        })
-    ));
-    let mut cfg = JobConfig::default();
-    cfg.train.batch_size = 0;
-    assert!(matches!(
-        validate(&cfg),
-        Err(TrainError::Invalid {
-            field: "train.batch_size",
-            ..
-        })
-    ));
-    assert!(validate(&JobConfig::default()).is_ok());
-}
-
 fn objs(boxes: &[[f32; 4]]) -> Vec<Object> {
     boxes
         .iter()

@@ -1,36 +1,68 @@
-//! `sweep worker <job dir>`: runs one job in its own process (crashes and GPU memory stay in
-//! one unit), printing [`protocol::WorkerMessage`] lines and writing only its own job dir:
-//! `state.json` while it runs, `result.json` last when it finishes.
+//! `sweep-worker <job dir>`: runs one job in its own process (crashes and GPU memory stay in
+//! one unit), printing [`WorkerMessage`] lines and writing only its own job dir: `state.json`
+//! while it runs, `result.json` last when it finishes. It is the only program that links
+//! libtorch; `sweep` starts it (locally, or as the body of a Slurm job).
 
 pub mod fake;
-pub mod protocol;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::journal::{process_start, records_now, JobDir, JobResult, JobState, JobStatus};
-use crate::trainer::{self, DeviceChoice, Progress, TrainError, TrainOptions};
-use protocol::{exit, WorkerMessage};
+use clap::{Parser, ValueEnum};
 
-/// Whether the trainer can run this config at all (checked before a job is scheduled).
-pub fn check_supported(cfg: &crate::spec::JobConfig) -> Result<(), String> {
-    if cfg.fake.is_some() {
-        return Ok(());
+use crate::journal::{process_start, records_now, JobDir, JobResult, JobState, JobStatus};
+use crate::launch::protocol::{exit, WorkerMessage};
+use crate::trainer::{self, DeviceChoice, Progress, TrainError, TrainOptions};
+
+/// The worker's command line: the arguments [`crate::launch::WorkerCommand`] builds.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sweep-worker",
+    version,
+    about = "Runs one job of a sweep (started by `sweep`; see `sweep train` to run one config by hand)"
+)]
+struct Args {
+    /// The job directory (its config.yaml says what to train)
+    job_dir: PathBuf,
+    /// Intra-op threads
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Where to train
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// Progress for a person on stderr instead of protocol lines on stdout
+    #[arg(long)]
+    interactive: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// The worker process: parses its arguments, runs the job, exits with a documented code.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let device = match args.device {
+        DeviceArg::Auto => DeviceChoice::Auto,
+        DeviceArg::Cpu => DeviceChoice::Cpu,
+        DeviceArg::Cuda => DeviceChoice::Cuda(0),
+    };
+    if args.interactive {
+        HUMAN.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-    trainer::validate(cfg).map_err(|e| e.to_string())
+    let code = run(&args.job_dir, args.threads.max(1), device);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// Set by `sweep train`: a person reads the output, not an orchestrator.
 static HUMAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Runs the job with progress for a person on stderr, instead of protocol lines on stdout.
-pub fn run_interactive(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
-    HUMAN.store(true, std::sync::atomic::Ordering::SeqCst);
-    run(dir, threads, device)
-}
 
 fn say(msg: &WorkerMessage) {
     if HUMAN.load(std::sync::atomic::Ordering::SeqCst) {
@@ -77,7 +109,7 @@ enum Ending {
 }
 
 /// Runs the job in `dir`; returns the process exit code.
-pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
+fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
     let job = JobDir::new(dir);
     let cfg = match crate::spec::read_config(&job.config_path()) {
         Ok(c) => c,
@@ -207,7 +239,7 @@ pub fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             exit::DONE,
         ),
         Ending::Diverged { iteration, message } => {
-            eprintln!("sweep worker: the loss diverged at iteration {iteration}: {message}");
+            eprintln!("sweep-worker: the loss diverged at iteration {iteration}: {message}");
             let r = result(
                 "diverged",
                 BTreeMap::new(),
@@ -283,7 +315,7 @@ fn failed(job: &JobDir, state: Option<JobState>, cause: &str, message: String, c
         cause: cause.into(),
         message: message.clone(),
     });
-    eprintln!("sweep worker: {message}");
+    eprintln!("sweep-worker: {message}");
     code
 }
 
@@ -319,11 +351,9 @@ fn run_trainer(
         },
         Err(TrainError::Interrupted { iteration }) => Ending::Interrupted { iteration },
         Err(e @ TrainError::OutOfMemory { .. }) => Ending::OutOfMemory(e.to_string()),
-        Err(
-            e @ (TrainError::Unsupported { .. }
-            | TrainError::Invalid { .. }
-            | TrainError::Dataset { .. }),
-        ) => Ending::BadConfig(e.to_string()),
+        Err(e @ (TrainError::Unsupported { .. } | TrainError::Dataset { .. })) => {
+            Ending::BadConfig(e.to_string())
+        }
         Err(e) => Ending::Crash(e.to_string()),
     }
 }

@@ -2,8 +2,8 @@
 //! then `sweep eval` of the job's detections against the fixture's val file agrees with the
 //! job's result; the shipped example specs fail clearly while their paths are placeholders.
 
+use crate::trainer::datasets::fixture::{scene, write_coco};
 use crate::util::{repo, run, sweep, temp_dir, write};
-use sweep::trainer::datasets::fixture::{scene, write_coco};
 
 #[test]
 fn train_on_a_coco_fixture_then_sweep_eval_agrees_with_the_result() {

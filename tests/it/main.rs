@@ -1,4 +1,6 @@
-//! The one integration-test binary: libtorch is linked once for all of these.
+//! The one integration-test binary. It does not link libtorch: the trainer runs in the
+//! `sweep-worker` binary that the tests start through `sweep`.
+mod compat;
 mod datasets;
 mod eval_coco;
 mod expand_plan;
@@ -10,3 +12,19 @@ mod slurm;
 mod spec_errors;
 mod sweep_e2e;
 mod util;
+
+#[allow(dead_code)]
+#[path = "../../src/trainer/datasets/fixture.rs"]
+mod fixture;
+/// The trainer's dataset writers (pure Rust, no tch), compiled in to write test fixtures.
+#[allow(dead_code)]
+#[path = "../../src/trainer/synth.rs"]
+mod synth;
+/// The paths those files use inside the trainer.
+mod trainer {
+    pub(crate) use super::synth;
+    pub mod datasets {
+        pub(crate) use crate::fixture;
+    }
+}
+use sweep::spec;

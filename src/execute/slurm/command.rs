@@ -11,7 +11,7 @@ use super::SlurmOptions;
 use crate::execute::Launch;
 
 /// Exit code of the batch script when the job cannot see its directory or the sweep binary
-/// on its node (not a worker exit code: those are in `worker::protocol::exit`).
+/// on its node (not a worker exit code: those are in `launch::protocol::exit`).
 pub const NOT_SHARED: i32 = 97;
 
 /// Deadlines: sbatch may wait on a busy controller; queries should be quick.
@@ -141,7 +141,7 @@ pub fn sbatch_args(
 }
 
 /// The job's body: check that this node sees the job dir (our fresh `slurm.json`, carrying
-/// this submission's token) and the sweep binary, then become the worker, so that Slurm's
+/// this submission's token) and the worker binary, then become the worker, so that Slurm's
 /// signals (scancel, the time limit) reach it directly.
 fn batch_script(exe: &Path, launch: &Launch, token: &str, gpu: bool) -> String {
     let dir = launch.dir.display().to_string();
@@ -150,8 +150,8 @@ fn batch_script(exe: &Path, launch: &Launch, token: &str, gpu: bool) -> String {
     let device = if gpu { "cuda" } else { "cpu" };
     format!(
         "grep -qs {token_q} {marker} || {{ echo \"sweep: {marker_text} is not visible on $(hostname): the sweep directory must be on a filesystem the Slurm nodes share\" >&2; exit {NOT_SHARED}; }}\n\
-         [ -x {exe_q} ] || {{ echo \"sweep: the sweep binary {exe_text} is not visible on $(hostname): it must be on a filesystem the Slurm nodes share\" >&2; exit {NOT_SHARED}; }}\n\
-         exec {exe_q} worker {dir_q} --threads {threads} --device {device}\n",
+         [ -x {exe_q} ] || {{ echo \"sweep: the worker binary {exe_text} is not visible on $(hostname): it must be on a filesystem the Slurm nodes share\" >&2; exit {NOT_SHARED}; }}\n\
+         exec {exe_q} {dir_q} --threads {threads} --device {device}\n",
         token_q = quote(token),
         marker_text = text_in_double_quotes(&format!("{dir}/{}", super::record::FILE)),
         exe_text = text_in_double_quotes(&exe.display().to_string()),
@@ -186,7 +186,7 @@ pub fn parse_submitted(stdout: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::place::Placement;
+    use crate::launch::Placement;
 
     fn launch() -> Launch {
         Launch {
@@ -218,7 +218,7 @@ mod tests {
     fn the_request_follows_the_options_and_the_users_args_come_last() {
         let args = sbatch_args(
             &opts(),
-            Path::new("/opt/sweep"),
+            Path::new("/opt/sweep-worker"),
             &Launch {
                 after: vec!["11".into(), "12".into()],
                 ..launch()
@@ -255,7 +255,7 @@ mod tests {
         assert!(user > args.iter().position(|a| a == "--gres=gpu:1").unwrap());
         assert_eq!(args[args.len() - 2], "--wrap");
         let script = &args[args.len() - 1];
-        assert!(script.contains("exec '/opt/sweep' worker '/shared/it'\\''s here/jobs/abc123' --threads 3 --device cuda"), "{script}");
+        assert!(script.contains("exec '/opt/sweep-worker' '/shared/it'\\''s here/jobs/abc123' --threads 3 --device cuda"), "{script}");
         assert!(
             script.contains("grep -qs 't0k' '/shared/it'\\''s here/jobs/abc123/slurm.json' ||"),
             "{script}"
@@ -265,7 +265,14 @@ mod tests {
     #[test]
     fn a_cpu_only_job_asks_for_no_gpu_and_runs_the_worker_on_the_cpu() {
         let opts = SlurmOptions { gpus: 0, ..opts() };
-        let args = sbatch_args(&opts, Path::new("/opt/sweep"), &launch(), "c", "t", &[]);
+        let args = sbatch_args(
+            &opts,
+            Path::new("/opt/sweep-worker"),
+            &launch(),
+            "c",
+            "t",
+            &[],
+        );
         assert!(
             !args
                 .iter()

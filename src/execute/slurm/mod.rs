@@ -1,4 +1,4 @@
-//! Slurm: each job is one `sbatch` of the same `sweep worker <job dir>` a local run starts.
+//! Slurm: each job is one `sbatch` of the same `sweep-worker <job dir>` a local run starts.
 //! Slurm is the engine (queue, placement, GPUs, time limits); this file only submits, follows
 //! and cancels. What a job asks for comes from the sweep's options, not from a GPU probe here
 //! (the orchestrator may run on a login node without GPUs):
@@ -91,7 +91,7 @@ pub struct SlurmExecutor {
 }
 
 impl SlurmExecutor {
-    /// `exe`: the sweep binary the nodes run (it must be on the shared filesystem too).
+    /// `exe`: the `sweep-worker` binary the nodes run (it must be on the shared filesystem too).
     pub fn new(exe: PathBuf, opts: SlurmOptions) -> SlurmExecutor {
         SlurmExecutor {
             exe,

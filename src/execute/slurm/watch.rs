@@ -21,7 +21,7 @@ use super::queue::{self, Phase, Shown};
 use super::record;
 use crate::execute::{ExecEvent, FailureCause, Outcome};
 use crate::journal::JobDir;
-use crate::worker::protocol::WorkerMessage;
+use crate::launch::protocol::WorkerMessage;
 
 /// Time between two looks at the queue: the least (after a change) and the most.
 pub const POLL_MIN: Duration = Duration::from_millis(500);

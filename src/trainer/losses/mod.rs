@@ -35,8 +35,7 @@ pub mod smooth_l1;
 pub(crate) mod testutil;
 pub mod ugs;
 
-use super::TrainError;
-use crate::spec::config::{ClsLossSpec, JobConfig, RegLossSpec};
+use crate::spec::config::{ClsLossSpec, RegLossSpec};
 use tch::{Kind, Tensor};
 
 /// One batch as a classification loss sees it.
@@ -205,83 +204,4 @@ pub fn host_f64(t: &Tensor) -> Vec<f64> {
             .flatten(0, -1),
     )
     .expect("a float tensor")
-}
-
-/// The loss part of [`crate::trainer::validate`]: cheap range checks, no tch work.
-pub fn validate(cfg: &JobConfig) -> Result<(), TrainError> {
-    use crate::spec::config::AdaptSpec;
-    use crate::trainer::invalid;
-    let check = |ok: bool, e: TrainError| if ok { Ok(()) } else { Err(e) };
-    match cfg.loss.cls {
-        ClsLossSpec::Focal { alpha, gamma } => {
-            check(
-                (0.0..=1.0).contains(&alpha),
-                invalid("loss.cls.alpha", alpha, "in [0, 1]"),
-            )?;
-            check(gamma >= 0.0, invalid("loss.cls.gamma", gamma, "at least 0"))?;
-        }
-        ClsLossSpec::CeOhem { neg_pos_ratio } => check(
-            neg_pos_ratio > 0.0 && neg_pos_ratio.is_finite(),
-            invalid("loss.cls.neg_pos_ratio", neg_pos_ratio, "positive"),
-        )?,
-        ClsLossSpec::Auc { delta, .. } | ClsLossSpec::Ap { delta, .. } => check(
-            delta > 0.0 && delta.is_finite(),
-            invalid("loss.cls.delta", delta, "positive"),
-        )?,
-    }
-    match &cfg.loss.reg {
-        RegLossSpec::SmoothL1 { beta } => {
-            check(*beta >= 0.0, invalid("loss.reg.beta", beta, "at least 0"))?
-        }
-        RegLossSpec::Hiou { gamma } => check(
-            *gamma > 0.0 && *gamma <= 1.0,
-            invalid(
-                "loss.reg.gamma",
-                gamma,
-                "0 < gamma <= 1 (HIoU decreases with IoU only for gamma <= 1)",
-            ),
-        )?,
-        RegLossSpec::Ugs(u) => {
-            check(
-                (2..=256).contains(&u.n),
-                invalid("loss.reg.n", u.n, "2 to 256"),
-            )?;
-            check(
-                u.alpha > 0.0 && u.beta > 0.0 && u.alpha * u.beta <= 50.0,
-                invalid(
-                    "loss.reg.alpha",
-                    (u.alpha, u.beta),
-                    "alpha > 0, beta > 0, alpha * beta <= 50",
-                ),
-            )?;
-            check(
-                u.lambda >= 0.0 && u.gamma >= 0.0 && u.rho > 0.0,
-                invalid(
-                    "loss.reg.lambda",
-                    (u.lambda, u.gamma, u.rho),
-                    "lambda >= 0, gamma >= 0, rho > 0",
-                ),
-            )?;
-        }
-        _ => {}
-    }
-    let w = &cfg.loss.weights;
-    check(
-        w.cls >= 0.0 && w.reg >= 0.0,
-        invalid("loss.weights", (w.cls, w.reg), "cls and reg at least 0"),
-    )?;
-    if let Some(AdaptSpec::Alwa {
-        variant, window, ..
-    }) = w.adapt
-    {
-        check(
-            variant == 1 || variant == 2,
-            invalid("loss.weights.adapt.variant", variant, "1 or 2"),
-        )?;
-        check(
-            window >= 2,
-            invalid("loss.weights.adapt.window", window, "at least 2"),
-        )?;
-    }
-    Ok(())
 }
