@@ -274,37 +274,11 @@ pub fn write_coco_gt(path: &Path, gt: &GtSet) -> Result<(), EvalError> {
     write_atomic(path, |w| serde_json::to_writer(w, &out_gt(gt)))
 }
 
-/// Temp file in the target's directory (rename is atomic only within a filesystem), write,
-/// fsync, rename, fsync the directory; the temp file is removed on error.
+/// The journal's atomic replace (temp file, fsync, rename, fsync dir), streaming the JSON.
 fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<(), serde_json::Error>,
 ) -> Result<(), EvalError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| EvalError::io(&tmp, "create", e))?;
-        let mut w = BufWriter::new(file);
-        write(&mut w).map_err(|e| EvalError::io(&tmp, "write", e.into()))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| EvalError::io(&tmp, "write", e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| EvalError::io(&tmp, "sync", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, "rename onto", e))?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| EvalError::io(&dir, "sync", e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::journal::atomic::write_atomic_with(path, |w| write(w).map_err(std::io::Error::from))
+        .map_err(|e| EvalError::io(path, "write", e))
 }
