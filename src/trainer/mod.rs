@@ -20,15 +20,21 @@
 //! threads, one inter-op thread, parameters visited in name order, targets computed on the host.
 
 pub mod alwa;
+pub mod backbones;
+pub mod box_ops;
 pub mod checkpoint;
 pub mod data;
 pub mod datasets;
+pub mod detectors;
 mod error;
 pub mod fcos;
 pub mod head;
+pub mod heads;
+pub mod layers;
 pub mod layout;
 pub mod losses;
 pub mod model;
+pub mod necks;
 pub mod objective;
 pub mod optim;
 pub mod perturb;
@@ -40,6 +46,8 @@ pub mod synth;
 mod tests;
 #[cfg(test)]
 mod tests_families;
+pub mod transform;
+pub mod weights;
 
 pub use error::TrainError;
 

@@ -3,6 +3,7 @@ mod datasets;
 mod eval_coco;
 mod expand_plan;
 mod golden;
+mod golden_detectors;
 mod resume;
 mod schedule;
 mod shipped;

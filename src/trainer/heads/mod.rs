@@ -1,0 +1,5 @@
+//! Heads of the paper-scale detectors, laid out as torchvision's detection heads.
+
+pub mod retinanet;
+
+pub use retinanet::RetinaNetHead;
