@@ -9,6 +9,7 @@ mod error;
 mod resolve;
 pub mod table;
 mod validate;
+pub mod weights_hash;
 mod yaml;
 
 use std::path::{Path, PathBuf};

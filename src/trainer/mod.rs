@@ -30,6 +30,7 @@ mod error;
 pub mod fcos;
 pub mod head;
 pub mod heads;
+pub mod job;
 pub mod layers;
 pub mod layout;
 pub mod losses;
@@ -46,7 +47,10 @@ pub mod synth;
 mod tests;
 #[cfg(test)]
 mod tests_families;
+#[cfg(test)]
+mod tests_torchvision;
 pub mod transform;
+pub mod tv_session;
 pub mod weights;
 
 pub use error::TrainError;
@@ -217,19 +221,20 @@ pub fn validate(cfg: &JobConfig) -> Result<(), TrainError> {
 /// The checks of [`validate`] that do not depend on the dataset.
 fn validate_model_and_training(cfg: &JobConfig) -> Result<(), TrainError> {
     let check = |ok: bool, e: TrainError| if ok { Ok(()) } else { Err(e) };
-    let BackboneSpec::TinyResnet { width, blocks } = &cfg.model.backbone;
-    check(
-        *width >= 1 && *width <= 512,
-        invalid("model.backbone.width", width, "1 to 512"),
-    )?;
-    check(
-        blocks.len() == 4 && blocks.iter().all(|&b| (1..=8).contains(&b)),
-        invalid(
-            "model.backbone.blocks",
-            blocks,
-            "four stages of 1 to 8 blocks",
-        ),
-    )?;
+    if let BackboneSpec::TinyResnet { width, blocks } = &cfg.model.backbone {
+        check(
+            *width >= 1 && *width <= 512,
+            invalid("model.backbone.width", width, "1 to 512"),
+        )?;
+        check(
+            blocks.len() == 4 && blocks.iter().all(|&b| (1..=8).contains(&b)),
+            invalid(
+                "model.backbone.blocks",
+                blocks,
+                "four stages of 1 to 8 blocks",
+            ),
+        )?;
+    }
     check(
         (1..=1024).contains(&cfg.model.fpn_channels),
         invalid("model.fpn_channels", cfg.model.fpn_channels, "1 to 1024"),
@@ -286,6 +291,7 @@ fn validate_model_and_training(cfg: &JobConfig) -> Result<(), TrainError> {
                 ),
             )?;
         }
+        DetectorSpec::TorchvisionRetinanet(_) => {}
     }
     let t = &cfg.train;
     check(

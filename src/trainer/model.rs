@@ -127,7 +127,9 @@ pub struct Backbone {
 
 impl Backbone {
     pub fn new(vs: &nn::Path, spec: &BackboneSpec) -> Backbone {
-        let BackboneSpec::TinyResnet { width, blocks } = spec;
+        let BackboneSpec::TinyResnet { width, blocks } = spec else {
+            panic!("the tiny detectors run on tiny_resnet (the spec validates it)")
+        };
         let stem = ConvGn::new(&(vs / "stem"), 3, *width, 3, 2, false);
         let mut stages = Vec::new();
         let mut c_in = *width;

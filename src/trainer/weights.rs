@@ -77,8 +77,16 @@ fn list(names: &[String]) -> String {
 
 /// Copies the file's tensors into `vs` (strictly, see the module doc); returns the kind found.
 pub fn load(vs: &VarStore, path: &Path) -> Result<WeightsKind, TrainError> {
-    let file = read(path)?;
-    let kind = kind_of(&file);
+    load_tensors(vs, path, &read(path)?)
+}
+
+/// [`load`] of tensors already read from `path`.
+fn load_tensors(
+    vs: &VarStore,
+    path: &Path,
+    file: &BTreeMap<String, Tensor>,
+) -> Result<WeightsKind, TrainError> {
+    let kind = kind_of(file);
     let mapped: BTreeMap<String, &Tensor> = file
         .iter()
         .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
@@ -137,4 +145,24 @@ pub fn load(vs: &VarStore, path: &Path) -> Result<WeightsKind, TrainError> {
         }
     });
     Ok(kind)
+}
+
+/// [`load`], refusing a file of the other kind (a detector's state dict given as a backbone's,
+/// or the reverse).
+pub fn load_expecting(vs: &VarStore, path: &Path, expected: WeightsKind) -> Result<(), TrainError> {
+    let file = read(path)?;
+    let found = kind_of(&file);
+    if found != expected {
+        let name = |k: WeightsKind| {
+            match k {
+            WeightsKind::Detector => "a whole detector's state dict (keys backbone.*, head.*): set it as model.detector.weights",
+            WeightsKind::Backbone => "a backbone's state dict (keys conv1.*, layer1.*): set it as model.backbone.weights",
+        }
+        };
+        return Err(TrainError::Weights {
+            path: path.to_path_buf(),
+            message: format!("this is {}", name(found)),
+        });
+    }
+    load_tensors(vs, path, &file).map(|_| ())
 }

@@ -421,3 +421,47 @@ fn weights_that_do_not_fit_are_an_error_listing_the_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn an_imagenet_state_dict_loads_into_the_backbone_body_without_its_classifier() {
+    let g = golden();
+    let detector = Tensor::read_safetensors(g.dir.join("weights.safetensors")).unwrap();
+    let mut body: Vec<(String, Tensor)> = detector
+        .iter()
+        .filter_map(|(k, t)| {
+            k.strip_prefix("backbone.body.")
+                .map(|k| (k.to_string(), t.shallow_clone()))
+        })
+        .collect();
+    body.push((
+        "fc.weight".into(),
+        Tensor::zeros([1000, 512], (Kind::Float, Device::Cpu)),
+    ));
+    body.push((
+        "fc.bias".into(),
+        Tensor::zeros([1000], (Kind::Float, Device::Cpu)),
+    ));
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("imagenet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("resnet18.safetensors");
+    Tensor::write_safetensors(&body, &path).unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let mut cfg = RetinaNetConfig::torchvision(18, 5);
+    cfg.fpn_channels = 64;
+    let _m = RetinaNet::new(&vs.root(), &cfg);
+    let kind = weights::load(&vs, &path).unwrap();
+    assert_eq!(kind, weights::WeightsKind::Backbone);
+    let vars = vs.variables();
+    let golden: BTreeMap<String, Tensor> = detector.into_iter().collect();
+    for k in [
+        "backbone.body.layer4.1.bn2.running_var",
+        "backbone.body.conv1.weight",
+    ] {
+        assert!(vars[k].equal(&golden[k]), "{k}");
+    }
+    let err = weights::load_expecting(&vs, &path, weights::WeightsKind::Detector)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.backbone.weights"), "{err}");
+}
