@@ -10,4 +10,5 @@ mod shipped;
 mod slurm;
 mod spec_errors;
 mod sweep_e2e;
+mod torchvision_spec;
 mod util;
