@@ -232,23 +232,22 @@ impl RetinaNet {
             .map(|m| m.ge(0).sum(Kind::Int64).int64_value(&[]))
             .collect();
         let k = cls.size()[2];
-        let (mut cls_backprop, mut cls_value) = (
-            cls.zeros_like().sum(Kind::Float),
-            cls.zeros_like().sum(Kind::Float),
-        );
-        if per_image {
-            for i in 0..b as usize {
-                let o = cls_loss.loss(&ClsBatch {
-                    logits: &cls.get(i as i64),
-                    labels: &labels[i],
-                    num_pos: fg[i].max(1) as f64,
-                    images: 1,
-                });
-                cls_backprop = cls_backprop + o.backprop;
-                cls_value = cls_value + o.value;
-            }
-            cls_backprop = cls_backprop / b as f64;
-            cls_value = cls_value / b as f64;
+        let (cls_backprop, cls_value) = if per_image {
+            let per: Vec<_> = (0..b)
+                .map(|i| {
+                    cls_loss.loss(&ClsBatch {
+                        logits: &cls.get(i),
+                        labels: &labels[i as usize],
+                        num_pos: fg[i as usize].max(1) as f64,
+                        images: 1,
+                    })
+                })
+                .collect();
+            let mean = |v: Vec<&Tensor>| Tensor::stack(&v, 0).sum(cls.kind()) / b as f64;
+            (
+                mean(per.iter().map(|o| &o.backprop).collect()),
+                mean(per.iter().map(|o| &o.value).collect()),
+            )
         } else {
             let o = cls_loss.loss(&ClsBatch {
                 logits: &cls.reshape([-1, k]),
@@ -256,9 +255,10 @@ impl RetinaNet {
                 num_pos: fg.iter().sum::<i64>().max(1) as f64,
                 images: b,
             });
-            (cls_backprop, cls_value) = (o.backprop, o.value);
-        }
-        let mut reg_total = reg.zeros_like().sum(Kind::Float);
+            (o.backprop, o.value)
+        };
+        // A batch without foreground still has a (zero) gradient path to the regression.
+        let mut per_image_reg = vec![reg.sum(reg.kind()) * 0.0];
         for (i, t) in targets.iter().enumerate() {
             let pos = matched[i].ge(0).nonzero().squeeze_dim(1);
             if pos.numel() == 0 {
@@ -271,8 +271,9 @@ impl RetinaNet {
                 Space::Encoded => reg_loss.per_box(&pred, &self.coder.encode(&gt, &a)),
                 Space::Boxes => reg_loss.per_box(&self.coder.decode(&pred, &a), &gt),
             };
-            reg_total = reg_total + per_box.sum(Kind::Float) / fg[i].max(1) as f64;
+            per_image_reg.push(per_box.sum(reg.kind()) / fg[i].max(1) as f64);
         }
+        let reg_total = Tensor::stack(&per_image_reg, 0).sum(reg.kind());
         Losses {
             cls_backprop,
             cls: cls_value.detach(),
