@@ -211,6 +211,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a torchvision-layout RetinaNet from a weights file on images; write COCO results
+    #[command(
+        after_help = "Examples:\n  sweep predict --weights retinanet_coco.safetensors --coco instances_val2017.json --images val2017 --out dt.json\n  sweep eval --gt instances_val2017.json --dt dt.json\n\nWeights: scripts/convert-weights turns torchvision's .pth into safetensors. --labels direct\n(torchvision's COCO models: the logit column is the category id) or sorted (column k is\nthe k-th category id)."
+    )]
+    Predict {
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long)]
+        images: PathBuf,
+        /// COCO annotation file naming the images (absent: every image of --images)
+        #[arg(long)]
+        coco: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        depth: u32,
+        /// Columns of the class logits (torchvision's COCO models: 91)
+        #[arg(long, default_value_t = 91)]
+        num_classes: i64,
+        #[arg(long, default_value_t = 256)]
+        fpn_channels: i64,
+        #[arg(long, default_value_t = 800)]
+        min_size: u32,
+        #[arg(long, default_value_t = 1333)]
+        max_size: u32,
+        #[arg(long, value_enum, default_value_t = LabelsArg::Direct)]
+        labels: LabelsArg,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+        device: DeviceArg,
+    },
     /// Run one job (started by the executors)
     #[command(hide = true)]
     Worker {
@@ -234,6 +266,12 @@ enum DeviceArg {
     Auto,
     Cpu,
     Cuda,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum LabelsArg {
+    Direct,
+    Sorted,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -439,6 +477,43 @@ fn dispatch(cli: Cli) -> Result<u8> {
             if !text.ends_with('\n') {
                 println!();
             }
+            Ok(code::OK)
+        }
+        Command::Predict {
+            weights,
+            images,
+            coco,
+            out,
+            depth,
+            num_classes,
+            fpn_channels,
+            min_size,
+            max_size,
+            labels,
+            threads,
+            device,
+        } => {
+            use crate::trainer::predict::{predict, Labels, PredictOptions};
+            tch::set_num_threads(threads.unwrap_or_else(cores) as i32);
+            let device = crate::trainer::run::resolve_device(device.into()).map_err(bad)?;
+            let n = predict(&PredictOptions {
+                weights,
+                depth,
+                num_classes,
+                fpn_channels,
+                min_size,
+                max_size,
+                images,
+                coco,
+                labels: match labels {
+                    LabelsArg::Direct => Labels::Direct,
+                    LabelsArg::Sorted => Labels::Sorted,
+                },
+                out: out.clone(),
+                device,
+            })
+            .map_err(bad)?;
+            eprintln!("{}: {n} detections", out.display());
             Ok(code::OK)
         }
         Command::Worker {

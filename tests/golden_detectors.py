@@ -6,6 +6,7 @@ directory given as the only argument, what tests/it/golden_detectors.rs compares
                        randomised so that they matter)
   io.safetensors       the raw input images, the targets, the transformed batch, the anchors,
                        the per-level head outputs, a gradient, and the eval-mode detections
+  photo.png            an 8-bit image and, in io.safetensors, torchvision's detections on it
   golden.json          sizes, the losses (focal + L1, smooth L1 and GIoU regression) and counts
 
 Run with the project's venv (scripts/libtorch-env.sh); torchvision==0.26.0 (the release for
@@ -144,6 +145,12 @@ def main(out):
     model.eval()
     with torch.no_grad():
         dets = model([i.clone() for i in images])
+        # A photo as `sweep predict` reads it: 8-bit RGB on disk.
+        from PIL import Image
+        photo = (torch.rand(3, 90, 120, generator=g) * 255).round().to(torch.uint8)
+        Image.fromarray(photo.permute(1, 2, 0).numpy()).save(os.path.join(out, "photo.png"))
+        pd = model([photo.float() / 255.0])[0]
+        io["photo_boxes"], io["photo_scores"], io["photo_labels"] = pd["boxes"], pd["scores"], pd["labels"]
     for i, d in enumerate(dets):
         io[f"det_boxes{i}"] = d["boxes"]
         io[f"det_scores{i}"] = d["scores"]

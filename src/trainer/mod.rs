@@ -40,6 +40,7 @@ pub mod objective;
 pub mod optim;
 pub mod perturb;
 pub mod postprocess;
+pub mod predict;
 pub mod retina;
 pub mod run;
 pub mod synth;

@@ -465,3 +465,76 @@ fn an_imagenet_state_dict_loads_into_the_backbone_body_without_its_classifier() 
         .to_string();
     assert!(err.contains("model.backbone.weights"), "{err}");
 }
+
+#[test]
+fn sweep_predict_writes_torchvisions_detections_as_coco_results() {
+    let g = golden();
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("predict-{}", std::process::id()));
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(g.dir.join("photo.png"), images.join("photo.png")).unwrap();
+    let out = dir.join("dt.json");
+    let (code, _, err) = crate::util::run(
+        crate::util::sweep()
+            .arg("predict")
+            .arg("--weights")
+            .arg(g.dir.join("weights.safetensors"))
+            .arg("--images")
+            .arg(&images)
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--depth",
+                "18",
+                "--num-classes",
+                "5",
+                "--fpn-channels",
+                "64",
+            ])
+            .args([
+                "--min-size",
+                "128",
+                "--max-size",
+                "160",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+            ]),
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let boxes = Vec::<f32>::try_from(g.t("photo_boxes").flatten(0, -1)).unwrap();
+    let scores = Vec::<f32>::try_from(g.t("photo_scores")).unwrap();
+    let labels = Vec::<i64>::try_from(g.t("photo_labels")).unwrap();
+    assert_eq!(
+        rows.len(),
+        scores.len(),
+        "detections of torchvision: {}",
+        scores.len()
+    );
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["image_id"], 1);
+        assert_eq!(r["category_id"].as_i64().unwrap(), labels[i], "row {i}");
+        assert!(
+            (r["score"].as_f64().unwrap() - scores[i] as f64).abs() <= 1e-4,
+            "row {i}"
+        );
+        let b: Vec<f64> = r["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let t = &boxes[4 * i..4 * i + 4];
+        let want = [t[0], t[1], t[2] - t[0], t[3] - t[1]];
+        for k in 0..4 {
+            assert!(
+                (b[k] - want[k] as f64).abs() <= 1e-2,
+                "row {i}: {b:?} vs {want:?}"
+            );
+        }
+    }
+}
