@@ -1,6 +1,7 @@
 //! base + variants + grid + seeds → jobs, each identified by the hash of its resolved config.
 //!
-//! Expansion is pure (no disk): the same spec always gives the same jobs in the same order
+//! Expansion reads nothing but the weights files a config names (their SHA-256 becomes part of
+//! the config, see `spec::weights_hash`): the same spec always gives the same jobs in the same order
 //! (variants in file order, then grid points with the last axis fastest, then seeds).
 
 use rayon::prelude::*;
@@ -161,7 +162,8 @@ pub fn expand(spec: &Spec) -> Result<Vec<Job>, SpecErrors> {
                 value: &o.value,
                 at: LayerAt::CommandLine(i),
             }));
-            let config = spec.resolve(&layers)?;
+            let mut config = spec.resolve(&layers)?;
+            crate::spec::weights_hash::fill(&mut config);
             let point: Vec<(String, Value)> = axes
                 .iter()
                 .zip(point)

@@ -200,6 +200,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
         device: DeviceArg,
     },
+    /// Run a torchvision-layout RetinaNet from a weights file on images; write COCO results
+    /// (`sweep predict --help` lists the options)
+    #[command(disable_help_flag = true)]
+    Predict {
+        /// Passed to the trainer's `predict` (see `sweep predict --help`)
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "OPTIONS"
+        )]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The sweeps shipped with sweep: their tables, job counts and quick-scale times
     #[command(
         after_help = "Example:\n  sweep list\n  sweep run ablation_ugs     # any of them, from any directory"
@@ -299,6 +311,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             threads,
             device,
         } => train::train(&config, &out, threads.unwrap_or_else(cores), device),
+        Command::Predict { args } => train::predict(&args),
         Command::List => specs::list(),
         Command::Eval {
             gt,

@@ -1,8 +1,10 @@
-//! `sweep train` (one config, no sweep: the worker started in the foreground) and `sweep eval`
-//! (COCO-format detections against COCO-format ground truth; no model involved).
+//! The commands that start the worker in the foreground: `sweep train` (one config, no sweep)
+//! and `sweep predict` (a model on images); and `sweep eval` (COCO-format detections against
+//! COCO-format ground truth; no model involved).
 
+use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
 use anyhow::{Context, Result};
 
@@ -35,20 +37,7 @@ pub(super) fn train(config: &Path, out: &Path, threads: usize, device: DeviceArg
         },
         interactive: true,
     };
-    let program = worker_program().map_err(bad)?;
-    let mut child = Command::new(&program)
-        .args(worker.args())
-        .spawn()
-        .with_context(|| format!("starting {}", program.display()))?;
-    // Ctrl-C reaches the worker too (same process group): it checkpoints and exits 130, and
-    // this process stays to report it.
-    // SAFETY: changing one signal's disposition; no handler runs in this process.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-    }
-    let status = child
-        .wait()
-        .with_context(|| format!("waiting for {}", program.display()))?;
+    let status = run_worker(&worker.args())?;
     if let Some(result) = job.read_result()? {
         println!("{}", serde_json::to_string_pretty(&result.metrics)?);
     }
@@ -58,6 +47,39 @@ pub(super) fn train(config: &Path, out: &Path, threads: usize, device: DeviceArg
         Some(exit::BAD_CONFIG) => code::BAD_INPUT,
         Some(_) => code::JOB_FAILED,
     })
+}
+
+/// `sweep predict ARGS`: the worker's `predict` with the same arguments (its options and help
+/// are defined once, there, beside the model it runs).
+pub(super) fn predict(args: &[OsString]) -> Result<u8> {
+    let mut all: Vec<OsString> = vec!["predict".into()];
+    all.extend(args.iter().cloned());
+    let status = run_worker(&all)?;
+    Ok(match status.code() {
+        Some(0) => code::OK,
+        Some(exit::INTERRUPTED) | None => code::INTERRUPTED,
+        // 2: clap's usage error; BAD_CONFIG: a missing or mismatched weights file, bad images.
+        Some(2 | exit::BAD_CONFIG) => code::BAD_INPUT,
+        Some(_) => code::JOB_FAILED,
+    })
+}
+
+/// Starts `sweep-worker` with `args` in the foreground and waits for it.
+fn run_worker(args: &[OsString]) -> Result<ExitStatus> {
+    let program = worker_program().map_err(bad)?;
+    let mut child = Command::new(&program)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    // Ctrl-C reaches the worker too (same process group): it checkpoints and exits 130, and
+    // this process stays to report it.
+    // SAFETY: changing one signal's disposition; no handler runs in this process.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    child
+        .wait()
+        .with_context(|| format!("waiting for {}", program.display()))
 }
 
 pub(super) fn eval(gt: &Path, dt: &Path, protocol: ProtocolArg, json: bool) -> Result<u8> {

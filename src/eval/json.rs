@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::{self, MapAccess};
 use serde::{Deserialize, Serialize};

@@ -52,7 +52,7 @@ impl Device {
     }
 }
 
-/// One worker invocation: `sweep-worker <job dir> --threads N --device D [--interactive]`.
+/// One worker invocation: `sweep-worker run <job dir> --threads N --device D [--interactive]`.
 #[derive(Debug, Clone)]
 pub struct WorkerCommand {
     pub job_dir: PathBuf,
@@ -66,6 +66,7 @@ impl WorkerCommand {
     /// The arguments after the program name, never passed through a shell.
     pub fn args(&self) -> Vec<OsString> {
         let mut args = vec![
+            "run".into(),
             self.job_dir.clone().into_os_string(),
             "--threads".into(),
             self.threads.to_string().into(),

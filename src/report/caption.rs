@@ -2,7 +2,7 @@
 //! where the paper's numbers come from, so a table never passes ours off as the paper's.
 
 use super::build::Placed;
-use crate::spec::config::{DatasetSpec, DetectorSpec};
+use crate::spec::config::{BackboneSpec, DatasetSpec, DetectorSpec};
 use crate::spec::table::TableReference;
 use crate::spec::TableSpec;
 
@@ -24,6 +24,7 @@ pub(crate) fn caption(
             let names = distinct(placed.iter().map(|p| match &p.job.config.model.detector {
                 DetectorSpec::Fcos { .. } => "FCOS-style",
                 DetectorSpec::Retinanet { .. } => "RetinaNet-style",
+                DetectorSpec::TorchvisionRetinanet(_) => "torchvision RetinaNet",
             }));
             if names.len() == 1 {
                 format!("{} detector", names[0])
@@ -32,11 +33,36 @@ pub(crate) fn caption(
             }
         };
         let slash = |v: Vec<String>| v.join("/");
-        let widths = slash(distinct(placed.iter().map(|p| {
-            let crate::spec::config::BackboneSpec::TinyResnet { width, .. } =
-                &p.job.config.model.backbone;
-            *width
-        })));
+        let widths = distinct(
+            placed
+                .iter()
+                .filter_map(|p| match &p.job.config.model.backbone {
+                    BackboneSpec::TinyResnet { width, .. } => Some(*width),
+                    BackboneSpec::Resnet(_) => None,
+                }),
+        );
+        let mut backbones = Vec::new();
+        if !widths.is_empty() {
+            backbones.push(format!(
+                "a tiny ResNet (width {}) + FPN trained from scratch",
+                slash(widths)
+            ));
+        }
+        backbones.extend(distinct(placed.iter().filter_map(
+            |p| match &p.job.config.model.backbone {
+                BackboneSpec::Resnet(r) => Some(format!(
+                    "torchvision's ResNet-{}-FPN {}",
+                    r.depth,
+                    if r.weights.is_some() {
+                        "trained from ImageNet weights"
+                    } else {
+                        "trained from scratch"
+                    }
+                )),
+                BackboneSpec::TinyResnet { .. } => None,
+            },
+        )));
+        let backbones = backbones.join(" and ");
         let seeds = distinct(placed.iter().map(|p| p.job.seed));
         let iterations = slash(distinct(
             placed.iter().map(|p| p.job.config.train.iterations),
@@ -64,7 +90,7 @@ pub(crate) fn caption(
             )
         };
         parts.push(format!(
-            "Ours: {detector} with a tiny ResNet (width {widths}) + FPN trained from scratch for {iterations} iterations (batch {batches}) on {}, scale `{}`{overrides}; {spread} {}.",
+            "Ours: {detector} with {backbones} for {iterations} iterations (batch {batches}) on {}, scale `{}`{overrides}; {spread} {}.",
             data.join(" / "),
             scale.unwrap_or("default"),
             seeds.join(", "),

@@ -14,8 +14,11 @@ fn job(id: &str, row: &str, seed: u64, reg: RegLossSpec, width: i64) -> PlannedJ
     let mut config = JobConfig::default();
     config.loss.reg = reg;
     config.train.seed = seed;
-    let crate::spec::config::BackboneSpec::TinyResnet { width: w, .. } = &mut config.model.backbone;
-    *w = width;
+    if let crate::spec::config::BackboneSpec::TinyResnet { width: w, .. } =
+        &mut config.model.backbone
+    {
+        *w = width;
+    }
     PlannedJob {
         id: id.into(),
         row: row.into(),

@@ -310,6 +310,54 @@ pub enum DetectorSpec {
         #[serde(default = "defaults::neg_iou")]
         neg_iou: f64,
     },
+    /// RetinaNet exactly as torchvision 0.26 builds it (`retinanet_resnet50_fpn`, v1) on a
+    /// `resnet` backbone: FPN P3–P7 with P6/P7 from P5, 4-conv towers without normalisation,
+    /// anchors (32, 40, 50) … (512, 645, 812) × ratios (0.5, 1, 2), matcher 0.5 / 0.4 with
+    /// low-quality matches, box coder weights (1, 1, 1, 1), `GeneralizedRCNNTransform` input
+    /// (ImageNet mean/std, shorter side `min_size` capped at `max_size`, padded to 32), and its
+    /// own post-processing (these fields; `eval.score_threshold`, `pre_nms_top_k`, `nms_iou`
+    /// and `max_detections` are the tiny detectors').
+    TorchvisionRetinanet(TorchvisionRetinanetSpec),
+}
+
+/// The settings of [`DetectorSpec::TorchvisionRetinanet`]; the defaults are torchvision's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TorchvisionRetinanetSpec {
+    /// Shorter side of the network input (torchvision's `min_size`).
+    pub min_size: u32,
+    /// Cap on the longer side (torchvision's `max_size`).
+    pub max_size: u32,
+    /// Channels of the FPN levels and the head's towers.
+    pub fpn_channels: i64,
+    pub score_thresh: f64,
+    pub nms_thresh: f64,
+    pub detections_per_img: u32,
+    /// Candidates kept per level before NMS.
+    pub topk_candidates: u32,
+    /// A whole detector's state dict in safetensors (e.g. torchvision's COCO RetinaNet after
+    /// `scripts/convert-weights`); absent: the backbone's `weights` and a fresh FPN and head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// SHA-256 of `weights`, filled in by sweep when it expands the spec (part of the job id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
+}
+
+impl Default for TorchvisionRetinanetSpec {
+    fn default() -> Self {
+        TorchvisionRetinanetSpec {
+            min_size: 800,
+            max_size: 1333,
+            fpn_channels: 256,
+            score_thresh: 0.05,
+            nms_thresh: 0.5,
+            detections_per_img: 300,
+            topk_candidates: 1000,
+            weights: None,
+            weights_sha256: None,
+        }
+    }
 }
 
 impl Default for DetectorSpec {
@@ -333,6 +381,36 @@ pub enum BackboneSpec {
         #[serde(default = "defaults::blocks")]
         blocks: Vec<u32>,
     },
+    /// torchvision's ResNet (18, 34, 50, 101, 152) with FrozenBatchNorm2d, for the
+    /// `torchvision_*` detectors.
+    Resnet(ResnetSpec),
+}
+
+/// The settings of [`BackboneSpec::Resnet`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResnetSpec {
+    pub depth: u32,
+    /// torchvision's `trainable_backbone_layers`: the last N of conv1, layer1 … layer4 train.
+    pub trainable_layers: u32,
+    /// ImageNet weights as a safetensors state dict (torchvision's `resnet50-0676ba61.pth`
+    /// after `scripts/convert-weights`); absent: torchvision's random initialisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// SHA-256 of `weights`, filled in by sweep when it expands the spec (part of the job id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
+}
+
+impl Default for ResnetSpec {
+    fn default() -> Self {
+        ResnetSpec {
+            depth: 50,
+            trainable_layers: 3,
+            weights: None,
+            weights_sha256: None,
+        }
+    }
 }
 
 impl Default for BackboneSpec {

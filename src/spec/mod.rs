@@ -11,6 +11,7 @@ mod parse;
 mod resolve;
 pub mod table;
 mod validate;
+pub mod weights_hash;
 mod yaml;
 
 use std::path::{Path, PathBuf};

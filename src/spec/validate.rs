@@ -47,6 +47,7 @@ pub fn validate(cfg: &JobConfig) -> Vec<Problem> {
     train(&mut c, &cfg.train);
     losses(&mut c, &cfg.loss);
     eval(&mut c, &cfg.eval);
+    torchvision_limits(&mut c, cfg);
     if let Some(f) = &cfg.fake {
         c.check(f.iterations >= 1, "fake.iterations", f.iterations, ">= 1");
     }
@@ -252,19 +253,30 @@ fn model(c: &mut Checks, m: &ModelSpec) {
         m.head_convs,
         "0 to 8",
     );
-    let BackboneSpec::TinyResnet { width, blocks } = &m.backbone;
-    c.check(
-        (8..=512).contains(width) && width % 8 == 0,
-        "model.backbone.width",
-        width,
-        "a multiple of 8 from 8 to 512",
-    );
-    c.check(
-        blocks.len() == 4 && blocks.iter().all(|b| (1..=8).contains(b)),
-        "model.backbone.blocks",
-        format!("{blocks:?}"),
-        "four stages of 1 to 8 blocks",
-    );
+    let tv = matches!(m.detector, DetectorSpec::TorchvisionRetinanet(_));
+    match &m.backbone {
+        BackboneSpec::TinyResnet { width, blocks } => {
+            c.check(
+                !tv,
+                "model.backbone.kind",
+                "tiny_resnet",
+                "resnet (torchvision_retinanet runs on torchvision's ResNet)",
+            );
+            c.check(
+                (8..=512).contains(width) && width % 8 == 0,
+                "model.backbone.width",
+                width,
+                "a multiple of 8 from 8 to 512",
+            );
+            c.check(
+                blocks.len() == 4 && blocks.iter().all(|b| (1..=8).contains(b)),
+                "model.backbone.blocks",
+                format!("{blocks:?}"),
+                "four stages of 1 to 8 blocks",
+            );
+        }
+        BackboneSpec::Resnet(r) => resnet(c, r, tv),
+    }
     match &m.detector {
         DetectorSpec::Fcos {
             center_sampling_radius: r,
@@ -307,7 +319,109 @@ fn model(c: &mut Checks, m: &ModelSpec) {
                 "0 < neg_iou <= pos_iou <= 1",
             );
         }
+        DetectorSpec::TorchvisionRetinanet(d) => torchvision_retinanet(c, d),
     }
+}
+
+const WEIGHTS_FILE: &str =
+    "an existing safetensors file (scripts/convert-weights IN.pth OUT.safetensors converts torchvision's .pth)";
+
+fn resnet(c: &mut Checks, r: &ResnetSpec, tv: bool) {
+    c.check(
+        tv,
+        "model.backbone.kind",
+        "resnet",
+        "tiny_resnet (fcos and retinanet are the tiny detectors; torchvision_retinanet runs on resnet)",
+    );
+    c.check(
+        [18, 34, 50, 101, 152].contains(&r.depth),
+        "model.backbone.depth",
+        r.depth,
+        "18, 34, 50, 101 or 152",
+    );
+    c.check(
+        r.trainable_layers <= 5,
+        "model.backbone.trainable_layers",
+        r.trainable_layers,
+        "0 to 5",
+    );
+    if let Some(w) = &r.weights {
+        c.exists("model.backbone.weights", w, false, WEIGHTS_FILE);
+    }
+}
+
+fn torchvision_retinanet(c: &mut Checks, d: &TorchvisionRetinanetSpec) {
+    c.check(
+        d.min_size >= 32,
+        "model.detector.min_size",
+        d.min_size,
+        ">= 32",
+    );
+    c.check(
+        d.max_size >= d.min_size,
+        "model.detector.max_size",
+        d.max_size,
+        ">= min_size",
+    );
+    c.check(
+        d.fpn_channels >= 8 && d.fpn_channels % 8 == 0,
+        "model.detector.fpn_channels",
+        d.fpn_channels,
+        "a multiple of 8, >= 8",
+    );
+    c.check(
+        (0.0..=1.0).contains(&d.score_thresh),
+        "model.detector.score_thresh",
+        d.score_thresh,
+        "in [0, 1]",
+    );
+    c.check(
+        (0.0..=1.0).contains(&d.nms_thresh),
+        "model.detector.nms_thresh",
+        d.nms_thresh,
+        "in [0, 1]",
+    );
+    c.check(
+        d.detections_per_img >= 1,
+        "model.detector.detections_per_img",
+        d.detections_per_img,
+        ">= 1",
+    );
+    c.check(
+        d.topk_candidates >= 1,
+        "model.detector.topk_candidates",
+        d.topk_candidates,
+        ">= 1",
+    );
+    if let Some(w) = &d.weights {
+        c.exists("model.detector.weights", w, false, WEIGHTS_FILE);
+    }
+}
+
+/// What the torchvision detectors do not run: UGS's distribution head, the harmonic coupling,
+/// and the robustness evaluations.
+fn torchvision_limits(c: &mut Checks, cfg: &JobConfig) {
+    if !matches!(cfg.model.detector, DetectorSpec::TorchvisionRetinanet(_)) {
+        return;
+    }
+    c.check(
+        !matches!(cfg.loss.reg, RegLossSpec::Ugs(_)),
+        "loss.reg.kind",
+        "ugs",
+        "a loss other than ugs with torchvision_retinanet (its head has no distribution branch)",
+    );
+    c.check(
+        cfg.loss.coupling.is_none(),
+        "loss.coupling",
+        "harmonic",
+        "none with torchvision_retinanet",
+    );
+    c.check(
+        cfg.eval.perturbations.is_empty(),
+        "eval.perturbations",
+        format!("{:?}", cfg.eval.perturbations),
+        "[] with torchvision_retinanet",
+    );
 }
 
 fn train(c: &mut Checks, t: &TrainSpec) {

@@ -30,6 +30,10 @@ pub enum TrainError {
     /// The COCO evaluation refused the detections or the ground truth.
     #[error("evaluation failed: {0}")]
     Eval(String),
+    /// A weights file that cannot be read or does not fit the model (the message lists the
+    /// missing, unexpected and mis-shaped keys).
+    #[error("weights {}: {message}", path.display())]
+    Weights { path: PathBuf, message: String },
     /// Any other libtorch failure (its message, first line).
     #[error("libtorch error: {0}")]
     Torch(String),

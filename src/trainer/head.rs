@@ -2,8 +2,8 @@
 //! (`head_convs` × 3×3 conv, GN, ReLU each), the class logits, the box regression (or its
 //! distribution, UGS) and FCOS's center-ness branch. See [`super::model`] for the choices.
 
-use super::layers::ConvGn;
 use super::priors::STRIDES;
+use super::tiny_layers::ConvGn;
 use crate::spec::config::{DetectorSpec, ModelSpec};
 use tch::nn::{self, ConvConfig};
 use tch::Tensor;

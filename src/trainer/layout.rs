@@ -50,6 +50,9 @@ impl Layout {
                 *pos_iou,
                 *neg_iou,
             )),
+            DetectorSpec::TorchvisionRetinanet(_) => {
+                panic!("the torchvision detectors have their own session (trainer::tv_session)")
+            }
         }
     }
 

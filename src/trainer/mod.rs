@@ -20,20 +20,27 @@
 //! threads, one inter-op thread, parameters visited in name order, targets computed on the host.
 
 pub mod alwa;
+pub mod backbones;
+pub mod box_ops;
 pub mod checkpoint;
 pub mod data;
 pub mod datasets;
+pub mod detectors;
 mod error;
 pub mod fcos;
 pub mod head;
+pub mod heads;
+pub mod job;
 pub mod layers;
 pub mod layout;
 pub mod losses;
 pub mod model;
+pub mod necks;
 pub mod objective;
 pub mod optim;
 pub mod perturb;
 pub mod postprocess;
+pub mod predict;
 pub mod priors;
 pub mod retina;
 pub mod run;
@@ -42,6 +49,14 @@ pub mod synth;
 mod tests;
 #[cfg(test)]
 mod tests_families;
+#[cfg(test)]
+mod tests_golden_detectors;
+#[cfg(test)]
+mod tests_torchvision;
+pub mod tiny_layers;
+pub mod transform;
+pub mod tv_session;
+pub mod weights;
 
 pub use error::TrainError;
 

@@ -27,7 +27,7 @@
 //!   its own ([`Head::reg_logits`]): UGS's refinement step re-runs it on perturbed levels.
 
 pub use super::head::{Head, HeadOutput};
-use super::layers::{conv, ConvGn};
+use super::tiny_layers::{conv, ConvGn};
 use crate::spec::config::{BackboneSpec, ModelSpec};
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -72,7 +72,9 @@ pub struct Backbone {
 
 impl Backbone {
     pub fn new(vs: &nn::Path, spec: &BackboneSpec) -> Backbone {
-        let BackboneSpec::TinyResnet { width, blocks } = spec;
+        let BackboneSpec::TinyResnet { width, blocks } = spec else {
+            panic!("the tiny detectors run on tiny_resnet (the spec validates it)")
+        };
         let stem = ConvGn::new(&(vs / "stem"), 3, *width, 3, 2, false);
         let mut stages = Vec::new();
         let mut c_in = *width;

@@ -304,7 +304,7 @@ pub fn run(
     if let Device::Cuda(_) = device {
         tch::Cuda::cudnn_set_benchmark(false);
     }
-    let mut s = Session::new(cfg, device)?;
+    let mut s = super::job::open(cfg, device)?;
     let resumed_from = match checkpoint::load(job_dir, device)? {
         Some(ck) => {
             s.restore(&ck)?;
@@ -332,7 +332,7 @@ pub fn run(
             return Err(TrainError::Interrupted { iteration: it });
         }
         let lr = lr_at(t, it);
-        let losses = s.try_step(it, lr)?;
+        let losses = s.step(it, lr)?;
         sums = Some(match sums {
             None => losses,
             Some(acc) => acc.iter().zip(&losses).map(|(a, l)| a + l).collect(),
@@ -357,7 +357,7 @@ pub fn run(
             let ips = (window as usize * batch) as f64 / secs.max(1e-9);
             let mut row = vec![lr];
             row.extend(&means);
-            row.extend([s.weighting.cls, s.weighting.reg]);
+            row.extend([s.weighting().cls, s.weighting().reg]);
             row.push(ips);
             curves.append(done, &row)?;
             on_progress(&Progress {
@@ -387,7 +387,7 @@ pub fn run(
             iteration: t.iterations,
         });
     }
-    let (dets, gt) = s.try_evaluate()?;
+    let (dets, gt) = s.evaluate()?;
     checkpoint::write_atomic(
         &job_dir.join("detections.json"),
         detections_json(&dets).as_bytes(),
@@ -401,7 +401,7 @@ pub fn run(
     let mut perturbed = Vec::new();
     for &kind in &cfg.eval.perturbations {
         let t0 = Instant::now();
-        let (dets, _) = s.try_evaluate_perturbed(kind)?;
+        let (dets, _) = s.evaluate_perturbed(kind)?;
         let m = score(&dets)?;
         eprintln!(
             "robustness: {} = {:.4} (AP50 {:.4} unperturbed), {:.2} s",
@@ -417,7 +417,7 @@ pub fn run(
         perturbed,
         iterations: t.iterations,
         seconds: started.elapsed().as_secs_f64(),
-        parameters: s.opt.parameter_count(),
+        parameters: s.parameter_count(),
         device: device_name(device),
         threads: opts.threads,
         resumed_from,

@@ -18,25 +18,67 @@ use crate::journal::{process_start, records_now, JobDir, JobResult, JobState, Jo
 use crate::launch::protocol::{exit, WorkerMessage};
 use crate::trainer::{self, DeviceChoice, Progress, TrainError, TrainOptions};
 
-/// The worker's command line: the arguments [`crate::launch::WorkerCommand`] builds.
+/// The worker's command line: `run` takes the arguments [`crate::launch::WorkerCommand`]
+/// builds; `predict` is `sweep predict`, which forwards its arguments here.
 #[derive(Parser, Debug)]
 #[command(
     name = "sweep-worker",
     version,
-    about = "Runs one job of a sweep (started by `sweep`; see `sweep train` to run one config by hand)"
+    about = "The trainer's process, started by `sweep`: runs one job, or a model on images"
 )]
-struct Args {
-    /// The job directory (its config.yaml says what to train)
-    job_dir: PathBuf,
-    /// Intra-op threads
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// Where to train
+enum Args {
+    /// Train and evaluate the job in a job directory (its config.yaml says what)
+    Run {
+        /// The job directory
+        job_dir: PathBuf,
+        /// Intra-op threads
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Where to train
+        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+        device: DeviceArg,
+        /// Progress for a person on stderr instead of protocol lines on stdout
+        #[arg(long)]
+        interactive: bool,
+    },
+    /// Run a torchvision-layout RetinaNet from a weights file on images; write COCO results
+    #[command(
+        name = "predict",
+        bin_name = "sweep predict",
+        after_help = "Examples:\n  sweep predict --weights retinanet_coco.safetensors --coco instances_val2017.json --images val2017 --out dt.json\n  sweep eval --gt instances_val2017.json --dt dt.json\n\nWeights: scripts/convert-weights turns torchvision's .pth into safetensors. --labels direct\n(torchvision's COCO models: the logit column is the category id) or sorted (column k is\nthe k-th category id)."
+    )]
+    Predict(PredictArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PredictArgs {
+    #[arg(long)]
+    weights: PathBuf,
+    #[arg(long)]
+    images: PathBuf,
+    /// COCO annotation file naming the images (absent: every image of --images)
+    #[arg(long)]
+    coco: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 50)]
+    depth: u32,
+    /// Columns of the class logits (torchvision's COCO models: 91)
+    #[arg(long, default_value_t = 91)]
+    num_classes: i64,
+    #[arg(long, default_value_t = 256)]
+    fpn_channels: i64,
+    #[arg(long, default_value_t = 800)]
+    min_size: u32,
+    #[arg(long, default_value_t = 1333)]
+    max_size: u32,
+    #[arg(long, value_enum, default_value_t = LabelsArg::Direct)]
+    labels: LabelsArg,
+    /// Intra-op threads (default: all cores)
+    #[arg(long)]
+    threads: Option<usize>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     device: DeviceArg,
-    /// Progress for a person on stderr instead of protocol lines on stdout
-    #[arg(long)]
-    interactive: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -46,19 +88,72 @@ enum DeviceArg {
     Cuda,
 }
 
+impl From<DeviceArg> for DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda(0),
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum LabelsArg {
+    Direct,
+    Sorted,
+}
+
 /// The worker process: parses its arguments, runs the job, exits with a documented code.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
-    let device = match args.device {
-        DeviceArg::Auto => DeviceChoice::Auto,
-        DeviceArg::Cpu => DeviceChoice::Cpu,
-        DeviceArg::Cuda => DeviceChoice::Cuda(0),
-    };
-    if args.interactive {
-        HUMAN.store(true, std::sync::atomic::Ordering::SeqCst);
+    match Args::parse() {
+        Args::Run {
+            job_dir,
+            threads,
+            device,
+            interactive,
+        } => {
+            if interactive {
+                HUMAN.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            let code = run(&job_dir, threads.max(1), device.into());
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+        Args::Predict(args) => match predict(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sweep: error: {e}");
+                ExitCode::from(exit::BAD_CONFIG as u8)
+            }
+        },
     }
-    let code = run(&args.job_dir, args.threads.max(1), device);
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn predict(a: PredictArgs) -> Result<(), TrainError> {
+    use crate::trainer::predict::{predict, Labels, PredictOptions};
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    tch::set_num_threads(threads as i32);
+    let device = crate::trainer::run::resolve_device(a.device.into())?;
+    let n = predict(&PredictOptions {
+        weights: a.weights,
+        depth: a.depth,
+        num_classes: a.num_classes,
+        fpn_channels: a.fpn_channels,
+        min_size: a.min_size,
+        max_size: a.max_size,
+        images: a.images,
+        coco: a.coco,
+        labels: match a.labels {
+            LabelsArg::Direct => Labels::Direct,
+            LabelsArg::Sorted => Labels::Sorted,
+        },
+        out: a.out.clone(),
+        device,
+    })?;
+    eprintln!("{}: {n} detections", a.out.display());
+    Ok(())
 }
 
 /// Set by `sweep train`: a person reads the output, not an orchestrator.

@@ -5,12 +5,14 @@ mod datasets;
 mod eval_coco;
 mod expand_plan;
 mod golden;
+mod predict;
 mod resume;
 mod schedule;
 mod shipped;
 mod slurm;
 mod spec_errors;
 mod sweep_e2e;
+mod torchvision_spec;
 mod util;
 
 #[allow(dead_code)]

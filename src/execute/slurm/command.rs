@@ -151,7 +151,7 @@ fn batch_script(exe: &Path, launch: &Launch, token: &str, gpu: bool) -> String {
     format!(
         "grep -qs {token_q} {marker} || {{ echo \"sweep: {marker_text} is not visible on $(hostname): the sweep directory must be on a filesystem the Slurm nodes share\" >&2; exit {NOT_SHARED}; }}\n\
          [ -x {exe_q} ] || {{ echo \"sweep: the worker binary {exe_text} is not visible on $(hostname): it must be on a filesystem the Slurm nodes share\" >&2; exit {NOT_SHARED}; }}\n\
-         exec {exe_q} {dir_q} --threads {threads} --device {device}\n",
+         exec {exe_q} run {dir_q} --threads {threads} --device {device}\n",
         token_q = quote(token),
         marker_text = text_in_double_quotes(&format!("{dir}/{}", super::record::FILE)),
         exe_text = text_in_double_quotes(&exe.display().to_string()),
@@ -255,7 +255,7 @@ mod tests {
         assert!(user > args.iter().position(|a| a == "--gres=gpu:1").unwrap());
         assert_eq!(args[args.len() - 2], "--wrap");
         let script = &args[args.len() - 1];
-        assert!(script.contains("exec '/opt/sweep-worker' '/shared/it'\\''s here/jobs/abc123' --threads 3 --device cuda"), "{script}");
+        assert!(script.contains("exec '/opt/sweep-worker' run '/shared/it'\\''s here/jobs/abc123' --threads 3 --device cuda"), "{script}");
         assert!(
             script.contains("grep -qs 't0k' '/shared/it'\\''s here/jobs/abc123/slurm.json' ||"),
             "{script}"

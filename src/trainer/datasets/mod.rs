@@ -26,6 +26,7 @@ pub mod coco;
 mod error;
 pub mod fixture;
 pub mod loader;
+pub mod raw;
 pub mod transform;
 pub mod visdrone;
 pub mod voc;
@@ -170,8 +171,12 @@ impl Real {
     /// the original image, clipped, empty boxes and (VisDrone) boxes mostly inside an ignore
     /// region dropped, labels turned back into category ids.
     pub fn records(&self, index: usize, dets: &[Det]) -> Vec<Detection> {
+        self.records_in(index, dets, &self.placement(&self.val[index]))
+    }
+
+    /// [`Real::records`] of detections in the input placed by `p`.
+    pub fn records_in(&self, index: usize, dets: &[Det], p: &Placement) -> Vec<Detection> {
         let e = &self.val[index];
-        let p = self.placement(e);
         let mapped: Vec<Det> = dets
             .iter()
             .map(|d| Det {

@@ -1,0 +1,3 @@
+//! Heads of the paper-scale detectors, laid out as torchvision's detection heads.
+
+pub mod retinanet;

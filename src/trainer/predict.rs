@@ -1,0 +1,147 @@
+//! `sweep predict`: a torchvision-layout RetinaNet from a weights file, run on a COCO split
+//! or a folder of images, written as a COCO results JSON that `sweep eval` scores.
+//!
+//! As torchvision's reference evaluation does: one image per batch, the transform's
+//! `min_size` / `max_size`, the detector's post-processing, boxes mapped back to the original
+//! image. Labels become category ids as `labels` says: torchvision's COCO models predict the
+//! category id itself (91 columns, `direct`); a model trained here predicts the index of the
+//! category in id order (`sorted`).
+
+use super::datasets::transform::decode;
+use super::detectors::retinanet::{RetinaNet, RetinaNetConfig};
+use super::losses::Score;
+use super::transform::Transform;
+use super::tv_session::host_dets;
+use super::{weights, TrainError};
+use std::path::{Path, PathBuf};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+/// How a logit column becomes a category id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    /// The column is the category id (torchvision's COCO models).
+    Direct,
+    /// Column `k` is the `k`-th category id in increasing order (the COCO file's; else `k + 1`).
+    Sorted,
+}
+
+/// What to run and on what.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    /// A whole detector's state dict (safetensors).
+    pub weights: PathBuf,
+    pub depth: u32,
+    /// Columns of the class logits.
+    pub num_classes: i64,
+    /// FPN and head channels (torchvision's: 256).
+    pub fpn_channels: i64,
+    pub min_size: u32,
+    pub max_size: u32,
+    /// The image directory.
+    pub images: PathBuf,
+    /// A COCO annotation file naming the images and categories (absent: every .jpg/.jpeg/.png
+    /// of `images`, sorted by name, image ids 1, 2, …).
+    pub coco: Option<PathBuf>,
+    pub labels: Labels,
+    pub out: PathBuf,
+    pub device: Device,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> TrainError {
+    TrainError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// `(image id, file)` pairs and the category ids in increasing order.
+fn inputs(o: &PredictOptions) -> Result<(Vec<(u64, PathBuf)>, Vec<u64>), TrainError> {
+    let Some(ann) = &o.coco else {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&o.images)
+            .map_err(|e| io_err(&o.images, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+                    ["jpg", "jpeg", "png"].contains(&x.to_ascii_lowercase().as_str())
+                })
+            })
+            .collect();
+        files.sort();
+        let cats = (1..=o.num_classes as u64).collect();
+        return Ok(((1..).zip(files).collect(), cats));
+    };
+    let text = std::fs::read(ann).map_err(|e| io_err(ann, e))?;
+    let bad = |m: String| TrainError::Io {
+        path: ann.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, m),
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let images = v["images"]
+        .as_array()
+        .ok_or_else(|| bad("no `images` list".into()))?
+        .iter()
+        .map(|i| match (i["id"].as_u64(), i["file_name"].as_str()) {
+            (Some(id), Some(f)) => Ok((id, o.images.join(f))),
+            _ => Err(bad(format!("an image without id or file_name: {i}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut cats: Vec<u64> = v["categories"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["id"].as_u64()).collect())
+        .unwrap_or_default();
+    cats.sort_unstable();
+    Ok((images, cats))
+}
+
+/// Runs the model over every image and writes the results JSON; returns the detections
+/// written.
+pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
+    let (images, cats) = inputs(o)?;
+    let vs = VarStore::new(o.device);
+    let mut cfg = RetinaNetConfig::torchvision(o.depth, o.num_classes);
+    cfg.fpn_channels = o.fpn_channels;
+    let model = RetinaNet::new(&vs.root(), &cfg);
+    weights::load_expecting(&vs, &o.weights, weights::WeightsKind::Detector)?;
+    let transform = Transform::torchvision(o.min_size, o.max_size);
+    let _guard = tch::no_grad_guard();
+    let mut rows = Vec::new();
+    for (id, path) in &images {
+        let img = decode(path, &id.to_string())?;
+        let (w, h) = img.dimensions();
+        let px = Tensor::from_slice(img.as_raw())
+            .view([h as i64, w as i64, 3])
+            .permute([2, 0, 1])
+            .to_kind(Kind::Float)
+            .to_device(o.device)
+            / 255.0;
+        let (list, _) = transform.batch(&[px], None);
+        let out = model.forward(&list.tensors);
+        let anchors = model.anchors(&list.tensors, &out.features);
+        let d = &model.postprocess(&out, &anchors, &list.image_sizes, Score::Sigmoid)[0];
+        let boxes =
+            Transform::postprocess_boxes(&d.boxes, list.image_sizes[0], (h as i64, w as i64));
+        for det in host_dets(&boxes, &d.scores, &d.labels) {
+            let category = match o.labels {
+                // Columns that are no category of the file (torchvision's unused ids) go.
+                Labels::Direct => Some(det.class as u64)
+                    .filter(|c| o.coco.is_none() || cats.binary_search(c).is_ok()),
+                Labels::Sorted => cats.get(det.class).copied(),
+            };
+            let Some(category) = category else { continue };
+            let b = det.bbox.map(f64::from);
+            rows.push(serde_json::json!({
+                "image_id": id,
+                "category_id": category,
+                "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                "score": det.score as f64,
+            }));
+        }
+    }
+    let n = rows.len();
+    super::checkpoint::write_atomic(
+        &o.out,
+        serde_json::Value::Array(rows).to_string().as_bytes(),
+    )?;
+    Ok(n)
+}
