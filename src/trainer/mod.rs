@@ -23,9 +23,11 @@ pub mod alwa;
 pub mod checkpoint;
 pub mod data;
 pub mod datasets;
+pub mod detectors;
 mod error;
 pub mod fcos;
 pub mod head;
+pub mod heads;
 pub mod layout;
 pub mod losses;
 pub mod model;
@@ -40,6 +42,8 @@ pub mod synth;
 mod tests;
 #[cfg(test)]
 mod tests_families;
+#[cfg(test)]
+pub(crate) mod torchvision_golden;
 
 pub use error::TrainError;
 
