@@ -24,6 +24,7 @@ pub(crate) fn caption(
             let names = distinct(placed.iter().map(|p| match &p.job.config.model.detector {
                 DetectorSpec::Fcos { .. } => "FCOS-style",
                 DetectorSpec::Retinanet { .. } => "RetinaNet-style",
+                DetectorSpec::TorchvisionFcos { .. } => "FCOS (torchvision)",
             }));
             if names.len() == 1 {
                 format!("{} detector", names[0])

@@ -130,6 +130,9 @@ impl Layout {
                 *pos_iou,
                 *neg_iou,
             )),
+            DetectorSpec::TorchvisionFcos { .. } => {
+                unreachable!("trainer::validate refuses torchvision_fcos before a layout is built")
+            }
         }
     }
 

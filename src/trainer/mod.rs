@@ -235,6 +235,14 @@ fn validate_model_and_training(cfg: &JobConfig) -> Result<(), TrainError> {
         invalid("model.head_convs", cfg.model.head_convs, "0 to 8"),
     )?;
     match &cfg.model.detector {
+        DetectorSpec::TorchvisionFcos { .. } => {
+            return Err(TrainError::Unsupported {
+                what: "model.detector torchvision_fcos runs on ResNet-FPN levels P3-P7, which the \
+                       training loop does not build yet (the detector itself: \
+                       trainer::detectors::fcos)"
+                    .into(),
+            })
+        }
         DetectorSpec::Fcos {
             center_sampling_radius,
             ..

@@ -22,6 +22,7 @@
 //!   clipped to the image (no box is dropped for lack of area); then class-wise NMS
 //!   (IoU > `nms_thresh` suppressed) over all levels and the `detections_per_img` best.
 
+use crate::spec::config::DetectorSpec;
 use crate::trainer::head::HeadOutput;
 use crate::trainer::heads::fcos::FcosHead;
 use crate::trainer::layout::{Assignment, Targets};
@@ -43,6 +44,33 @@ pub struct FcosParams {
     pub nms_thresh: f32,
     pub detections_per_img: usize,
     pub topk_candidates: usize,
+}
+
+impl FcosParams {
+    /// The parameters and head convolutions of a `torchvision_fcos` spec (`None` for the other
+    /// detectors).
+    pub fn of_spec(spec: &DetectorSpec) -> Option<(FcosParams, i64)> {
+        match *spec {
+            DetectorSpec::TorchvisionFcos {
+                center_sampling_radius,
+                score_thresh,
+                nms_thresh,
+                detections_per_img,
+                topk_candidates,
+                num_convs,
+            } => Some((
+                FcosParams {
+                    center_sampling_radius: center_sampling_radius as f32,
+                    score_thresh: score_thresh as f32,
+                    nms_thresh: nms_thresh as f32,
+                    detections_per_img: detections_per_img as usize,
+                    topk_candidates: topk_candidates as usize,
+                },
+                num_convs as i64,
+            )),
+            _ => None,
+        }
+    }
 }
 
 impl Default for FcosParams {
@@ -298,6 +326,38 @@ impl FcosDetector {
     /// the losses of `objective`.
     pub fn terms(&self, objective: &Objective, out: &HeadOutput, t: &Targets) -> Terms {
         objective.terms_of(out, &decode, t, None)
+    }
+
+    /// One training batch end to end: the head on FPN `levels` (`[B, C, h, w]`, P3–P7) of a
+    /// batch padded to `batch` (`[H, W]`), the targets of `objects[b]` (in the batch's pixels)
+    /// and the loss terms.
+    pub fn train_terms(
+        &self,
+        objective: &Objective,
+        levels: &[Tensor],
+        batch: [i64; 2],
+        objects: &[&[Object]],
+    ) -> Result<Terms, TrainError> {
+        let anchors = Anchors::of_levels(batch, levels)?;
+        let device = levels[0].device();
+        let out = self.head.forward(levels);
+        let t = self
+            .assign(&anchors, objects)
+            .to_device(&anchors.priors_tensor(device), device);
+        Ok(self.terms(objective, &out, &t))
+    }
+
+    /// Detections of a batch from its FPN `levels`, as [`FcosDetector::detect`].
+    pub fn detect_levels(
+        &self,
+        levels: &[Tensor],
+        batch: [i64; 2],
+        image_sizes: &[[i64; 2]],
+        score: Score,
+    ) -> Result<Vec<Vec<Det>>, TrainError> {
+        let anchors = Anchors::of_levels(batch, levels)?;
+        let out = tch::no_grad(|| self.head.forward(levels));
+        Ok(self.detect(&out, &anchors, image_sizes, score))
     }
 
     /// Detections of each image of a batch; `image_sizes[b]` is image `b`'s `[h, w]` before

@@ -4,3 +4,5 @@
 pub mod fcos;
 #[cfg(test)]
 mod fcos_golden;
+#[cfg(test)]
+mod fcos_tests;
