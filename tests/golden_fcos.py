@@ -20,7 +20,8 @@ before padding (its boxes are clipped to that).
 Written to OUT_DIR:
   fcos.safetensors  head.* (torchvision's state-dict names), feat.<l> (the levels),
                     out.cls_logits [2, N, 3], out.bbox_regression [2, N, 4],
-                    out.bbox_ctrness [2, N, 1], anchors [N, 4]
+                    out.bbox_ctrness [2, N, 1], anchors [N, 4], grad.head.* (the
+                    gradient of the sum of the three losses for every head parameter)
   fcos.json         targets, image sizes, matched indices per image, the three losses of
                     FCOS.compute_loss, and FCOS.postprocess_detections' detections for the
                     default thresholds and for the sets of SETS.
@@ -127,12 +128,16 @@ def main():
         {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
     ]
     images = ImageList(torch.zeros(2, 3, *BATCH), IMAGE_SIZES)
+    model.train()
+    outputs = model.head(feats)
+    anchors = model.anchor_generator(images, feats)
+    counts = [h * w for h, w in GRIDS]
+    losses = model.compute_loss(targets, outputs, anchors, counts)
+    sum(losses.values()).backward()
+    grads = OrderedDict((f"grad.{k}", p.grad) for k, p in model.named_parameters() if k.startswith("head."))
+    outputs = {k: v.detach() for k, v in outputs.items()}
+    losses = {k: v.detach() for k, v in losses.items()}
     with torch.no_grad():
-        outputs = model.head(feats)
-        anchors = model.anchor_generator(images, feats)
-        counts = [h * w for h, w in GRIDS]
-        model.train()
-        losses = model.compute_loss(targets, outputs, anchors, counts)
         model.eval()
         dets = {"default": {"params": {"score_thresh": 0.2, "nms_thresh": 0.6, "detections_per_img": 100,
                                        "topk_candidates": 1000},
@@ -162,6 +167,7 @@ def main():
     for k, v in outputs.items():
         tensors[f"out.{k}"] = v
     tensors["anchors"] = anchors[0]
+    tensors.update(grads)
     save_safetensors(os.path.join(out_dir, "fcos.safetensors"), tensors)
     record = {
         "generator": f"tests/golden_fcos.py (torch {torch.__version__}, torchvision {torchvision.__version__})",

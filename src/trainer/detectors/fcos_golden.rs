@@ -4,7 +4,8 @@
 //! 1e-4), under torchvision's default thresholds, a set where top-k and the cap bite, and a low
 //! threshold that lets P6 and P7 detections through.
 //! A shifted anchor, the nominal strides in place of torchvision's `size // grid`, or one
-//! perturbed weight must each make the comparison fail.
+//! perturbed weight must each make the comparison fail. The gradient of the summed losses for
+//! every head parameter must match torchvision's to 1e-4 of that tensor's largest value.
 
 use super::fcos::{Anchors, FcosDetector, FcosParams};
 use crate::spec::config::JobConfig;
@@ -325,4 +326,55 @@ fn fcos_comparison_catches_nominal_strides() {
 fn fcos_comparison_catches_a_perturbed_weight() {
     let fails = compare(Tweak::PerturbWeight);
     assert!(parts(&fails).contains(&"head"), "{fails:#?}");
+}
+
+/// `|a − b| ≤ tol · max|b|` over a whole tensor (gradients span many magnitudes).
+fn close_scaled(what: &str, a: &[f64], b: &[f64], tol: f64) -> Result<(), String> {
+    let scale = b.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
+    match (0..a.len().min(b.len())).find(|&i| (a[i] - b[i]).abs() > tol * scale) {
+        _ if a.len() != b.len() => Err(format!(
+            "{what}: {} values, torchvision {}",
+            a.len(),
+            b.len()
+        )),
+        Some(i) => Err(format!(
+            "{what}[{i}]: {} vs torchvision {} (scale {scale})",
+            a[i], b[i]
+        )),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn fcos_gradients_match_torchvision() {
+    let g = golden();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let det = FcosDetector::new(&vs.root(), 64, 3, 4, FcosParams::default());
+    vs.load(&g.weights)
+        .expect("every head parameter is in the file");
+    let feats: Vec<Tensor> = (0..5)
+        .map(|l| g.tensors[&format!("feat.{l}")].shallow_clone())
+        .collect();
+    let objs = objects(&g);
+    let refs: Vec<&[Object]> = objs.iter().map(|o| o.as_slice()).collect();
+    let objective = Objective::new(&JobConfig::default());
+    let terms = det
+        .train_terms(&objective, &feats, [128, 160], &refs)
+        .unwrap();
+    (&terms.cls_backprop + &terms.reg + terms.ctr.as_ref().unwrap()).backward();
+    let mut fails = Vec::new();
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, v) in &vars {
+        let want = host(&g.tensors[&format!("grad.{name}")]);
+        if let Err(e) = close_scaled(name, &host(&v.grad()), &want, 1e-4) {
+            fails.push(e);
+        }
+    }
+    assert_eq!(
+        vars.len(),
+        4 * 4 + 2 + 4 * 4 + 4,
+        "every head parameter is compared"
+    );
+    assert!(fails.is_empty(), "{fails:#?}");
 }
