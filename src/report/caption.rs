@@ -25,6 +25,7 @@ pub(crate) fn caption(
                 DetectorSpec::Fcos { .. } => "FCOS-style",
                 DetectorSpec::Retinanet { .. } => "RetinaNet-style",
                 DetectorSpec::TorchvisionRetinanet(_) => "torchvision RetinaNet",
+                DetectorSpec::TorchvisionFcos { .. } => "FCOS (torchvision)",
             }));
             if names.len() == 1 {
                 format!("{} detector", names[0])

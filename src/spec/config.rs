@@ -318,6 +318,29 @@ pub enum DetectorSpec {
     /// own post-processing (these fields; `eval.score_threshold`, `pre_nms_top_k`, `nms_iou`
     /// and `max_detections` are the tiny detectors').
     TorchvisionRetinanet(TorchvisionRetinanetSpec),
+    /// torchvision's `FCOS` as `fcos_resnet50_fpn` builds it (head of `num_convs` convs with
+    /// GroupNorm(32), anchors of 8–128 px on P3–P7, its matcher, focal + GIoU + center-ness,
+    /// its post-processing), on FPN levels P3–P7; the fields are torchvision's constructor
+    /// arguments, with its defaults. The thresholds here replace `eval`'s for this detector.
+    TorchvisionFcos {
+        #[serde(default = "defaults::center_sampling_radius")]
+        center_sampling_radius: f64,
+        /// Detections scoring at most this are dropped (`score_thresh`).
+        #[serde(default = "defaults::tv_fcos_score_thresh")]
+        score_thresh: f64,
+        /// Class-wise NMS IoU threshold (`nms_thresh`).
+        #[serde(default = "defaults::tv_fcos_nms_thresh")]
+        nms_thresh: f64,
+        /// Detections kept per image (`detections_per_img`).
+        #[serde(default = "defaults::tv_detections_per_img")]
+        detections_per_img: u32,
+        /// Candidates kept per level before NMS (`topk_candidates`).
+        #[serde(default = "defaults::tv_topk_candidates")]
+        topk_candidates: u32,
+        /// Convolutions per head tower (`FCOSHead`'s `num_convs`).
+        #[serde(default = "defaults::tv_num_convs")]
+        num_convs: u32,
+    },
 }
 
 /// The settings of [`DetectorSpec::TorchvisionRetinanet`]; the defaults are torchvision's.
@@ -895,6 +918,21 @@ mod defaults {
     }
     pub fn center_sampling_radius() -> f64 {
         1.5
+    }
+    pub fn tv_fcos_score_thresh() -> f64 {
+        0.2
+    }
+    pub fn tv_fcos_nms_thresh() -> f64 {
+        0.6
+    }
+    pub fn tv_detections_per_img() -> u32 {
+        100
+    }
+    pub fn tv_topk_candidates() -> u32 {
+        1000
+    }
+    pub fn tv_num_convs() -> u32 {
+        4
     }
     /// 2 strides: the synthetic objects are 6–78 px (4 gave APs 0.06, 2 gave 0.16).
     pub fn anchor_scale() -> f64 {

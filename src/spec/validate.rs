@@ -48,6 +48,7 @@ pub fn validate(cfg: &JobConfig) -> Vec<Problem> {
     losses(&mut c, &cfg.loss);
     eval(&mut c, &cfg.eval);
     torchvision_limits(&mut c, cfg);
+    combinations(&mut c, cfg);
     if let Some(f) = &cfg.fake {
         c.check(f.iterations >= 1, "fake.iterations", f.iterations, ">= 1");
     }
@@ -320,6 +321,77 @@ fn model(c: &mut Checks, m: &ModelSpec) {
             );
         }
         DetectorSpec::TorchvisionRetinanet(d) => torchvision_retinanet(c, d),
+        DetectorSpec::TorchvisionFcos {
+            center_sampling_radius: r,
+            score_thresh,
+            nms_thresh,
+            detections_per_img,
+            topk_candidates,
+            num_convs,
+        } => {
+            c.check(
+                *r > 0.0 && r.is_finite(),
+                "model.detector.center_sampling_radius",
+                r,
+                "> 0 (in anchor sizes)",
+            );
+            c.check(
+                (0.0..1.0).contains(score_thresh),
+                "model.detector.score_thresh",
+                score_thresh,
+                "0 <= score_thresh < 1",
+            );
+            c.check(
+                (0.0..=1.0).contains(nms_thresh),
+                "model.detector.nms_thresh",
+                nms_thresh,
+                "0 to 1",
+            );
+            c.check(
+                *detections_per_img >= 1,
+                "model.detector.detections_per_img",
+                detections_per_img,
+                ">= 1",
+            );
+            c.check(
+                *topk_candidates >= 1,
+                "model.detector.topk_candidates",
+                topk_candidates,
+                ">= 1",
+            );
+            c.check(
+                (1..=8).contains(num_convs),
+                "model.detector.num_convs",
+                num_convs,
+                "1 to 8",
+            );
+            c.check(
+                m.fpn_channels % 32 == 0,
+                "model.fpn_channels",
+                m.fpn_channels,
+                "a multiple of 32 with model.detector torchvision_fcos (its head's GroupNorm has 32 groups)",
+            );
+        }
+    }
+}
+
+/// Pairs of choices that cannot work together.
+fn combinations(c: &mut Checks, cfg: &JobConfig) {
+    c.check(
+        !matches!(cfg.model.detector, DetectorSpec::TorchvisionFcos { .. }),
+        "model.detector.kind",
+        "torchvision_fcos",
+        "fcos, retinanet or torchvision_retinanet (torchvision_fcos equals torchvision's on given FPN levels but is not wired to a backbone for training yet)",
+    );
+    if let (DetectorSpec::TorchvisionFcos { .. }, RegLossSpec::Ugs(_)) =
+        (&cfg.model.detector, &cfg.loss.reg)
+    {
+        c.check(
+            false,
+            "loss.reg.kind",
+            "ugs",
+            "a loss other than ugs with model.detector torchvision_fcos (its head regresses four distances, not the distributions UGS needs)",
+        );
     }
 }
 

@@ -50,7 +50,7 @@ impl Layout {
                 *pos_iou,
                 *neg_iou,
             )),
-            DetectorSpec::TorchvisionRetinanet(_) => {
+            DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos { .. } => {
                 panic!("the torchvision detectors have their own session (trainer::tv_session)")
             }
         }

@@ -54,6 +54,7 @@ mod tests_golden_detectors;
 #[cfg(test)]
 mod tests_torchvision;
 pub mod tiny_layers;
+pub(crate) mod torchvision_golden;
 pub mod transform;
 pub mod tv_session;
 pub mod weights;

@@ -15,7 +15,7 @@
 use super::layout::Layout;
 use super::losses::harmonic::Harmonic;
 use super::losses::{self, reduce, ClsBatch, ClsLoss, Reg, Score, Space};
-use super::model::Detector;
+use super::model::{Detector, HeadOutput};
 use super::priors::Targets;
 use crate::spec::config::{CouplingSpec, DetectorSpec, JobConfig};
 use tch::{Reduction, Tensor};
@@ -26,6 +26,13 @@ pub struct Objective {
     cls: Box<dyn ClsLoss>,
     reg: Reg,
     harmonic: Option<Harmonic>,
+}
+
+/// The FPN levels a head ran on and its regression branch alone (distribution logits
+/// `[B, N, 4, n + 1]`): UGS's refinement step re-runs the branch on perturbed levels.
+pub struct RegBranch<'a> {
+    pub levels: &'a [Tensor],
+    pub reg_logits: &'a dyn Fn(&[Tensor]) -> Tensor,
 }
 
 /// The terms of one batch. `cls_backprop` is what the classification part back-propagates;
@@ -77,6 +84,23 @@ impl Objective {
     pub fn terms(&self, model: &Detector, layout: &Layout, images: &Tensor, t: &Targets) -> Terms {
         let feats = model.features(images);
         let out = model.head.forward(&feats);
+        let rerun = |moved: &[Tensor]| model.head.reg_logits(moved);
+        let branch = RegBranch {
+            levels: &feats,
+            reg_logits: &rerun,
+        };
+        self.terms_of(&out, &|p, pr| layout.decode(p, pr), t, Some(branch))
+    }
+
+    /// The terms of head outputs `out` whose regression `decode(pred [P, 4], priors [P, 4])`
+    /// turns into boxes; `branch` is needed only by UGS (a distribution head).
+    pub fn terms_of(
+        &self,
+        out: &HeadOutput,
+        decode: &dyn Fn(&Tensor, &Tensor) -> Tensor,
+        t: &Targets,
+        branch: Option<RegBranch>,
+    ) -> Terms {
         let (b, classes) = (out.cls.size()[0], out.cls.size()[2]);
         let logits = out.cls.view([-1, classes]);
         let num_pos = t.num_pos.max(1) as f64;
@@ -92,7 +116,7 @@ impl Objective {
                 let pred = out.reg.view([-1, 4]).index_select(0, &t.pos);
                 match loss.space() {
                     Space::Encoded => loss.per_box(&pred, &t.encoded),
-                    Space::Boxes => loss.per_box(&layout.decode(&pred, &t.priors), &t.boxes),
+                    Space::Boxes => loss.per_box(&decode(&pred, &t.priors), &t.boxes),
                 }
             }
             Reg::Ugs(u) => {
@@ -103,9 +127,11 @@ impl Objective {
                 let um = reduce(&terms.um, &t.weight, t.weight_sum);
                 let (s, kind) = (&u.spec, terms.ce.kind());
                 let ur = if s.gamma > 0.0 {
-                    let eps = losses::ugs::perturbation(&feats, &um, s.rho);
+                    let branch = branch.expect("UGS runs on a head with a regression branch");
+                    let feats = branch.levels;
+                    let eps = losses::ugs::perturbation(feats, &um, s.rho);
                     let moved: Vec<Tensor> = feats.iter().zip(&eps).map(|(p, e)| p + e).collect();
-                    let perturbed = u.terms(&at(&model.head.reg_logits(&moved)), &t.encoded);
+                    let perturbed = u.terms(&at(&(branch.reg_logits)(&moved)), &t.encoded);
                     u.refinement(&perturbed)
                 } else {
                     terms.ce.zeros_like()

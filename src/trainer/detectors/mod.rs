@@ -3,5 +3,10 @@
 
 pub mod anchors;
 pub mod box_coder;
+pub mod fcos;
+#[cfg(test)]
+mod fcos_golden;
+#[cfg(test)]
+mod fcos_tests;
 pub mod matcher;
 pub mod retinanet;
