@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::journal::{read_json, JobDir, JobStatus, SweepDir};
+use crate::journal::{read_json, read_tolerant, JobDir, JobRecord, JobStatus, Read, SweepDir};
 use crate::plan::{Plan, PlanFile};
 use crate::report::{self, Format, JobView};
 use crate::schedule::{self, place, Hardware, RunOptions, Summary};
@@ -282,10 +282,28 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Bad input and a sweep that could not run at all (disk, lock) both exit 2.
-            eprintln!("sweep: error: {e:#}");
+            eprintln!("sweep: error: {}", error_text(&e));
             ExitCode::from(code::BAD_INPUT)
         }
     }
+}
+
+/// An error and its causes, each said once: many errors quote their cause in their own
+/// message ("cannot write X: No space left on device"), so a cause whose text is already
+/// there is left out instead of repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(part.trim()) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
@@ -490,18 +508,21 @@ fn load_spec(path: &Path, args: &SpecArgs) -> Result<Spec> {
 /// The spec, overrides and scale a sweep directory was run with. Job directories are the
 /// truth: without `plan.json` the scale and overrides come from any job's `job.json`.
 fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFile>)> {
-    let (scale, overrides) = match read_json::<PlanFile>(&sweep.plan_path())? {
-        Some(plan) => (plan.scale, plan.overrides),
-        None => {
+    let (scale, overrides) = match read_tolerant::<PlanFile>(&sweep.plan_path()) {
+        Read::Ok(plan) => (plan.scale, plan.overrides),
+        read => {
             let meta = first_job_meta(sweep).ok_or_else(|| {
                 bad(crate::journal::JournalError::NotASweep {
                     dir: sweep.root.clone(),
                 })
             })?;
-            eprintln!(
-                "sweep: {} is missing; rebuilding it from the job directories",
-                sweep.plan_path().display()
-            );
+            // A damaged plan is reported by whoever reads or repairs it; a lost one here.
+            if matches!(read, Read::Missing) {
+                eprintln!(
+                    "sweep: {} is missing; rebuilding it from the job directories",
+                    sweep.plan_path().display()
+                );
+            }
             (meta.scale, meta.overrides)
         }
     };
@@ -524,10 +545,14 @@ fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFile>)> {
         .map_err(bad)?;
     let spec = spec::load(&sweep.spec_path(), plan.scale.as_deref(), &overrides).map_err(bad)?;
     let ref_path = sweep.root.join("reference.yaml");
-    let reference = if ref_path.exists() {
-        Some(spec::read_reference(&ref_path).map_err(bad)?)
-    } else {
-        None
+    // The sweep's copy of the paper's numbers; `run` writes it again from the spec's.
+    let reference = match ref_path.exists().then(|| spec::read_reference(&ref_path)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            eprintln!("sweep: warning: {e}; the tables leave out the paper's numbers");
+            None
+        }
+        None => None,
     };
     Ok((spec, reference))
 }
@@ -600,10 +625,20 @@ fn run_sweep(
     // `run` takes the spec's executor section; `resume` what the sweep last ran with. The
     // command line wins over both.
     let executor_json = sweep.root.join("executor.json");
+    for note in sweep.repair()? {
+        eprintln!("sweep: {note}");
+    }
     let earlier = if fresh {
         None
     } else {
-        read_json::<spec::ExecutorSpec>(&executor_json)?
+        match read_tolerant::<spec::ExecutorSpec>(&executor_json) {
+            Read::Ok(e) => Some(e),
+            Read::Missing => None,
+            Read::Damaged(why) => {
+                eprintln!("sweep: {} is not valid ({why}); the spec's executor settings apply, then the command line's", executor_json.display());
+                None
+            }
+        }
     };
     let settings = earlier
         .unwrap_or_else(|| spec.executor.clone())
@@ -738,7 +773,7 @@ fn refuse_local_while_on_slurm(sweep: &SweepDir, plan: &Plan) -> Result<()> {
 
 /// On a rerun with a changed spec: which jobs are reused, new, or no longer in the spec.
 fn report_changes(sweep: &SweepDir, file: &PlanFile) -> Result<()> {
-    let Some(old) = read_json::<PlanFile>(&sweep.plan_path())? else {
+    let Read::Ok(old) = read_tolerant::<PlanFile>(&sweep.plan_path()) else {
         return Ok(());
     };
     let old_ids: std::collections::HashSet<&str> = old.jobs.iter().map(|j| j.id.as_str()).collect();
@@ -755,17 +790,52 @@ fn report_changes(sweep: &SweepDir, file: &PlanFile) -> Result<()> {
     Ok(())
 }
 
-fn job_views(sweep: &SweepDir, file: &PlanFile) -> Result<BTreeMap<String, JobView>> {
-    let mut views = BTreeMap::new();
+/// What each job directory of the plan holds, read tolerantly (damaged files included).
+fn job_records(sweep: &SweepDir, file: &PlanFile) -> BTreeMap<String, JobRecord> {
+    let mut records = BTreeMap::new();
     for j in &file.jobs {
-        let dir = JobDir::new(sweep.job_dir(&j.id));
-        if let Some(r) = dir.read_result()? {
-            views.insert(j.id.clone(), JobView::Result(r));
-        } else if let Some(s) = dir.read_state()? {
-            views.insert(j.id.clone(), JobView::Status(s.status));
+        if !records.contains_key(&j.id) {
+            let yaml = spec::config_to_yaml(&j.config);
+            let record = JobDir::new(sweep.job_dir(&j.id)).inspect(Some(&yaml));
+            records.insert(j.id.clone(), record);
         }
     }
-    Ok(views)
+    records
+}
+
+fn job_views(records: &BTreeMap<String, JobRecord>) -> BTreeMap<String, JobView> {
+    let mut views = BTreeMap::new();
+    for (id, record) in records {
+        if let Some(d) = record.voiding_damage() {
+            views.insert(id.clone(), JobView::Damaged(d.to_string()));
+        } else if let Some(r) = &record.result {
+            views.insert(id.clone(), JobView::Result(r.clone()));
+        } else if let Some(s) = &record.state {
+            views.insert(id.clone(), JobView::Status(s.status.clone()));
+        }
+    }
+    views
+}
+
+/// The sweep's `plan.json`, or when it is missing or damaged, the plan rebuilt from the spec
+/// and the job directories (said once on stderr; `run` and `resume` write it again).
+fn read_plan(sweep: &SweepDir) -> Result<PlanFile> {
+    match read_tolerant::<PlanFile>(&sweep.plan_path()) {
+        Read::Ok(plan) => return Ok(plan),
+        Read::Missing => {}
+        Read::Damaged(why) => eprintln!(
+            "sweep: {} is damaged ({why}); rebuilt from the spec and the job directories",
+            sweep.plan_path().display()
+        ),
+    }
+    if !sweep.spec_path().exists() {
+        return Err(bad(crate::journal::JournalError::NotASweep {
+            dir: sweep.root.clone(),
+        }));
+    }
+    let (spec, _) = reload(sweep)?;
+    let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
+    Ok(PlanFile::new(&plan, &spec, &HashMap::new()))
 }
 
 /// Renders every table of the spec into `DIR/tables/<name>.{md,csv,tex}` (atomically).
@@ -774,12 +844,8 @@ fn write_tables(
     spec: &Spec,
     reference: Option<&spec::ReferenceFile>,
 ) -> Result<Vec<report::Table>> {
-    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| {
-        bad(crate::journal::JournalError::NotASweep {
-            dir: sweep.root.clone(),
-        })
-    })?;
-    let views = job_views(sweep, &file)?;
+    let file = read_plan(sweep)?;
+    let views = job_views(&job_records(sweep, &file));
     std::fs::create_dir_all(sweep.tables_dir())?;
     let mut tables = Vec::new();
     for table_spec in &spec.tables {
@@ -817,12 +883,9 @@ fn check_tables(spec: &Spec, plan: &Plan, reference: Option<&spec::ReferenceFile
 }
 
 fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
-    let file: PlanFile = read_json(&sweep.plan_path())?.ok_or_else(|| {
-        bad(crate::journal::JournalError::NotASweep {
-            dir: sweep.root.clone(),
-        })
-    })?;
-    let views = job_views(sweep, &file)?;
+    let file = read_plan(sweep)?;
+    let records = job_records(sweep, &file);
+    let views = job_views(&records);
     let slurm = slurm_views(sweep, &file, &views);
     let mut rows = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -834,7 +897,10 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         let on_slurm = slurm
             .get(&j.id)
             .filter(|_| !matches!(views.get(&j.id), Some(JobView::Result(_))));
+        let damage = records.get(&j.id).and_then(|r| r.damage.first());
         let (state, place, metrics) = match views.get(&j.id) {
+            _ if damage.is_some() => ("damaged".to_string(), None, None),
+            Some(JobView::Damaged(_)) => ("damaged".to_string(), None, None),
             Some(JobView::Result(r)) => (r.status.clone(), None, Some(r.metrics.clone())),
             _ if on_slurm.is_some_and(|v| v.stage() != "gone") => {
                 let v = on_slurm.expect("checked just above");
@@ -869,7 +935,15 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         let eta = (iteration > 0 && state == "running")
             .then(|| elapsed / iteration as f64 * (iterations.saturating_sub(iteration)) as f64);
         let slurm = on_slurm.map(|v| serde_json::json!({"id": v.slurm_id, "state": v.state, "reason": v.reason, "node": v.node}));
-        rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place,
+        let damage = damage.map(|d| {
+            let then = if d.voids_result() {
+                "runs it again"
+            } else {
+                "rebuilds it"
+            };
+            format!("damaged: {d} (`sweep resume` {then})")
+        });
+        rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place, "damage": damage,
             "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics, "slurm": slurm}));
     }
     if json {
@@ -910,6 +984,7 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         let place = r["place"]
             .as_str()
             .map(|p| format!("  on {p}"))
+            .or_else(|| r["damage"].as_str().map(|d| format!("  {d}")))
             .unwrap_or_default();
         println!(
             "  {}  {:<12} {:<40} seed {:<3} {ap}{it}{eta}{place}",
@@ -969,6 +1044,30 @@ fn state_name(s: &JobStatus) -> String {
         JobStatus::Diverged { .. } => "diverged",
         JobStatus::Failed { .. } => "failed",
         JobStatus::Unsupported { .. } => "unsupported",
+        JobStatus::Damaged { .. } => "damaged",
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_quoting_its_cause_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(crate::journal::JournalError::Io {
+            action: "write",
+            path: "dir/state.json".into(),
+            source: io,
+        })
+        .context("stopped the sweep in dir");
+        let text = error_text(&e);
+        assert_eq!(
+            text,
+            "stopped the sweep in dir: cannot write dir/state.json: No space left on device (os error 28)"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
+    }
 }

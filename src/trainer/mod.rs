@@ -39,6 +39,8 @@ pub mod synth;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_checkpoint;
+#[cfg(test)]
 mod tests_families;
 
 pub use error::TrainError;
@@ -68,6 +70,9 @@ pub struct TrainOptions {
     /// Set on SIGTERM: the trainer checkpoints at the next iteration and returns
     /// [`TrainError::Interrupted`].
     pub stop: Arc<AtomicBool>,
+    /// Lines for the person running the sweep (a checkpoint that did not load, and where the
+    /// run starts instead); `None`: printed on stderr.
+    pub notes: Option<std::sync::mpsc::Sender<String>>,
 }
 
 /// One progress report, every `log_every` iterations.
