@@ -4,6 +4,7 @@ mod datasets;
 mod eval_coco;
 mod expand_plan;
 mod golden;
+mod paths;
 mod resume;
 mod schedule;
 mod shipped;
