@@ -651,6 +651,9 @@ fn run_sweep(
     })?;
     let slurm = (settings.kind == Some(spec::ExecutorKind::Slurm))
         .then(|| crate::execute::slurm::SlurmOptions::from_spec(&settings));
+    if let Some(o) = &slurm {
+        crate::execute::slurm::fit::check(o).map_err(bad)?;
+    }
     if exec.detach && slurm.is_none() {
         return Err(bad("--detach needs the Slurm executor (--executor slurm, or executor: {kind: slurm} in the spec)"));
     }
@@ -811,7 +814,11 @@ fn job_views(records: &BTreeMap<String, JobRecord>) -> BTreeMap<String, JobView>
         } else if let Some(r) = &record.result {
             views.insert(id.clone(), JobView::Result(r.clone()));
         } else if let Some(s) = &record.state {
-            views.insert(id.clone(), JobView::Status(s.status.clone()));
+            // Done means a result.json: a state that says so without one is not done.
+            let finished = matches!(s.status, JobStatus::Done | JobStatus::Diverged { .. });
+            if !finished {
+                views.insert(id.clone(), JobView::Status(s.status.clone()));
+            }
         }
     }
     views
@@ -937,11 +944,11 @@ fn status(sweep: &SweepDir, json: bool) -> Result<u8> {
         let slurm = on_slurm.map(|v| serde_json::json!({"id": v.slurm_id, "state": v.state, "reason": v.reason, "node": v.node}));
         let damage = damage.map(|d| {
             let then = if d.voids_result() {
-                "runs it again"
+                " and runs the job again"
             } else {
-                "rebuilds it"
+                ""
             };
-            format!("damaged: {d} (`sweep resume` {then})")
+            format!("damaged: {d} (`sweep resume` moves it aside{then})")
         });
         rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place, "damage": damage,
             "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics, "slurm": slurm}));
