@@ -416,27 +416,33 @@ fn a_request_slurm_refuses_is_one_clear_error_and_loses_nothing() {
             "1",
         ]));
     assert_eq!(code, 2, "{err}");
+    // Refused before sbatch is asked: no node of the test cluster has 3 GPUs.
     assert!(
-        err.contains("sbatch failed for job")
-            && err.contains("Requested node configuration is not available"),
-        "Slurm's own message: {err}"
+        err.contains("most a node has is 2: lower --gpus-per-job")
+            && err.contains("nothing was submitted"),
+        "{err}"
     );
-    assert_eq!(
-        err.matches("error:").count(),
-        2,
-        "one error (sbatch's message quoted once): {err}"
-    );
+    assert_eq!(err.matches("error:").count(), 1, "one error: {err}");
     assert_eq!(
         std::fs::read(out.join("jobs").join(&done_id).join("result.json")).unwrap(),
         result,
         "the finished job is untouched"
     );
-    // The refused job is not left as a submission to adopt; a fitting request finishes it.
+    // Nothing of the refused run was kept; the same run with a fitting request finishes it.
     let (code, _, err) = run(c
         .sweep()
-        .arg("resume")
+        .arg("run")
+        .arg(&spec)
+        .arg("--out")
         .arg(&out)
-        .args(["--gpus-per-job", "0"]));
+        .args([
+            "--executor",
+            "slurm",
+            "--gpus-per-job",
+            "0",
+            "--cpus-per-job",
+            "1",
+        ]));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("1 of 2 jobs already done"), "{err}");
 }
