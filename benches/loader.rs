@@ -125,6 +125,7 @@ fn main() {
             DeviceChoice::Cpu
         },
         stop: Arc::new(AtomicBool::new(false)),
+        notes: None,
     };
     let mut last = 0.0;
     let out = train(&cfg, &job, &opts, &mut |p: &Progress| {

@@ -281,10 +281,28 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Bad input and a sweep that could not run at all (disk, lock) both exit 2.
-            eprintln!("sweep: error: {e:#}");
+            eprintln!("sweep: error: {}", error_text(&e));
             ExitCode::from(code::BAD_INPUT)
         }
     }
+}
+
+/// An error and its causes, each said once: many errors quote their cause in their own
+/// message ("cannot write X: No space left on device"), so a cause whose text is already
+/// there is left out instead of repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(part.trim()) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
@@ -324,4 +342,27 @@ fn dispatch(cli: Cli) -> Result<u8> {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_quoting_its_cause_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(crate::journal::JournalError::Io {
+            action: "write",
+            path: "dir/state.json".into(),
+            source: io,
+        })
+        .context("stopped the sweep in dir");
+        let text = error_text(&e);
+        assert_eq!(
+            text,
+            "stopped the sweep in dir: cannot write dir/state.json: No space left on device (os error 28)"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
+    }
 }

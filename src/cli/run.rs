@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::specs::{find_spec, load_spec, reload};
+use super::specs::{find_spec, load_spec, read_sweep, reload};
 use super::{bad, code, cores, ExecArgs, SpecArgs};
 use crate::execute::slurm::{SlurmExecutor, SlurmOptions};
 use crate::execute::{local::LocalExecutor, Executor};
-use crate::journal::{read_json, write_atomic, write_json, JobDir, SweepDir};
+use crate::journal::{read_tolerant, write_atomic, write_json, JobDir, Read, SweepDir};
 use crate::plan::{Plan, PlanFile};
 use crate::report;
 use crate::schedule::{self, place, Hardware, RunOptions, Summary};
@@ -71,10 +71,17 @@ fn run_sweep(
     // `run` takes the spec's executor section; `resume` what the sweep last ran with. The
     // command line wins over both.
     let executor_json = sweep.root.join("executor.json");
-    let earlier = if fresh {
-        None
-    } else {
-        read_json::<ExecutorSpec>(&executor_json)?
+    for note in sweep.repair()? {
+        eprintln!("sweep: {note}");
+    }
+    let earlier = match read_tolerant::<ExecutorSpec>(&executor_json) {
+        _ if fresh => None,
+        Read::Ok(e) => Some(e),
+        Read::Missing => None,
+        Read::Damaged(why) => {
+            eprintln!("sweep: {} is not valid ({why}); the spec's executor settings apply, then the command line's", executor_json.display());
+            None
+        }
     };
     let settings = earlier
         .unwrap_or_else(|| spec.executor.clone())
@@ -86,6 +93,9 @@ fn run_sweep(
         ))
     })?;
     let on_slurm = settings.kind == Some(ExecutorKind::Slurm);
+    if on_slurm {
+        crate::execute::slurm::fit::check(&SlurmOptions::from_spec(&settings)).map_err(bad)?;
+    }
     if exec.detach && !on_slurm {
         return Err(bad("--detach needs the Slurm executor (--executor slurm, or executor: {kind: slurm} in the spec)"));
     }
@@ -133,8 +143,16 @@ fn run_sweep(
         .enable_all()
         .build()?;
     let mut refresh = || {
-        if let Err(e) = report::write_tables(sweep, &spec, reference.as_ref()) {
-            eprintln!("sweep: warning: could not update the tables: {e}");
+        let written = read_sweep(sweep).and_then(|record| {
+            Ok(report::write_tables(
+                sweep,
+                &record,
+                &spec,
+                reference.as_ref(),
+            )?)
+        });
+        if let Err(e) = written {
+            eprintln!("sweep: warning: could not update the tables: {e:#}");
         }
     };
     let opts = RunOptions {
@@ -148,7 +166,8 @@ fn run_sweep(
     let summary = runtime
         .block_on(schedule::run(sweep, &spec, &plan, &hardware, executor.as_ref(), &opts, display, &mut refresh))
         .with_context(|| format!("stopped the sweep in {0} (nothing finished is lost; `sweep resume {0}` goes on once this is fixed)", sweep.root.display()))?;
-    let tables = report::write_tables(sweep, &spec, reference.as_ref())?;
+    let record = read_sweep(sweep)?;
+    let tables = report::write_tables(sweep, &record, &spec, reference.as_ref())?;
     for table in &tables {
         println!("{}", report::markdown(table));
     }
@@ -208,7 +227,7 @@ fn refuse_local_while_on_slurm(sweep: &SweepDir, plan: &Plan) -> Result<()> {
 
 /// On a rerun with a changed spec: which jobs are reused, new, or no longer in the spec.
 fn report_changes(sweep: &SweepDir, file: &PlanFile) -> Result<()> {
-    let Some(old) = read_json::<PlanFile>(&sweep.plan_path())? else {
+    let Read::Ok(old) = sweep.read_plan_file() else {
         return Ok(());
     };
     let old_ids: std::collections::HashSet<&str> = old.jobs.iter().map(|j| j.id.as_str()).collect();

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use include_dir::{include_dir, Dir};
 
 use super::{bad, code, SpecArgs};
-use crate::journal::{write_atomic, SweepDir};
+use crate::journal::{write_atomic, Read, SweepDir, SweepRecord};
+use crate::plan::{Plan, PlanFile};
 use crate::spec::{self, Override, Spec};
 
 /// The repository's `sweeps/` folder, compiled in: specs, their reference numbers, examples.
@@ -110,7 +111,7 @@ fn parse_overrides(args: &[String]) -> Result<Vec<Override>> {
 /// The spec, overrides and scale a sweep directory was run with, and its reference numbers.
 pub(super) fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFile>)> {
     let settings = sweep.run_settings().map_err(bad)?;
-    if settings.rebuilt {
+    if settings.rebuilt_from_missing {
         eprintln!(
             "sweep: {} is missing; rebuilding it from the job directories",
             sweep.plan_path().display()
@@ -119,13 +120,34 @@ pub(super) fn reload(sweep: &SweepDir) -> Result<(Spec, Option<spec::ReferenceFi
     let overrides = parse_overrides(&settings.overrides)?;
     let spec =
         spec::load(&sweep.spec_path(), settings.scale.as_deref(), &overrides).map_err(bad)?;
+    // The sweep's copy of the paper's numbers; `run` writes it again from the spec's.
     let ref_path = sweep.root.join("reference.yaml");
-    let reference = if ref_path.exists() {
-        Some(spec::read_reference(&ref_path).map_err(bad)?)
-    } else {
-        None
+    let reference = match ref_path.exists().then(|| spec::read_reference(&ref_path)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            eprintln!("sweep: warning: {e}; the tables leave out the paper's numbers");
+            None
+        }
+        None => None,
     };
     Ok((spec, reference))
+}
+
+/// The sweep directory as read, its plan rebuilt from the spec and the job directories when
+/// `plan.json` is missing or damaged (said once; `run` and `resume` write it again).
+pub(super) fn read_sweep(sweep: &SweepDir) -> Result<SweepRecord> {
+    match sweep.read_plan_file() {
+        Read::Ok(plan) => return Ok(sweep.read_with(plan)),
+        Read::Missing => {}
+        Read::Damaged(why) => eprintln!(
+            "sweep: {} is damaged ({why}); rebuilt from the spec and the job directories",
+            sweep.plan_path().display()
+        ),
+    }
+    let (spec, _) = reload(sweep)?;
+    let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
+    let file = PlanFile::new(&plan, &spec, &std::collections::HashMap::new());
+    Ok(sweep.read_with(file))
 }
 
 /// `sweep list`: each shipped sweep with its tables, distinct jobs at the quick scale, and the
@@ -137,7 +159,7 @@ pub(super) fn list() -> Result<u8> {
         let path = root.join(format!("{name}.yaml"));
         let spec = load_spec(&path, &SpecArgs::default())?;
         let jobs = crate::expand::expand(&spec).map_err(bad)?;
-        let plan = crate::plan::Plan::new(jobs).map_err(bad)?;
+        let plan = Plan::new(jobs).map_err(bad)?;
         let titles: Vec<String> = spec
             .tables
             .iter()

@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{bad, code};
+use super::code;
+use super::specs::read_sweep;
 use crate::execute::slurm::SlurmView;
 use crate::journal::{JobDir, JobStatus, JobView, SweepDir, SweepRecord};
 use crate::launch::protocol::WorkerMessage;
 
 pub(super) fn status(dir: &Path, json: bool) -> Result<u8> {
     let sweep = SweepDir::new(dir);
-    let record = sweep.read().map_err(bad)?;
+    let record = read_sweep(&sweep)?;
     let slurm = slurm_views(&sweep, &record);
     let mut rows = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -26,7 +27,10 @@ pub(super) fn status(dir: &Path, json: bool) -> Result<u8> {
         let on_slurm = slurm
             .get(&j.id)
             .filter(|_| !matches!(view, Some(JobView::Result(_))));
+        let damage = record.records.get(&j.id).and_then(|r| r.damage.first());
         let (state, place, metrics) = match view {
+            _ if damage.is_some() => ("damaged".to_string(), None, None),
+            Some(JobView::Damaged(_)) => ("damaged".to_string(), None, None),
             Some(JobView::Result(r)) => (r.status.clone(), None, Some(r.metrics.clone())),
             _ if on_slurm.is_some_and(|v| v.stage() != "gone") => {
                 let v = on_slurm.expect("checked just above");
@@ -61,7 +65,15 @@ pub(super) fn status(dir: &Path, json: bool) -> Result<u8> {
         let eta = (iteration > 0 && state == "running")
             .then(|| elapsed / iteration as f64 * (iterations.saturating_sub(iteration)) as f64);
         let slurm = on_slurm.map(|v| serde_json::json!({"id": v.slurm_id, "state": v.state, "reason": v.reason, "node": v.node}));
-        rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place,
+        let damage = damage.map(|d| {
+            let then = if d.voids_result() {
+                " and runs the job again"
+            } else {
+                ""
+            };
+            format!("damaged: {d} (`sweep resume` moves it aside{then})")
+        });
+        rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place, "damage": damage,
             "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics, "slurm": slurm}));
     }
     if json {
@@ -97,6 +109,7 @@ fn print_row(r: &serde_json::Value) {
     let place = r["place"]
         .as_str()
         .map(|p| format!("  on {p}"))
+        .or_else(|| r["damage"].as_str().map(|d| format!("  {d}")))
         .unwrap_or_default();
     println!(
         "  {}  {:<12} {:<40} seed {:<3} {ap}{it}{eta}{place}",
@@ -151,5 +164,6 @@ fn state_name(s: &JobStatus) -> &'static str {
         JobStatus::Diverged { .. } => "diverged",
         JobStatus::Failed { .. } => "failed",
         JobStatus::Unsupported { .. } => "unsupported",
+        JobStatus::Damaged { .. } => "damaged",
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::specs::reload;
+use super::specs::{read_sweep, reload};
 use super::{bad, code, FormatArg};
 use crate::journal::SweepDir;
 use crate::report::{self, Format};
@@ -18,7 +18,8 @@ pub(super) fn table(dir: &Path, format: FormatArg, name: Option<&str>) -> Result
         FormatArg::Tex => Format::Latex,
     };
     let (spec, reference) = reload(&sweep)?;
-    let tables = report::write_tables(&sweep, &spec, reference.as_ref()).map_err(bad)?;
+    let record = read_sweep(&sweep)?;
+    let tables = report::write_tables(&sweep, &record, &spec, reference.as_ref()).map_err(bad)?;
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     if let Some(n) = name {
         if !names.contains(&n) {

@@ -36,6 +36,9 @@ pub enum FailureCause {
     DependencyFailed,
     /// Slurm no longer knows the job and it left no result: retried (from its checkpoint).
     Lost,
+    /// Its directory cannot be written (disk full, read-only, gone): not retried, and the
+    /// sweep stops launching.
+    Storage,
     /// The job could not see its directory on its node: the sweep directory is not on a
     /// filesystem the Slurm nodes share. Stops the sweep.
     NotShared {
@@ -56,6 +59,7 @@ impl FailureCause {
             FailureCause::Cancelled => "cancelled",
             FailureCause::DependencyFailed => "dependency_failed",
             FailureCause::Lost => "lost",
+            FailureCause::Storage => "storage",
             FailureCause::NotShared { .. } => "not_shared",
         }
     }
@@ -77,6 +81,7 @@ impl std::fmt::Display for FailureCause {
             FailureCause::Cancelled => write!(f, "cancelled outside the sweep (scancel)"),
             FailureCause::DependencyFailed => write!(f, "the job it starts from failed"),
             FailureCause::Lost => write!(f, "lost by Slurm without a result"),
+            FailureCause::Storage => write!(f, "its directory cannot be written"),
             FailureCause::NotShared { node } => {
                 write!(f, "its directory is not visible on node {node}")
             }
@@ -103,6 +108,7 @@ impl Outcome {
             (Some(exit::INTERRUPTED), _) => Outcome::Interrupted,
             (Some(exit::OUT_OF_MEMORY), _) => Outcome::Failed(FailureCause::OutOfMemory),
             (Some(exit::BAD_CONFIG), _) => Outcome::Failed(FailureCause::BadConfig),
+            (Some(exit::NO_STORAGE), _) => Outcome::Failed(FailureCause::Storage),
             (code, signal) => Outcome::Failed(FailureCause::Crash { code, signal }),
         }
     }

@@ -26,6 +26,11 @@ impl EventLog {
             .append(true)
             .open(path)
             .map_err(io("open", path))?;
+        // A torn last line (a crash mid-append) must not swallow the next event.
+        let mut file = file;
+        if ends_mid_line(path) {
+            file.write_all(b"\n").map_err(io("append to", path))?;
+        }
         let (tx, rx) = channel::<String>();
         let error = Arc::new(Mutex::new(None));
         let (err, p) = (Arc::clone(&error), path.to_path_buf());
@@ -83,6 +88,16 @@ impl EventLog {
             let _ = w.join();
         }
     }
+}
+
+/// Whether the file's last byte is not a newline (an empty file is fine).
+fn ends_mid_line(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut last = [0u8; 1];
+    f.seek(SeekFrom::End(-1)).is_ok() && f.read_exact(&mut last).is_ok() && last[0] != b'\n'
 }
 
 impl Drop for EventLog {

@@ -10,15 +10,18 @@
 //! so a lost `plan.json` or `events.jsonl` can be rebuilt from them.
 
 pub mod atomic;
+mod damage;
 mod events;
 mod lock;
 mod reader;
 mod records;
+pub mod storage;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use atomic::write_atomic;
+pub use damage::{read_tolerant, set_aside, Damage, JobRecord, Read, Redo};
 pub use events::EventLog;
 pub use lock::SweepLock;
 pub use reader::{JobView, RunSettings, SweepRecord};
@@ -97,16 +100,46 @@ impl SweepDir {
         EventLog::open(&self.events_path())
     }
 
-    /// Reads `events.jsonl`, skipping (and counting) a torn last line.
+    /// Keeps only the readable lines of `events.jsonl`: a damaged file is moved aside (as
+    /// `events.jsonl.damaged-<timestamp>`) and replaced by its good lines. Returns how many
+    /// lines were dropped and where the old file went, when any was.
+    pub fn repair_events(&self) -> Result<Option<(usize, PathBuf)>, JournalError> {
+        let path = self.events_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut good = String::new();
+        let mut dropped = 0;
+        for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
+            if serde_json::from_str::<Event>(line).is_ok() {
+                good.push_str(line);
+                good.push('\n');
+            } else {
+                dropped += 1;
+            }
+        }
+        if dropped == 0 && (bytes.is_empty() || bytes.ends_with(b"\n")) {
+            return Ok(None);
+        }
+        let aside = damage::set_aside(&path)?;
+        write_atomic(&path, good.as_bytes()).map_err(io("write", &path))?;
+        Ok(Some((dropped, aside)))
+    }
+
+    /// Reads `events.jsonl`, skipping (and counting) damaged lines.
     pub fn read_events(&self) -> Result<(Vec<Event>, usize), JournalError> {
         let path = self.events_path();
-        let text = match fs::read_to_string(&path) {
+        let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
             Err(e) => return Err(io("read", &path)(e)),
         };
         let mut events = Vec::new();
         let mut skipped = 0;
+        let text = String::from_utf8_lossy(&text);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             match serde_json::from_str(line) {
                 Ok(e) => events.push(e),

@@ -38,6 +38,13 @@ pub enum JobStatus {
     Unsupported {
         reason: String,
     },
+    /// A file of the job was damaged (torn, garbled, foreign): it was moved aside to `moved_to`
+    /// and the job runs again. Only ever an event, never a job's state.
+    Damaged {
+        file: String,
+        why: String,
+        moved_to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

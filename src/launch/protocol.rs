@@ -43,6 +43,11 @@ pub enum WorkerMessage {
         cause: String,
         message: String,
     },
+    /// A line for the person running the sweep (e.g. a checkpoint that did not load and where
+    /// the run starts instead).
+    Note {
+        text: String,
+    },
 }
 
 /// Documented worker exit codes; anything else is a crash.
@@ -54,6 +59,9 @@ pub mod exit {
     /// The config cannot run (invalid, or not implemented by the trainer).
     pub const BAD_CONFIG: i32 = 4;
     pub const OUT_OF_MEMORY: i32 = 5;
+    /// The job directory cannot be written: its disk is full, or it is read-only or gone.
+    /// Not retried: the sweep stops launching until space is freed (`sweep resume`).
+    pub const NO_STORAGE: i32 = 6;
     /// Stopped by SIGINT/SIGTERM after saving a checkpoint.
     pub const INTERRUPTED: i32 = 130;
 }

@@ -98,7 +98,7 @@ pub struct Sweep {
 
 impl Sweep {
     /// Loads `plan.json` (error if unreadable) and whatever per-job files exist, through the
-    /// journal's reader; a job whose result cannot be read is left out of the figures.
+    /// journal's reader; a job whose result is damaged is left out of the figures.
     pub fn load(dir: &Path) -> Result<Self, PlotError> {
         let sweep = SweepDir::new(dir);
         let plan_path = sweep.plan_path();
@@ -121,10 +121,8 @@ impl Sweep {
             if let Some(c) = read_curves(&sweep.job_dir(&job.id).join("curves.csv")) {
                 curves.insert(job.id.clone(), c);
             }
-            if let Ok(mut views) = sweep.read_jobs([job.id.as_str()]) {
-                if let Some(JobView::Result(r)) = views.remove(&job.id) {
-                    results.insert(job.id.clone(), r);
-                }
+            if let Some(JobView::Result(r)) = sweep.read_jobs([job.id.as_str()]).remove(&job.id) {
+                results.insert(job.id.clone(), r);
             }
         }
         Ok(Sweep {

@@ -129,6 +129,11 @@ impl Cell {
     /// Collects one metric over the jobs (one per seed) of a cell. COCO's −1 ("no object in
     /// this size range") is not a score: it is left out, never averaged.
     pub(crate) fn of(views: &[Option<&JobView>], metric: &str) -> Cell {
+        // One damaged seed makes the cell's mean a different number: none is shown until the
+        // job is redone.
+        if views.iter().any(|v| matches!(v, Some(JobView::Damaged(_)))) {
+            return Cell::Missing("damaged".into());
+        }
         let mut values = Vec::new();
         let mut undefined = false;
         for v in views {

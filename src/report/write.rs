@@ -1,19 +1,20 @@
 //! The report's only disk access: every table of a spec rendered into
-//! `DIR/tables/<name>.{md,csv,tex}` (atomically), from the sweep directory as it is now.
+//! `DIR/tables/<name>.{md,csv,tex}` (atomically), from the sweep directory as read.
 
-use crate::journal::{write_atomic, JournalError, SweepDir};
+use crate::journal::{write_atomic, JournalError, SweepDir, SweepRecord};
 use crate::plan::{Plan, PlanFile};
 use crate::spec::{ReferenceFile, Spec, SpecErrors};
 
 use super::{build, check, Format, Table};
 
-/// Renders and writes every table of `spec`; returns them for printing.
+/// Renders every table of `spec` from `record` (the sweep as read) and writes it under
+/// `sweep`'s `tables/`; returns them for printing.
 pub fn write_tables(
     sweep: &SweepDir,
+    record: &SweepRecord,
     spec: &Spec,
     reference: Option<&ReferenceFile>,
 ) -> Result<Vec<Table>, JournalError> {
-    let record = sweep.read()?;
     let dir = sweep.tables_dir();
     std::fs::create_dir_all(&dir).map_err(crate::journal::io("create", &dir))?;
     let mut tables = Vec::new();

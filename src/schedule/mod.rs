@@ -5,9 +5,11 @@
 //! Decisions are made here, work happens in the executor, state lives in the journal: the
 //! loop owns no process and no file other than through those two.
 
+mod damage;
 pub mod nvml;
 pub mod place;
 mod progress;
+mod storage;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -99,6 +101,10 @@ pub enum ScheduleError {
     /// would fail the same way. Jobs already submitted stay in the cluster's queue.
     #[error(transparent)]
     Executor(#[from] ExecError),
+    /// The sweep directory cannot be written (disk full, read-only, gone): the message says
+    /// where, and how much room a job needs.
+    #[error("{0}")]
+    Storage(String),
 }
 
 struct Queued<'a> {
@@ -119,6 +125,8 @@ struct Running<'a> {
     peak_mib: u64,
     timed_out: bool,
     progress: Option<(u64, u64)>,
+    /// The message of the worker's `failed` line, when it sent one.
+    failure: Option<String>,
 }
 
 impl Hardware {
@@ -250,6 +258,9 @@ struct Dispatcher<'a> {
     submit_ahead: bool,
     /// An executor failure that stops the sweep.
     fatal: Option<ExecError>,
+    /// The sweep directory cannot be written: nothing more is launched; the message is the
+    /// sweep's error once the running jobs have ended.
+    halt: Option<String>,
 }
 
 /// Runs every job of `plan` that has no result yet. `on_result` runs after each job that
@@ -257,6 +268,23 @@ struct Dispatcher<'a> {
 /// be saved must not be acted on.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
+    sweep: &SweepDir,
+    spec: &crate::spec::Spec,
+    plan: &Plan,
+    hardware: &Hardware,
+    executor: &dyn Executor,
+    opts: &RunOptions,
+    display: Display,
+    on_result: &mut dyn FnMut(),
+) -> Result<Summary, ScheduleError> {
+    let ran = run_jobs(
+        sweep, spec, plan, hardware, executor, opts, display, on_result,
+    );
+    ran.await.map_err(|e| storage::explain_error(sweep, e))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_jobs(
     sweep: &SweepDir,
     spec: &crate::spec::Spec,
     plan: &Plan,
@@ -296,6 +324,7 @@ pub async fn run(
             .collect(),
         submit_ahead: executor.queues_dependencies(),
         fatal: None,
+        halt: None,
     };
     // Listening before anything starts: a Ctrl-C that comes while jobs are being started
     // (submitted) is then handled, not fatal to an orchestrator that has work out.
@@ -317,11 +346,11 @@ pub async fn run(
     let tick = Duration::from_millis(200);
 
     loop {
-        if stopping.is_none() && d.fatal.is_none() {
+        if stopping.is_none() && d.fatal.is_none() && d.halt.is_none() {
             d.launch_ready(executor, &tx)?;
         }
-        if d.fatal.is_some() || (d.running.is_empty() && (stopping.is_some() || d.queue.is_empty()))
-        {
+        let over = stopping.is_some() || d.queue.is_empty() || d.halt.is_some();
+        if d.fatal.is_some() || (d.running.is_empty() && over) {
             break;
         }
         if d.opts.detach && stopping.is_none() {
@@ -364,12 +393,14 @@ pub async fn run(
         events,
         summary,
         fatal,
+        halt,
         ..
     } = d;
     events.close()?;
-    match fatal {
-        Some(e) => Err(e.into()),
-        None => Ok(summary),
+    match (fatal, halt) {
+        (Some(e), _) => Err(e.into()),
+        (None, Some(message)) => Err(ScheduleError::Storage(message)),
+        (None, None) => Ok(summary),
     }
 }
 
@@ -393,10 +424,9 @@ impl<'a> Dispatcher<'a> {
         let now = Instant::now();
         for job in order {
             let dir = JobDir::new(self.sweep.job_dir(&job.id));
-            dir.prepare(
-                &crate::spec::config_to_yaml(&job.config),
-                &job.meta(self.spec),
-            )?;
+            let yaml = crate::spec::config_to_yaml(&job.config);
+            self.repair_job(job, &dir, &yaml)?;
+            dir.prepare(&yaml, &job.meta(self.spec))?;
             if dir.read_result()?.is_some() {
                 self.summary.already_done += 1;
                 self.finished.insert(job.id.clone());
@@ -440,6 +470,7 @@ impl<'a> Dispatcher<'a> {
                         peak_mib: 0,
                         timed_out: false,
                         progress: None,
+                        failure: None,
                     };
                     self.running.insert(job.id.clone(), r);
                 }
@@ -666,6 +697,7 @@ impl<'a> Dispatcher<'a> {
                     peak_mib: 0,
                     timed_out: false,
                     progress: None,
+                    failure: None,
                 },
             );
         }
@@ -703,6 +735,16 @@ impl<'a> Dispatcher<'a> {
         let Some(r) = self.running.get_mut(job) else {
             return;
         };
+        match &message {
+            WorkerMessage::Note { text } => {
+                let line = format!("sweep: {job}  {} seed {}: {text}", r.job.row, r.job.seed);
+                self.display.line(&line);
+                return;
+            }
+            // The worker's own one-line account: what a failure shows (stderr.log has the rest).
+            WorkerMessage::Failed { message, .. } => r.failure = Some(message.clone()),
+            _ => {}
+        }
         if let WorkerMessage::Progress {
             iteration,
             iterations,
@@ -821,7 +863,16 @@ impl<'a> Dispatcher<'a> {
                 Ok(false)
             }
             Outcome::Failed(cause) => {
-                self.retry_or_fail(&r, cause, stderr_tail, stopping)?;
+                // The worker's one line says it better than the end of its stderr (where a
+                // library may have printed pages).
+                let tail = match &r.failure {
+                    Some(m) => vec![m.clone()],
+                    None => stderr_tail,
+                };
+                if self.storage_failure(&r, &cause)? {
+                    return Ok(false);
+                }
+                self.retry_or_fail(&r, cause, tail, stopping)?;
                 Ok(false)
             }
         }
@@ -963,7 +1014,9 @@ impl<'a> Dispatcher<'a> {
         self.failed.insert(job.id.clone());
         self.summary.failed += 1;
         let mut text = format!("FAILED {}  {} seed {}: {detail}", job.id, job.row, job.seed);
-        if !tail.is_empty() {
+        if let [line] = tail {
+            text += &format!(": {line} (more in {})", dir.stderr_path().display());
+        } else if !tail.is_empty() {
             text += &format!("; last lines of {}:", dir.stderr_path().display());
             for line in tail {
                 text += &format!("\n    {line}");

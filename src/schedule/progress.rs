@@ -157,6 +157,14 @@ impl Display {
     }
 }
 
+/// An error that ends the sweep is printed after this: the bars must be gone by then, or the
+/// message would start at the end of the last bar's line.
+impl Drop for Display {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

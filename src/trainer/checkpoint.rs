@@ -6,7 +6,9 @@
 //! writes in place, so both are first written as `checkpoint/.tmp-<iter>.{ot,json}`, fsynced,
 //! renamed over `latest.ot` then `latest.json`, and the directory is fsynced. The `.ot` is the
 //! truth: a crash between the two renames leaves a stale `latest.json`, which [`load`] ignores
-//! because the iteration inside the archive wins. Leftover `checkpoint/.tmp-*` files (and our
+//! because the iteration inside the archive wins. The checkpoint it replaces is kept as
+//! `previous.ot`, so a `latest.ot` that does not load (torn, foreign) costs one interval, not
+//! the run ([`resume`]). Leftover `checkpoint/.tmp-*` files (and our
 //! `.trainer-tmp-*` files in the job directory) are removed on the next save or load. Nothing else (data order, RNG) needs saving: see `data.rs`.
 
 use super::TrainError;
@@ -26,11 +28,26 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TrainError + '_ {
     }
 }
 
+/// A libtorch error as one line naming the file; the whole text (with libtorch's C++
+/// backtrace) goes to stderr, which the worker keeps in `stderr.log`.
 fn torch_err(path: &Path) -> impl FnOnce(tch::TchError) -> TrainError + '_ {
-    move |e| TrainError::Io {
-        path: path.to_path_buf(),
-        source: io::Error::other(e.to_string()),
+    move |e| {
+        let text = e.to_string();
+        eprintln!("libtorch error on {}: {text}", path.display());
+        TrainError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::other(first_line(&text)),
+        }
     }
+}
+
+/// The first non-empty line of a (libtorch) message.
+pub fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown error")
+        .to_string()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), TrainError> {
@@ -97,15 +114,99 @@ pub fn save(
     File::open(&tmp_ot)
         .and_then(|f| f.sync_all())
         .map_err(io_err(&tmp_ot))?;
-    let meta = serde_json::json!({ "iteration": iteration, "tensors": tensors.len(), "file": "latest.ot" });
+    let sha256 = file_sha256(&tmp_ot)?;
+    let meta = serde_json::json!({ "iteration": iteration, "tensors": tensors.len(), "file": "latest.ot", "sha256": sha256 });
     let mut f = File::create(&tmp_json).map_err(io_err(&tmp_json))?;
     f.write_all(format!("{meta:#}\n").as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(io_err(&tmp_json))?;
-    let (ot, json) = (dir.join("latest.ot"), dir.join("latest.json"));
+    let (ot, json) = (dir.join(LATEST), dir.join("latest.json"));
+    // The last good checkpoint stays, as `previous`, until the new one is in place: a crash
+    // between these renames leaves `previous` (and the temp files, removed on load).
+    if ot.exists() {
+        let prev = dir.join(PREVIOUS);
+        fs::rename(&ot, &prev).map_err(io_err(&prev))?;
+        let prev_json = dir.join("previous.json");
+        if json.exists() {
+            fs::rename(&json, &prev_json).map_err(io_err(&prev_json))?;
+        }
+    }
     fs::rename(&tmp_ot, &ot).map_err(io_err(&ot))?;
     fs::rename(&tmp_json, &json).map_err(io_err(&json))?;
     sync_dir(&dir)
+}
+
+const LATEST: &str = "latest.ot";
+const PREVIOUS: &str = "previous.ot";
+
+/// Where a resumed run starts, and the line that says so when a checkpoint was passed over.
+#[derive(Debug)]
+pub struct Resume {
+    /// The iteration of the checkpoint restored; `None`: a fresh start.
+    pub iteration: Option<u64>,
+    /// Whether a checkpoint was partly restored before it failed: the session must be made
+    /// again for a fresh start.
+    pub tainted: bool,
+    /// Set when a checkpoint did not load: what was skipped and where the run starts.
+    pub note: Option<String>,
+}
+
+/// Restores the newest checkpoint that loads and that `restore` accepts (keys, shapes):
+/// `latest.ot`, else `previous.ot`, else none. A checkpoint that fails is moved aside (as
+/// `<name>.damaged-<timestamp>`) so that it never replaces a good one later.
+pub fn resume(
+    job_dir: &Path,
+    device: Device,
+    restore: &mut dyn FnMut(&Loaded) -> Result<(), TrainError>,
+) -> Result<Resume, TrainError> {
+    let dir = job_dir.join(DIR);
+    remove_stale(&dir, ".tmp-")?;
+    remove_stale(job_dir, TMP_PREFIX)?;
+    let mut skipped: Vec<String> = Vec::new();
+    let mut tainted = false;
+    for name in [LATEST, PREVIOUS] {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let attempt = load_file(&path, device).and_then(|ck| {
+            tainted = true;
+            restore(&ck).map(|_| ck.iteration)
+        });
+        let why = match attempt {
+            Ok(iteration) => {
+                let note = (!skipped.is_empty()).then(|| {
+                    format!(
+                        "{}; resumed from {}/{name} (iteration {iteration})",
+                        skipped.join("; "),
+                        DIR
+                    )
+                });
+                return Ok(Resume {
+                    iteration: Some(iteration),
+                    tainted,
+                    note,
+                });
+            }
+            Err(e) => e,
+        };
+        let reason = match why {
+            TrainError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        let aside = crate::journal::set_aside(&path)
+            .map(|p| format!(", moved to {}", p.display()))
+            .unwrap_or_default();
+        skipped.push(format!("{DIR}/{name} does not load ({reason}{aside})"));
+        let json = path.with_extension("json");
+        let _ = crate::journal::set_aside(&json);
+    }
+    let note = (!skipped.is_empty()).then(|| format!("{}; starting afresh", skipped.join("; ")));
+    Ok(Resume {
+        iteration: None,
+        tainted,
+        note,
+    })
 }
 
 /// A loaded checkpoint.
@@ -121,10 +222,53 @@ pub fn load(job_dir: &Path, device: Device) -> Result<Option<Loaded>, TrainError
     let dir = job_dir.join(DIR);
     remove_stale(&dir, ".tmp-")?;
     remove_stale(job_dir, TMP_PREFIX)?;
-    let path = dir.join("latest.ot");
+    let path = dir.join(LATEST);
     if !path.exists() {
         return Ok(None);
     }
+    load_file(&path, device).map(Some)
+}
+
+/// The hex SHA-256 of a file's bytes: recorded beside each checkpoint, since libtorch may load
+/// an archive whose tensor bytes were garbled.
+fn file_sha256(path: &Path) -> Result<String, TrainError> {
+    use sha2::{Digest, Sha256};
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The checksum recorded beside `path` (`<stem>.json`) for the save of `iteration`; `None` when
+/// there is none for that save (a crash between the renames leaves another save's record).
+fn recorded_sha256(path: &Path, iteration: u64) -> Option<String> {
+    let text = fs::read(path.with_extension("json")).ok()?;
+    let meta: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    (meta["iteration"].as_u64() == Some(iteration))
+        .then(|| meta["sha256"].as_str().map(String::from))
+        .flatten()
+}
+
+/// One checkpoint archive.
+fn load_file(path: &Path, device: Device) -> Result<Loaded, TrainError> {
+    let loaded = load_archive(path, device)?;
+    if let Some(want) = recorded_sha256(path, loaded.iteration) {
+        if file_sha256(path)? != want {
+            return Err(TrainError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "its bytes differ from those saved (garbled)",
+                ),
+            });
+        }
+    }
+    Ok(loaded)
+}
+
+fn load_archive(path: &Path, device: Device) -> Result<Loaded, TrainError> {
+    let path = path.to_path_buf();
     let tensors: HashMap<String, Tensor> = Tensor::load_multi_with_device(&path, device)
         .map_err(torch_err(&path))?
         .into_iter()
@@ -136,11 +280,11 @@ pub fn load(job_dir: &Path, device: Device) -> Result<Option<Loaded>, TrainError
             path: path.clone(),
             source: io::Error::new(io::ErrorKind::InvalidData, "no meta.iteration tensor"),
         })?;
-    Ok(Some(Loaded {
+    Ok(Loaded {
         iteration,
         tensors,
         path,
-    }))
+    })
 }
 
 /// `curves.csv`: one row per log step, `iteration,lr,<losses...>,images_per_sec`.
@@ -160,9 +304,14 @@ impl Curves {
         let path = job_dir.join("curves.csv");
         let mut text = format!("{header}\n");
         if let (Some(at), Ok(old)) = (resume_at, fs::read_to_string(&path)) {
+            // Whole rows only: a row cut by a crash, or garbled, is dropped, not continued.
+            let fields = header.split(',').count();
             for line in old.lines().skip(1) {
-                match line.split(',').next().and_then(|v| v.parse::<u64>().ok()) {
-                    Some(it) if it <= at => text.push_str(&format!("{line}\n")),
+                let values: Vec<&str> = line.split(',').collect();
+                let whole =
+                    values.len() == fields && values.iter().all(|v| v.parse::<f64>().is_ok());
+                match values[0].parse::<u64>() {
+                    Ok(it) if whole && it <= at => text.push_str(&format!("{line}\n")),
                     _ => {}
                 }
             }

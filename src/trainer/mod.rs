@@ -48,6 +48,8 @@ pub mod synth;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_checkpoint;
+#[cfg(test)]
 mod tests_families;
 #[cfg(test)]
 mod tests_golden_detectors;
@@ -86,6 +88,9 @@ pub struct TrainOptions {
     /// Set on SIGTERM: the trainer checkpoints at the next iteration and returns
     /// [`TrainError::Interrupted`].
     pub stop: Arc<AtomicBool>,
+    /// Lines for the person running the sweep (a checkpoint that did not load, and where the
+    /// run starts instead); `None`: printed on stderr.
+    pub notes: Option<std::sync::mpsc::Sender<String>>,
 }
 
 /// One progress report, every `log_every` iterations.

@@ -305,13 +305,20 @@ pub fn run(
         tch::Cuda::cudnn_set_benchmark(false);
     }
     let mut s = super::job::open(cfg, device)?;
-    let resumed_from = match checkpoint::load(job_dir, device)? {
-        Some(ck) => {
-            s.restore(&ck)?;
-            Some(ck.iteration)
+    let resume = checkpoint::resume(job_dir, device, &mut |ck| s.restore(ck))?;
+    if resume.iteration.is_none() && resume.tainted {
+        // A checkpoint was partly copied in before it failed: start from a clean model.
+        s = super::job::open(cfg, device)?;
+    }
+    if let Some(note) = resume.note {
+        match &opts.notes {
+            Some(tx) => {
+                let _ = tx.send(note);
+            }
+            None => eprintln!("{note}"),
         }
-        None => None,
-    };
+    }
+    let resumed_from = resume.iteration;
     let names = s.loss_names();
     let header = format!(
         "iteration,lr,{},w_cls,w_reg,images_per_sec",

@@ -72,6 +72,7 @@ fn opts(stop: Arc<AtomicBool>) -> TrainOptions {
         threads: 2,
         device: DeviceChoice::Cpu,
         stop,
+        notes: None,
     }
 }
 
@@ -140,7 +141,10 @@ fn smoke_loss_goes_down_and_only_our_files_are_written() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     ck.sort();
-    assert_eq!(ck, ["latest.json", "latest.ot"]);
+    assert_eq!(
+        ck,
+        ["latest.json", "latest.ot", "previous.json", "previous.ot"]
+    );
     let curves = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
     assert_eq!(
         curves.lines().next().unwrap(),

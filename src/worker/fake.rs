@@ -69,6 +69,12 @@ pub fn run(
     if let Err(e) = std::fs::create_dir_all(&ckpt_dir) {
         return FakeEnd::Crash(format!("cannot create {}: {e}", ckpt_dir.display()));
     }
+    // Like the trainer: `curves.csv` keeps the rows up to the checkpoint, one row per
+    // iteration is appended, and `detections.json` is written at the end.
+    let curves = dir.join("curves.csv");
+    if let Err(e) = open_curves(&curves, state.iteration) {
+        return FakeEnd::Crash(format!("cannot write {}: {e}", curves.display()));
+    }
     while state.iteration < spec.iterations {
         if stop.load(Ordering::SeqCst) {
             return FakeEnd::Interrupted {
@@ -109,6 +115,10 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(spec.millis_per_iteration));
         state.iteration += 1;
         state.checksum = mix(state.checksum, state.iteration, seed);
+        let loss = (state.checksum % 1000) as f64 / 1000.0;
+        if let Err(e) = append_line(&curves, &format!("{},{loss}\n", state.iteration)) {
+            return FakeEnd::Crash(format!("cannot write {}: {e}", curves.display()));
+        }
         if let Err(e) = write_json(&ckpt_path, &state) {
             return FakeEnd::Crash(e.to_string());
         }
@@ -118,9 +128,43 @@ pub fn run(
             (state.checksum % 1000) as f64 / 1000.0,
         );
     }
+    let detections = serde_json::json!([{"image_id": 1, "category_id": 1,
+        "bbox": [0.0, 0.0, 1.0, 1.0], "score": (state.checksum % 1000) as f64 / 1000.0}]);
+    let path = dir.join("detections.json");
+    if let Err(e) = crate::journal::write_atomic(&path, detections.to_string().as_bytes()) {
+        return FakeEnd::Crash(format!("cannot write {}: {e}", path.display()));
+    }
     FakeEnd::Done {
         checksum: state.checksum,
         iterations: state.iteration,
         seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+const CURVES_HEADER: &str = "iteration,total";
+
+/// Rewrites `curves.csv` with its header and the whole rows up to iteration `at`.
+fn open_curves(path: &Path, at: u64) -> std::io::Result<()> {
+    let mut text = format!("{CURVES_HEADER}\n");
+    if let Ok(old) = std::fs::read_to_string(path) {
+        for line in old.lines().skip(1) {
+            let mut fields = line.split(',');
+            let it = fields.next().and_then(|v| v.parse::<u64>().ok());
+            let whole =
+                fields.next().is_some_and(|v| v.parse::<f64>().is_ok()) && fields.next().is_none();
+            if whole && it.is_some_and(|it| it <= at) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    crate::journal::write_atomic(path, text.as_bytes())
+}
+
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)?
+        .write_all(line.as_bytes())
 }

@@ -160,6 +160,10 @@ fn predict(a: PredictArgs) -> Result<(), TrainError> {
 static HUMAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn say(msg: &WorkerMessage) {
+    if let WorkerMessage::Note { text } = msg {
+        // Kept in stderr.log too, beside whatever libtorch said.
+        eprintln!("sweep worker: {text}");
+    }
     if HUMAN.load(std::sync::atomic::Ordering::SeqCst) {
         if let WorkerMessage::Progress {
             iteration,
@@ -298,6 +302,7 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
                 threads,
                 device,
                 stop,
+                notes: None,
             },
             &mut report,
         ),
@@ -394,6 +399,14 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
     code
 }
 
+/// Whether the job directory cannot take this job's writes: gone, read-only, or with less room
+/// than its checkpoints take (at least 1 MiB).
+fn storage_trouble(job: &JobDir) -> Option<crate::journal::storage::Trouble> {
+    use crate::journal::storage;
+    let need = storage::dir_size(&job.path.join("checkpoint")).max(1 << 20);
+    storage::trouble(&job.path, need)
+}
+
 fn failed_status(cause: &str, message: &str) -> JobStatus {
     JobStatus::Failed {
         cause: cause.into(),
@@ -401,8 +414,15 @@ fn failed_status(cause: &str, message: &str) -> JobStatus {
     }
 }
 
-/// Records a failure (when `state` is given), tells the orchestrator, and returns `code`.
+/// Records a failure (when `state` is given), tells the orchestrator, and returns `code`. A
+/// crash while the job directory cannot be written is the storage's failure, not the job's.
 fn failed(job: &JobDir, state: Option<JobState>, cause: &str, message: String, code: i32) -> i32 {
+    if code == exit::CRASH {
+        if let Some(trouble) = storage_trouble(job) {
+            let message = format!("cannot write {}: {trouble} ({message})", job.path.display());
+            return failed(job, None, "storage", message, exit::NO_STORAGE);
+        }
+    }
     if let Some(s) = state {
         let _ = job.write_state(&s);
     }
@@ -420,7 +440,15 @@ fn run_trainer(
     opts: TrainOptions,
     report: &mut dyn FnMut(WorkerMessage),
 ) -> Ending {
+    let (tx, notes) = std::sync::mpsc::channel::<String>();
+    let opts = TrainOptions {
+        notes: Some(tx),
+        ..opts
+    };
     let mut on_progress = |p: &Progress| {
+        for text in notes.try_iter() {
+            report(WorkerMessage::Note { text });
+        }
         report(WorkerMessage::Progress {
             iteration: p.iteration,
             iterations: p.iterations,
@@ -432,7 +460,11 @@ fn run_trainer(
             memory_mib: None,
         })
     };
-    match trainer::train(cfg, dir, &opts, &mut on_progress) {
+    let outcome = trainer::train(cfg, dir, &opts, &mut on_progress);
+    for text in notes.try_iter() {
+        report(WorkerMessage::Note { text });
+    }
+    match outcome {
         Ok(o) => Ending::Done {
             metrics: o.metric_map(),
             iterations: o.iterations,

@@ -1,16 +1,19 @@
 //! The one integration-test binary. It does not link libtorch: the trainer runs in the
 //! `sweep-worker` binary that the tests start through `sweep`.
 mod compat;
+mod damage;
 mod datasets;
 mod eval_coco;
 mod expand_plan;
 mod golden;
+mod paths;
 mod predict;
 mod resume;
 mod schedule;
 mod shipped;
 mod slurm;
 mod spec_errors;
+mod storage;
 mod sweep_e2e;
 mod torchvision_spec;
 mod util;

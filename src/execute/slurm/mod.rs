@@ -16,6 +16,7 @@
 //! `--dependency=afterok:`, so a detached sweep still runs in order.
 
 mod command;
+pub mod fit;
 mod queue;
 pub mod record;
 mod watch;

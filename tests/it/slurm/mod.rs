@@ -20,7 +20,7 @@ use crate::util::{plan_rows, run, start_run, sweep, temp_dir, write};
 use cluster::{with_cluster, Cluster};
 
 /// The tests below that use the cluster; the last one to finish stops it.
-const CLUSTER_TESTS: usize = 7;
+const CLUSTER_TESTS: usize = 8;
 
 fn json(path: &Path) -> Value {
     serde_json::from_slice(
@@ -89,6 +89,49 @@ fn assert_submitted_once(c: &Cluster, out: &Path) {
         );
         assert_eq!(r[0]["JobState"], "COMPLETED", "{r:?}");
     }
+}
+
+#[test]
+fn a_request_no_node_can_serve_is_refused_before_anything_is_submitted() {
+    let Some((c, _use)) = with_cluster() else {
+        return;
+    };
+    let dir = temp_dir("slurm-misfit");
+    let text = "name: misfit\nbase: {fake: {iterations: 2}}\nseeds: [0]\n\
+                executor: {kind: slurm, gpus_per_job: 1, cpus_per_job: 1, mem: 100M}\n";
+    let spec = write(&dir, "misfit.yaml", text);
+    let out = dir.join("out");
+    // The test node has 8 CPUs and 2 GPUs.
+    for (flag, value, names) in [
+        (
+            "--cpus-per-job",
+            "16",
+            "largest node has 8: lower --cpus-per-job",
+        ),
+        (
+            "--gpus-per-job",
+            "3",
+            "most a node has is 2: lower --gpus-per-job",
+        ),
+    ] {
+        let started = Instant::now();
+        let (code, _, err) = run(c
+            .sweep()
+            .arg("run")
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out)
+            .args([flag, value]));
+        assert_eq!(code, 2, "{err}");
+        let errors: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("sweep: error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(errors[0].contains(names), "{}", errors[0]);
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+    assert!(c.records(&out).is_empty(), "something was submitted");
 }
 
 #[test]
@@ -373,27 +416,33 @@ fn a_request_slurm_refuses_is_one_clear_error_and_loses_nothing() {
             "1",
         ]));
     assert_eq!(code, 2, "{err}");
+    // Refused before sbatch is asked: no node of the test cluster has 3 GPUs.
     assert!(
-        err.contains("sbatch failed for job")
-            && err.contains("Requested node configuration is not available"),
-        "Slurm's own message: {err}"
+        err.contains("most a node has is 2: lower --gpus-per-job")
+            && err.contains("nothing was submitted"),
+        "{err}"
     );
-    assert_eq!(
-        err.matches("error:").count(),
-        2,
-        "one error (sbatch's message quoted once): {err}"
-    );
+    assert_eq!(err.matches("error:").count(), 1, "one error: {err}");
     assert_eq!(
         std::fs::read(out.join("jobs").join(&done_id).join("result.json")).unwrap(),
         result,
         "the finished job is untouched"
     );
-    // The refused job is not left as a submission to adopt; a fitting request finishes it.
+    // Nothing of the refused run was kept; the same run with a fitting request finishes it.
     let (code, _, err) = run(c
         .sweep()
-        .arg("resume")
+        .arg("run")
+        .arg(&spec)
+        .arg("--out")
         .arg(&out)
-        .args(["--gpus-per-job", "0"]));
+        .args([
+            "--executor",
+            "slurm",
+            "--gpus-per-job",
+            "0",
+            "--cpus-per-job",
+            "1",
+        ]));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("1 of 2 jobs already done"), "{err}");
 }

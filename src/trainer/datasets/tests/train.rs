@@ -44,6 +44,7 @@ fn training_on_a_coco_fixture_raises_the_ap() {
         threads: 2,
         device: DeviceChoice::Cpu,
         stop: Arc::new(AtomicBool::new(false)),
+        notes: None,
     };
     let mut ap = Vec::new();
     for iterations in [4, 60] {

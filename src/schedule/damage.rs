@@ -1,0 +1,49 @@
+//! A damaged file in a job directory is that job's problem: before the job is considered, its
+//! damaged files are moved aside, each move is logged in the events, and the job then runs
+//! again (or only has its derived files rebuilt) like any unfinished job.
+
+use crate::expand::Job;
+use crate::journal::{JobDir, JobStatus, JournalError};
+
+use super::Dispatcher;
+
+impl<'a> Dispatcher<'a> {
+    /// Repairs one job directory; says on the display what was damaged and what follows.
+    pub(super) fn repair_job(
+        &mut self,
+        job: &Job,
+        dir: &JobDir,
+        config_yaml: &str,
+    ) -> Result<(), JournalError> {
+        let repaired = dir.repair(Some(config_yaml))?;
+        let rerun = repaired.iter().any(|(d, _)| d.voids_result());
+        for (i, (damage, moved_to)) in repaired.iter().enumerate() {
+            // Kept relative to the job directory: the sweep directory may move.
+            let aside = moved_to.strip_prefix(&dir.path).unwrap_or(moved_to);
+            self.log(
+                &job.id,
+                JobStatus::Damaged {
+                    file: damage.file.clone(),
+                    why: damage.why.clone(),
+                    moved_to: aside.display().to_string(),
+                },
+            )?;
+            let then = if rerun && i + 1 == repaired.len() {
+                "; the job runs again"
+            } else {
+                ""
+            };
+            self.display.line(&format!(
+                "sweep: {}  {} seed {}: damaged: {damage}; moved to {}{then}",
+                job.id,
+                job.row,
+                job.seed,
+                moved_to.display()
+            ));
+        }
+        if rerun {
+            self.log(&job.id, JobStatus::Pending)?;
+        }
+        Ok(())
+    }
+}
