@@ -793,8 +793,18 @@ fn write_tables(
             crate::journal::write_atomic(&path, f.render(&table).as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
         }
+        if let Some(text) = report::claims_csv(&table) {
+            let path = sweep
+                .tables_dir()
+                .join(format!("{}.claims.csv", table.name));
+            crate::journal::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
         tables.push(table);
     }
+    let path = sweep.root.join("claims.json");
+    crate::journal::write_json(&path, &report::claims_json(&spec.name, &tables))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(tables)
 }
 

@@ -18,5 +18,6 @@ pub mod plot;
 pub mod report;
 pub mod schedule;
 pub mod spec;
+pub mod stats;
 pub mod trainer;
 pub mod worker;

@@ -36,7 +36,7 @@ pub fn render(t: &Table) -> String {
     if !t.claims.is_empty() {
         out += "\\par\\smallskip\n{\\footnotesize\n";
         for claim in &t.claims {
-            out += &format!("Claim: {}\\\\\n", escape(claim));
+            out += &format!("Claim: {}\\\\\n", escape(&claim.text));
         }
         out += "}\n";
     }

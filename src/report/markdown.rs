@@ -37,7 +37,7 @@ pub fn render(t: &Table) -> String {
         out += "\n";
     }
     for claim in &t.claims {
-        out += &format!("- Claim: {claim}\n");
+        out += &format!("- Claim: {}\n", claim.text);
     }
     if !t.claims.is_empty() {
         out += "\n";

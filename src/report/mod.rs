@@ -12,11 +12,23 @@ mod markdown;
 
 use crate::journal::{JobResult, JobStatus};
 
-pub use self::csv::render as csv;
+pub use self::csv::{claims as claims_csv, render as csv};
 pub use build::build;
 pub use check::check;
+pub use claims::{Claim, SeedValue, Verdict};
 pub use latex::render as latex;
 pub use markdown::render as markdown;
+
+/// Every table's claims with the numbers behind them: the sweep's `claims.json`.
+pub fn claims_json(spec: &str, tables: &[Table]) -> serde_json::Value {
+    serde_json::json!({
+        "spec": spec,
+        "tables": tables
+            .iter()
+            .map(|t| serde_json::json!({"name": t.name, "title": t.title, "claims": t.claims}))
+            .collect::<Vec<_>>(),
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -61,8 +73,8 @@ pub struct Table {
     pub columns: Vec<Column>,
     pub sections: Vec<Section>,
     pub has_reference: bool,
-    /// "full UGS > L2 on AP: yes, +0.9 ± 0.3 (paper: +2.2)", one per claim.
-    pub claims: Vec<String>,
+    /// One per claim: its line and every number behind it.
+    pub claims: Vec<Claim>,
 }
 
 /// One data column: a metric, within a column group when the table has them.
@@ -122,6 +134,8 @@ pub(crate) struct Stat {
 pub(crate) enum Cell {
     Values {
         values: Vec<f64>,
+        /// The seed of each value.
+        seeds: Vec<u64>,
         of: usize,
         /// Seeds that ended without a value: "1 diverged", "1 failed".
         lost: Option<String>,
@@ -131,15 +145,21 @@ pub(crate) enum Cell {
 
 impl Cell {
     /// Collects one metric over the jobs (one per seed) of a cell. COCO's −1 ("no object in
-    /// this size range") is not a score: it is left out, never averaged.
-    pub(crate) fn of(views: &[Option<&JobView>], metric: &str) -> Cell {
+    /// this size range") is not a score: it is left out, never averaged. Each view comes with
+    /// its job's seed.
+    pub(crate) fn of(seeded: &[(u64, Option<&JobView>)], metric: &str) -> Cell {
+        let views: Vec<Option<&JobView>> = seeded.iter().map(|(_, v)| *v).collect();
         let mut values = Vec::new();
+        let mut seeds = Vec::new();
         let mut undefined = false;
-        for v in views {
+        for (seed, v) in seeded {
             if let Some(JobView::Result(r)) = v {
                 if r.status == "done" {
                     match r.metrics.get(metric) {
-                        Some(x) if x.is_finite() && *x >= 0.0 => values.push(*x),
+                        Some(x) if x.is_finite() && *x >= 0.0 => {
+                            values.push(*x);
+                            seeds.push(*seed);
+                        }
                         Some(_) => undefined = true,
                         None => {}
                     }
@@ -162,6 +182,7 @@ impl Cell {
                 .collect();
             return Cell::Values {
                 values,
+                seeds,
                 of: views.len(),
                 lost: (!lost.is_empty()).then(|| lost.join(", ")),
             };
@@ -187,17 +208,16 @@ impl Cell {
     }
 
     pub(crate) fn stat(&self) -> Option<Stat> {
-        let Cell::Values { values, of, lost } = self else {
+        let Cell::Values {
+            values, of, lost, ..
+        } = self
+        else {
             return None;
         };
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        // Sample standard deviation (n − 1): the spread a reader expects over seeds.
-        let std = (values.len() >= 2)
-            .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
         Some(Stat {
-            mean,
-            std,
+            mean: crate::stats::mean(values),
+            // Sample standard deviation (n − 1): the spread a reader expects over seeds.
+            std: crate::stats::sample_std(values),
             seeds: values.len(),
             of: *of,
             lost: lost.clone(),

@@ -96,6 +96,10 @@ pub struct TableSpec {
     /// Comparisons stated under the table, each computed from our seeds.
     #[serde(default)]
     pub claims: Vec<ClaimSpec>,
+    /// Confidence level of the claims' tests and intervals (two-sided), unless a claim sets
+    /// its own.
+    #[serde(default = "default_claims_level")]
+    pub claims_level: f64,
 }
 
 /// `rows:` — the expansion's row label (variant plus grid point), the variant name, or a
@@ -381,6 +385,13 @@ pub struct ClaimSpec {
     /// The sub-table (header), when the table has sections.
     #[serde(default)]
     pub section: Option<String>,
+    /// This claim's confidence level (default: the table's `claims_level`).
+    #[serde(default)]
+    pub level: Option<f64>,
+}
+
+fn default_claims_level() -> f64 {
+    0.95
 }
 
 fn default_row_header() -> String {
@@ -426,6 +437,7 @@ impl Default for TableSpec {
             decimals: default_decimals(),
             reference: None,
             claims: Vec::new(),
+            claims_level: default_claims_level(),
         }
     }
 }
@@ -483,7 +495,22 @@ impl TableSpec {
                 ));
             }
         }
+        let level_ok = |l: f64| l > 0.0 && l < 1.0;
+        if !level_ok(self.claims_level) {
+            out.push((
+                "claims_level".into(),
+                format!("{} is out of range", self.claims_level),
+                Some("0 < level < 1, e.g. 0.95".into()),
+            ));
+        }
         for (i, c) in self.claims.iter().enumerate() {
+            if let Some(l) = c.level.filter(|l| !level_ok(*l)) {
+                out.push((
+                    format!("claims[{i}].level"),
+                    format!("{l} is out of range"),
+                    Some("0 < level < 1, e.g. 0.95".into()),
+                ));
+            }
             if !self.metrics.contains(&c.metric) {
                 out.push((
                     format!("claims[{i}].metric"),

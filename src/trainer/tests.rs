@@ -243,6 +243,52 @@ fn checkpoint_reload_gives_identical_outputs() {
 }
 
 #[test]
+fn a_parameters_initial_value_depends_only_on_the_seed_and_its_name() {
+    let _serial = serial();
+    let initial = |cfg: &JobConfig| -> HashMap<String, Tensor> {
+        Session::new(cfg, Device::Cpu).unwrap().vs.variables()
+    };
+    let a = tiny();
+    // Another loss that changes the regression output's size (a UGS distribution head), built
+    // before the center-ness branch: every part both models have still starts the same.
+    let mut b = tiny();
+    b.loss.cls = ClsLossSpec::CeOhem { neg_pos_ratio: 3.0 };
+    b.loss.reg = RegLossSpec::Ugs(UgsSpec::default());
+    let (va, vb) = (initial(&a), initial(&b));
+    let mut shared = 0;
+    for (name, ta) in &va {
+        let tb = &vb[name];
+        if ta.size() == tb.size() {
+            assert!(ta.equal(tb), "{name} differs between the two losses");
+            shared += 1;
+        } else {
+            assert!(
+                name.starts_with("head.reg_out."),
+                "{name}: only the resized output may differ"
+            );
+        }
+    }
+    assert!(va.contains_key("head.ctr_out.weight") && shared + 2 >= va.len());
+    // A deeper head: the shared backbone, FPN and first tower convs are untouched.
+    let mut c = tiny();
+    c.model.head_convs = 2;
+    let vc = initial(&c);
+    for name in [
+        "backbone.stem.conv.weight",
+        "fpn.output2.weight",
+        "head.cls_tower0.conv.weight",
+    ] {
+        assert!(va[name].equal(&vc[name]), "{name}");
+    }
+    // Another seed draws other weights.
+    let mut d = tiny();
+    d.train.seed = 1;
+    let vd = initial(&d);
+    assert!(!va["backbone.stem.conv.weight"].equal(&vd["backbone.stem.conv.weight"]));
+    assert!(!va["head.cls_tower0.conv.weight"].equal(&vd["head.cls_tower0.conv.weight"]));
+}
+
+#[test]
 fn every_detector_and_loss_trains_a_few_steps() {
     let _serial = serial();
     let retina = DetectorSpec::Retinanet {
