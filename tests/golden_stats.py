@@ -2,16 +2,20 @@
 """Regenerate the frozen reference output that src/stats/tests.rs compares `sweep::stats` to.
 
     PY=$HOME/.cache/sweep/torch-2.11.0/bin/python
-    $PY -m pip install numpy scipy statsmodels      # once
+    $PY -m pip install numpy scipy statsmodels pycocotools==2.0.11     # once
     $PY tests/golden_stats.py                        # writes tests/fixtures/stats/stats_golden.json
 
 Each case holds fixed inputs and what scipy (t distribution, ttest_ind with equal_var=False,
 ttest_rel, their confidence intervals), statsmodels (multipletests, method="holm") and numpy
 (bootstrap means over the same resamples, np.percentile) give for them. The bootstrap's
 resample indices come from SplitMix64, written out below in Python integers, so both sides draw
-the very same resamples.
+the very same resamples. The val-image bootstrap of COCO AP is checked the same way: each
+resample's images (with their copies next to each other, in id order) are evaluated by
+pycocotools' COCOeval as a data set of their own.
 """
 
+import contextlib
+import io
 import json
 import os
 
@@ -44,6 +48,66 @@ class SplitMix64:
 def ci(res, level):
     c = res.confidence_interval(confidence_level=level)
     return [float(c.low), float(c.high)]
+
+
+def coco_bootstrap(rng, seed, images=12, resamples=8):
+    """A small random detection problem and COCO AP/AP50 of each SplitMix64 image resample."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    cats = [1, 2, 3]
+    img_ids = sorted(int(i) for i in rng.choice(np.arange(1, 1000), images, replace=False))
+    anns, dts = [], []
+    for img in img_ids:
+        for _ in range(int(rng.integers(0, 4))):
+            x, y = rng.uniform(0, 80, 2)
+            w, h = rng.uniform(4, 60, 2)
+            cat = int(rng.choice(cats))
+            box = [round(float(v), 2) for v in (x, y, w, h)]
+            anns.append({"id": len(anns) + 1, "image_id": img, "category_id": cat, "bbox": box,
+                         "area": box[2] * box[3], "iscrowd": int(rng.uniform() < 0.05)})
+            # A detection near each object (sometimes the wrong class) and some clutter.
+            jit = rng.normal(0, 3, 4)
+            dts.append({"image_id": img,
+                        "category_id": cat if rng.uniform() < 0.8 else int(rng.choice(cats)),
+                        "bbox": [round(float(b + j), 2) for b, j in zip(box, jit)],
+                        "score": round(float(rng.uniform(0.05, 1)), 3)})
+        for _ in range(int(rng.integers(0, 3))):
+            x, y = rng.uniform(0, 80, 2)
+            w, h = rng.uniform(4, 40, 2)
+            dts.append({"image_id": img, "category_id": int(rng.choice(cats)),
+                        "bbox": [round(float(v), 2) for v in (x, y, w, h)],
+                        "score": round(float(rng.uniform(0.05, 1)), 3)})
+    g = SplitMix64(seed)
+    results = []
+    for _ in range(resamples):
+        idx = [g.index(images) for _ in range(images)]
+        counts = np.bincount(idx, minlength=images)
+        # Copy c of sorted image i becomes id i*100 + c + 1: copies adjacent, id order kept.
+        new_imgs, new_anns, new_dts = [], [], []
+        for i, img in enumerate(img_ids):
+            for c in range(counts[i]):
+                nid = i * 100 + c + 1
+                new_imgs.append({"id": nid})
+                for a in anns:
+                    if a["image_id"] == img:
+                        new_anns.append(dict(a, id=len(new_anns) + 1, image_id=nid))
+                for d in dts:
+                    if d["image_id"] == img:
+                        new_dts.append(dict(d, image_id=nid))
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt = COCO()
+            gt.dataset = {"images": new_imgs, "categories": [{"id": c} for c in cats],
+                          "annotations": new_anns}
+            gt.createIndex()
+            dt = gt.loadRes(new_dts)
+            e = COCOeval(gt, dt, "bbox")
+            e.evaluate()
+            e.accumulate()
+            e.summarize()
+        results.append([float(e.stats[0]), float(e.stats[1])])
+    return {"seed": seed, "image_ids": img_ids, "categories": cats, "annotations": anns,
+            "detections": dts, "resamples": resamples, "ap_ap50": results}
 
 
 def main():
@@ -105,6 +169,8 @@ def main():
                      "percentiles": {str(q): float(np.percentile(means, q))
                                      for q in [2.5, 5.0, 50.0, 95.0, 97.5]}})
     out["bootstrap"] = boot
+
+    out["coco_bootstrap"] = [coco_bootstrap(rng, seed) for seed in [3, 99]]
 
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:

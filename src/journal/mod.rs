@@ -18,6 +18,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use atomic::write_atomic;
+
+/// A job's val-image bootstrap, beside its `result.json`.
+pub const VAL_BOOTSTRAP_FILE: &str = "val_bootstrap.json";
 pub use events::EventLog;
 pub use lock::SweepLock;
 pub use records::{now as records_now, process_start, Event, JobResult, JobState, JobStatus};
@@ -178,7 +181,14 @@ impl JobDir {
 
     /// The job's result, if it finished (done or diverged).
     pub fn read_result(&self) -> Result<Option<JobResult>, JournalError> {
-        read_json(&self.result_path())
+        let Some(mut r): Option<JobResult> = read_json(&self.result_path())? else {
+            return Ok(None);
+        };
+        // A bootstrap that cannot be read is left out, as if the job had none.
+        r.val_bootstrap = read_json(&self.path.join(VAL_BOOTSTRAP_FILE))
+            .ok()
+            .flatten();
+        Ok(Some(r))
     }
 
     pub fn write_result(&self, result: &JobResult) -> Result<(), JournalError> {

@@ -381,11 +381,21 @@ pub fn build(
             let values = |row: &str| -> Option<Vec<claims::SeedValue>> {
                 let (lay, key, _) = find(cl.section.as_deref(), row)?;
                 match cell(&lay.key, &key, column?)? {
-                    Cell::Values { values, seeds, .. } => Some(
+                    Cell::Values {
+                        values,
+                        seeds,
+                        boot,
+                        ..
+                    } => Some(
                         seeds
                             .into_iter()
                             .zip(values)
-                            .map(|(seed, value)| claims::SeedValue { seed, value })
+                            .zip(boot)
+                            .map(|((seed, value), val_bootstrap)| claims::SeedValue {
+                                seed,
+                                value,
+                                val_bootstrap,
+                            })
                             .collect(),
                     ),
                     Cell::Missing(_) => Some(Vec::new()),

@@ -10,10 +10,13 @@ use crate::spec::table::ClaimSpec;
 use crate::stats::{self, Test};
 
 /// One seed's value of a claim's cell (the raw metric, not the table's units).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SeedValue {
     pub seed: u64,
     pub value: f64,
+    /// The job's val-image bootstrap replicates of the metric (AP, AP50), if any.
+    #[serde(skip)]
+    pub val_bootstrap: Option<Vec<f64>>,
 }
 
 /// What our seeds say about the claim.
@@ -75,6 +78,12 @@ pub struct Claim {
     pub paper_diff: Option<f64>,
     /// Whether the paper's difference lies inside our interval.
     pub paper_in_ci: Option<bool>,
+    /// The val-set noise of `diff`: the std over the val-image bootstrap replicates (the same
+    /// image resamples for every job) of the difference of the two rows' seed means.
+    pub val_sd: Option<f64>,
+    /// val_sd² / (val_sd² + se²): the share of the difference's spread that is val-set noise
+    /// (the rest, se, is seed noise measured on the fixed val set).
+    pub val_share: Option<f64>,
 }
 
 /// What the builder found for one claim.
@@ -170,6 +179,12 @@ fn claim(
         (_, _, Some(t)) if holm_p < 1.0 - level && t.diff < 0.0 => Verdict::Contradicted,
         _ => Verdict::Unresolved,
     };
+    let val_sd = val_sd(&input);
+    let val_share = test
+        .as_ref()
+        .zip(val_sd)
+        .map(|(t, v)| v * v / (v * v + t.se * t.se))
+        .filter(|s| s.is_finite());
     let paper_in_ci = test
         .as_ref()
         .zip(paper_diff)
@@ -185,13 +200,21 @@ fn claim(
             } else {
                 String::new()
             };
+            let val = match (val_sd, val_share) {
+                (Some(sd), Some(share)) => format!(
+                    "; val-set noise ±{} ({:.0}% of the spread)",
+                    units.delta(sd).trim_start_matches('+'),
+                    share * 100.0
+                ),
+                _ => String::new(),
+            };
             let paper = match (&paper_shown, paper_in_ci) {
                 (Some(p), Some(true)) => format!("; paper {p}, inside our CI"),
                 (Some(p), _) => format!("; paper {p}, outside our CI"),
                 _ => String::new(),
             };
             format!(
-                "{what}: {}, {} [{}% CI {}, {}] ({}, {seeds}, p {}{holm}){paper}",
+                "{what}: {}, {} [{}% CI {}, {}] ({}, {seeds}, p {}{holm}){val}{paper}",
                 verdict.text(),
                 units.delta(t.diff),
                 level_text(level),
@@ -234,7 +257,34 @@ fn claim(
         holm_claims,
         paper_diff,
         paper_in_ci,
+        val_sd,
+        val_share,
     }
+}
+
+/// The std over bootstrap replicates of mean(row) − mean(than); None unless every seed on both
+/// sides has replicates of one length.
+fn val_sd(input: &Input) -> Option<f64> {
+    let side = |s: &Option<Vec<SeedValue>>| -> Option<Vec<Vec<f64>>> {
+        let s = s.as_ref()?;
+        if s.is_empty() {
+            return None;
+        }
+        s.iter().map(|v| v.val_bootstrap.clone()).collect()
+    };
+    let (a, b) = (side(&input.row)?, side(&input.than)?);
+    let n = a[0].len();
+    if n < 2
+        || a.iter()
+            .chain(&b)
+            .any(|r| r.len() != n || r.iter().any(|x| *x < 0.0))
+    {
+        return None;
+    }
+    let mean_at =
+        |reps: &[Vec<f64>], r: usize| reps.iter().map(|v| v[r]).sum::<f64>() / reps.len() as f64;
+    let diffs: Vec<f64> = (0..n).map(|r| mean_at(&a, r) - mean_at(&b, r)).collect();
+    stats::sample_std(&diffs)
 }
 
 /// "= 0.031", "< 0.001".

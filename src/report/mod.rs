@@ -136,6 +136,8 @@ pub(crate) enum Cell {
         values: Vec<f64>,
         /// The seed of each value.
         seeds: Vec<u64>,
+        /// Each value's val-image bootstrap replicates, when its job has them for this metric.
+        boot: Vec<Option<Vec<f64>>>,
         of: usize,
         /// Seeds that ended without a value: "1 diverged", "1 failed".
         lost: Option<String>,
@@ -151,6 +153,7 @@ impl Cell {
         let views: Vec<Option<&JobView>> = seeded.iter().map(|(_, v)| *v).collect();
         let mut values = Vec::new();
         let mut seeds = Vec::new();
+        let mut boot = Vec::new();
         let mut undefined = false;
         for (seed, v) in seeded {
             if let Some(JobView::Result(r)) = v {
@@ -159,6 +162,11 @@ impl Cell {
                         Some(x) if x.is_finite() && *x >= 0.0 => {
                             values.push(*x);
                             seeds.push(*seed);
+                            boot.push(r.val_bootstrap.as_ref().and_then(|b| match metric {
+                                "AP" => Some(b.ap.clone()),
+                                "AP50" => Some(b.ap50.clone()),
+                                _ => None,
+                            }));
                         }
                         Some(_) => undefined = true,
                         None => {}
@@ -183,6 +191,7 @@ impl Cell {
             return Cell::Values {
                 values,
                 seeds,
+                boot,
                 of: views.len(),
                 lost: (!lost.is_empty()).then(|| lost.join(", ")),
             };

@@ -39,6 +39,7 @@ fn done(metrics: &[(&str, f64)]) -> JobView {
         threads: 1,
         parameters: 1,
         finished_at: 0.0,
+        val_bootstrap: None,
     })
 }
 
@@ -97,6 +98,7 @@ fn mean_and_sample_std_over_seeds_and_partial_cells() {
     let c = Cell::Values {
         values: vec![0.2, 0.3, 0.4],
         seeds: vec![0, 1, 2],
+        boot: vec![None; 3],
         of: 3,
         lost: None,
     };
@@ -112,6 +114,7 @@ fn mean_and_sample_std_over_seeds_and_partial_cells() {
     let partial = Cell::Values {
         values: vec![0.25],
         seeds: vec![0],
+        boot: vec![None],
         of: 2,
         lost: None,
     };
@@ -659,6 +662,55 @@ fn a_claim_on_a_row_in_several_sub_tables_must_name_one() {
     assert_eq!(
         problems("{row: default, than: bs 1, metric: AP, section: D}"),
         ["claims[0].than: no row `bs 1` in sub-table `D`"]
+    );
+}
+
+#[test]
+fn claims_report_the_share_of_val_set_noise() {
+    let mut jobs = Vec::new();
+    let mut views = BTreeMap::new();
+    // Two resamples of the val set: replicates ±0.01 around each job's value for A, ±0.03 for
+    // B, in opposite directions, so the difference's replicates are d ± 0.04.
+    for (seed, a, b) in [(0, 0.30, 0.20), (1, 0.32, 0.21), (2, 0.31, 0.22)] {
+        for (row, v, spread, reg) in [
+            ("A", a, 0.01, RegLossSpec::L1),
+            ("B", b, -0.03, RegLossSpec::L2),
+        ] {
+            let id = format!("{row}{seed}");
+            jobs.push(job(&id, row, seed, reg, 32));
+            let mut view = done(&[("AP", v)]);
+            if let JobView::Result(r) = &mut view {
+                r.val_bootstrap = Some(crate::eval::coco::ImageBootstrap {
+                    resamples: 2,
+                    seed: 0,
+                    ap: vec![v + spread, v - spread],
+                    ap50: vec![0.5, 0.5],
+                });
+            }
+            views.insert(id, view);
+        }
+    }
+    let t = build(
+        &plan(jobs),
+        &spec("{metrics: [AP], claims: [{row: A, than: B, metric: AP}]}"),
+        None,
+        &views,
+        "t",
+    );
+    let c = &t.claims[0];
+    // Replicates of the difference: d + 0.04 and d − 0.04, std 0.04·√2.
+    let val_sd = 0.04 * 2f64.sqrt();
+    assert!((c.val_sd.unwrap() - val_sd).abs() < 1e-12, "{c:?}");
+    let se = c.test.as_ref().unwrap().se;
+    let share = val_sd * val_sd / (val_sd * val_sd + se * se);
+    assert!((c.val_share.unwrap() - share).abs() < 1e-12);
+    assert!(
+        c.text.contains(&format!(
+            "; val-set noise ±5.7 ({:.0}% of the spread)",
+            share * 100.0
+        )),
+        "{}",
+        c.text
     );
 }
 

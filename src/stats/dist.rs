@@ -117,7 +117,9 @@ pub fn t_quantile(q: f64, df: f64) -> f64 {
     if q == 0.5 {
         return 0.0;
     }
-    if !(q > 0.0 && q < 1.0) || !(df > 0.0) {
+    // NaN inputs fail these comparisons too.
+    let valid = q > 0.0 && q < 1.0 && df > 0.0;
+    if !valid {
         return f64::NAN;
     }
     // Solve P(T ≥ t) = upper for t ≥ 0, with the smaller tail for precision.

@@ -400,6 +400,19 @@ pub fn run(
             .map_err(|e| TrainError::Eval(e.to_string()))
     };
     let metrics = score(&dets)?;
+    // Val-set noise: AP and AP50 over resamples of the val images, the same resamples for every
+    // job (a fixed seed), so two jobs' replicates pair up.
+    let boot = crate::eval::coco::image_bootstrap(
+        &gt,
+        &dets,
+        crate::eval::coco::VAL_BOOTSTRAP_RESAMPLES,
+        crate::eval::coco::VAL_BOOTSTRAP_SEED,
+    )
+    .map_err(|e| TrainError::Eval(e.to_string()))?;
+    checkpoint::write_atomic(
+        &job_dir.join(crate::journal::VAL_BOOTSTRAP_FILE),
+        &serde_json::to_vec(&boot).expect("numbers serialize"),
+    )?;
     let mut perturbed = Vec::new();
     for &kind in &cfg.eval.perturbations {
         let t0 = Instant::now();

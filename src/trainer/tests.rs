@@ -134,7 +134,27 @@ fn smoke_loss_goes_down_and_only_our_files_are_written() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     files.sort();
-    assert_eq!(files, ["checkpoint", "curves.csv", "detections.json"]);
+    assert_eq!(
+        files,
+        [
+            "checkpoint",
+            "curves.csv",
+            "detections.json",
+            "val_bootstrap.json"
+        ]
+    );
+    // The val-image bootstrap: 1,000 resamples of AP and AP50 around the measured values.
+    let boot: crate::eval::coco::ImageBootstrap =
+        serde_json::from_slice(&std::fs::read(dir.join("val_bootstrap.json")).unwrap()).unwrap();
+    assert_eq!(
+        (boot.resamples, boot.ap.len(), boot.ap50.len()),
+        (1000, 1000, 1000)
+    );
+    let mean = crate::stats::mean(&boot.ap50);
+    assert!(
+        (mean - out.metrics.ap50).abs() < 0.1 + out.metrics.ap50,
+        "{mean}"
+    );
     let mut ck: Vec<String> = std::fs::read_dir(dir.join("checkpoint"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
