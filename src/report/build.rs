@@ -442,6 +442,14 @@ pub fn build(
         sections,
         has_reference: reference.is_some(),
         claims,
+        text_claims: reference
+            .map(|r| {
+                r.text_claims
+                    .iter()
+                    .map(|c| super::text_claims::check(c, r))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -9,6 +9,7 @@ mod claims;
 mod csv;
 mod latex;
 mod markdown;
+mod text_claims;
 
 use crate::journal::{JobResult, JobStatus};
 
@@ -18,6 +19,7 @@ pub use check::check;
 pub use claims::{Claim, SeedValue, Verdict};
 pub use latex::render as latex;
 pub use markdown::render as markdown;
+pub use text_claims::TextCheck;
 
 /// Every table's claims with the numbers behind them: the sweep's `claims.json`.
 pub fn claims_json(spec: &str, tables: &[Table]) -> serde_json::Value {
@@ -25,7 +27,14 @@ pub fn claims_json(spec: &str, tables: &[Table]) -> serde_json::Value {
         "spec": spec,
         "tables": tables
             .iter()
-            .map(|t| serde_json::json!({"name": t.name, "title": t.title, "claims": t.claims}))
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name,
+                    "title": t.title,
+                    "claims": t.claims,
+                    "text_claims": t.text_claims,
+                })
+            })
             .collect::<Vec<_>>(),
     })
 }
@@ -75,6 +84,8 @@ pub struct Table {
     pub has_reference: bool,
     /// One per claim: its line and every number behind it.
     pub claims: Vec<Claim>,
+    /// The paper's text against its own cells (from the reference file).
+    pub text_claims: Vec<TextCheck>,
 }
 
 /// One data column: a metric, within a column group when the table has them.

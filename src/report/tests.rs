@@ -733,3 +733,72 @@ fn claim_levels_must_lie_between_0_and_1() {
         ]
     );
 }
+
+#[test]
+fn the_papers_text_is_set_against_its_own_cells() {
+    let p = plan(vec![
+        job("a", "base", 0, RegLossSpec::L1, 32),
+        job("b", "new", 0, RegLossSpec::L2, 32),
+    ]);
+    let reference: TableReference = crate::spec::from_yaml(
+        "{rows: {base: {AP: 21.3}, new: {AP: 23.5}, 'new/Improvement%': {AP: '+0.82%'}, \
+         'x/Improvement%': {AP: '+0.48%'}}, \
+         text_claims: [{quote: 'better by 2.2', place: 'Sec. 4', stated: 2.2, \
+         difference: {row: new, than: base, column: AP}}, \
+         {quote: 'by 1% on average', stated: 1, \
+         mean_of: {rows: ['new/Improvement%', 'x/Improvement%'], columns: [AP]}}]}",
+    )
+    .unwrap();
+    let s = spec("{metrics: [AP]}");
+    let t = build(&p, &s, Some(&reference), &BTreeMap::new(), "t");
+    assert_eq!(
+        t.text_claims[0].text,
+        "Paper's text (Sec. 4): \"better by 2.2\" states +2.20; its own table gives +2.20 \
+         (difference of two cells): they agree"
+    );
+    assert!((t.text_claims[1].computed.unwrap() - 0.65).abs() < 1e-12);
+    assert_eq!(t.text_claims[1].agrees, Some(false));
+    assert!(markdown(&t).contains("- Paper's text: \"by 1% on average\" states +1.00; its own table gives +0.65 (mean of 2 cells): they disagree\n"));
+    // A cell the file does not have, and a claim that says neither mean nor difference.
+    let bad: TableReference = crate::spec::from_yaml(
+        "{rows: {base: {AP: 21.3}}, text_claims: [{quote: q, stated: 1, \
+         difference: {row: new, than: base, column: AP}}, {quote: r, stated: 1}]}",
+    )
+    .unwrap();
+    let problems: Vec<String> = check(&p, &s, Some(&bad))
+        .into_iter()
+        .map(|(_, p, _)| p)
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("text_claims[0]: no cell at row `new`, column `AP`")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("text_claims[1]: say what")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn the_shipped_papers_text_claims_read_their_own_tables() {
+    let alwa: crate::spec::ReferenceFile =
+        crate::spec::from_yaml(include_str!("../../sweeps/alwa_t2.paper.yaml")).unwrap();
+    let r = alwa.table("alwa_t2").unwrap();
+    let c = super::text_claims::check(&r.text_claims[0], &r);
+    // Twelve Improvement% cells averaging +0.65 points against "1% on average".
+    assert_eq!(c.cells, 12);
+    assert!((c.computed.unwrap() - 7.79 / 12.0).abs() < 1e-12, "{c:?}");
+    assert_eq!(c.agrees, Some(false));
+    let ugs: crate::spec::ReferenceFile =
+        crate::spec::from_yaml(include_str!("../../sweeps/ablation_ugs.paper.yaml")).unwrap();
+    let r = ugs.table("ablation_ugs").unwrap();
+    let c = super::text_claims::check(&r.text_claims[0], &r);
+    assert!(
+        (c.computed.unwrap() - 2.2).abs() < 1e-9 && c.agrees == Some(true),
+        "{c:?}"
+    );
+}
