@@ -172,6 +172,16 @@ def main():
 
     out["coco_bootstrap"] = [coco_bootstrap(rng, seed) for seed in [3, 99]]
 
+    # Seeds per side for 80% power (exact noncentral t), to bound the approximation's error.
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+    power = []
+    for effect in [0.5, 0.8, 1.0, 1.27, 2.0, 3.0]:
+        for paired in [True, False]:
+            solver = TTestPower() if paired else TTestIndPower()
+            n = solver.solve_power(effect_size=effect, alpha=0.05, power=0.8)
+            power.append({"effect": effect, "paired": paired, "n": int(np.ceil(n - 1e-9))})
+    out["power"] = power
+
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(out, f, indent=1)

@@ -84,7 +84,14 @@ pub struct Claim {
     /// val_sd² / (val_sd² + se²): the share of the difference's spread that is val-set noise
     /// (the rest, se, is seed noise measured on the fixed val set).
     pub val_share: Option<f64>,
+    /// For an unresolved claim with the paper's difference: the seeds per side at which a true
+    /// difference of the paper's size would be found at the claim's level with 80% power, at
+    /// the spread measured so far (None: no such number up to 1,000 seeds, or nothing to go by).
+    pub seeds_to_resolve: Option<usize>,
 }
+
+/// The power [`Claim::seeds_to_resolve`] is computed for.
+pub const POWER: f64 = 0.8;
 
 /// What the builder found for one claim.
 pub(crate) struct Input {
@@ -180,6 +187,23 @@ fn claim(
         _ => Verdict::Unresolved,
     };
     let val_sd = val_sd(&input);
+    let seeds_to_resolve = match (&test, paper_diff) {
+        (Some(t), Some(d)) if verdict == Verdict::Unresolved => {
+            let paired = t.kind == stats::TestKind::Paired;
+            // The spread per seed: of the differences (paired), else of the two rows pooled.
+            let sd = if paired {
+                t.se * (na as f64).sqrt()
+            } else {
+                let var = |s: &Option<Vec<SeedValue>>| {
+                    let v: Vec<f64> = s.iter().flatten().map(|x| x.value).collect();
+                    stats::sample_var(&v).unwrap_or(0.0)
+                };
+                ((var(&input.row) + var(&input.than)) / 2.0).sqrt()
+            };
+            stats::seeds_needed(d, sd, level, POWER, paired, 1000)
+        }
+        _ => None,
+    };
     let val_share = test
         .as_ref()
         .zip(val_sd)
@@ -208,11 +232,17 @@ fn claim(
                 ),
                 _ => String::new(),
             };
-            let paper = match (&paper_shown, paper_in_ci) {
+            let mut paper = match (&paper_shown, paper_in_ci) {
                 (Some(p), Some(true)) => format!("; paper {p}, inside our CI"),
                 (Some(p), _) => format!("; paper {p}, outside our CI"),
                 _ => String::new(),
             };
+            if let Some(n) = seeds_to_resolve {
+                paper += &format!(
+                    "; about {n} seeds a side would resolve a difference of the paper's size ({:.0}% power)",
+                    POWER * 100.0
+                );
+            }
             format!(
                 "{what}: {}, {} [{}% CI {}, {}] ({}, {seeds}, p {}{holm}){val}{paper}",
                 verdict.text(),
@@ -259,6 +289,7 @@ fn claim(
         paper_in_ci,
         val_sd,
         val_share,
+        seeds_to_resolve,
     }
 }
 

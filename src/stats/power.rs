@@ -1,6 +1,8 @@
 //! How many seeds would settle a difference: the smallest n per side at which a true
 //! difference `diff` with spread `sd` is found (two-sided, at `level`) with probability
-//! `power`, by the usual t approximation n: |diff| / se(n) ≥ t₁₋α/₂(df) + t_power(df).
+//! `power`, by the usual t approximation n: |diff| / se(n) ≥ t₁₋α/₂(df) + t_power(df). It is a
+//! planning number: within one seed of the exact noncentral-t answer (statsmodels'
+//! `solve_power`, checked in the tests).
 
 use super::t_quantile;
 

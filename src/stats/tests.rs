@@ -119,6 +119,24 @@ fn bootstrap_replays_numpys_resamples_and_percentiles() {
 }
 
 #[test]
+fn seeds_needed_is_within_one_seed_of_statsmodels_exact_power() {
+    let g = golden();
+    for c in g["power"].as_array().unwrap() {
+        let exact = c["n"].as_u64().unwrap().max(2) as usize;
+        let ours = seeds_needed(
+            f(&c["effect"]),
+            1.0,
+            0.95,
+            0.8,
+            c["paired"].as_bool().unwrap(),
+            1000,
+        )
+        .unwrap();
+        assert!(ours.abs_diff(exact) <= 1, "{c}: ours {ours}");
+    }
+}
+
+#[test]
 fn mean_and_sample_std() {
     assert_eq!(mean(&[1.0, 2.0, 6.0]), 3.0);
     assert_eq!(sample_std(&[1.0]), None);
