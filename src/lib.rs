@@ -21,3 +21,4 @@ pub mod plot;
 pub mod report;
 pub mod schedule;
 pub mod spec;
+pub mod stats;

@@ -146,6 +146,8 @@ pub(crate) fn finite(
 #[derive(Debug, Clone)]
 pub(crate) struct Cell {
     pub(crate) cat: u32,
+    /// Image index in [`Catalog::images`] (sorted ids).
+    pub(crate) img: u32,
     /// Range into [`Cells::gt_order`].
     pub(crate) gts: Range<usize>,
     /// Range into [`Cells::dt_order`].
@@ -227,6 +229,7 @@ impl Cells {
             }
             list.push(Cell {
                 cat: (key >> 32) as u32,
+                img: key as u32,
                 gts: i0..i,
                 dts: j0..j,
             });

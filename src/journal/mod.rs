@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 
 pub use atomic::write_atomic;
 pub use damage::{read_tolerant, set_aside, Damage, JobRecord, Read, Redo};
+
+/// A job's val-image bootstrap, beside its `result.json`.
+pub const VAL_BOOTSTRAP_FILE: &str = "val_bootstrap.json";
 pub use events::EventLog;
 pub use lock::SweepLock;
 pub use reader::{JobView, RunSettings, SweepRecord};
@@ -213,7 +216,14 @@ impl JobDir {
 
     /// The job's result, if it finished (done or diverged).
     pub fn read_result(&self) -> Result<Option<JobResult>, JournalError> {
-        read_json(&self.result_path())
+        let Some(mut r): Option<JobResult> = read_json(&self.result_path())? else {
+            return Ok(None);
+        };
+        // A bootstrap that cannot be read is left out, as if the job had none.
+        r.val_bootstrap = read_json(&self.path.join(VAL_BOOTSTRAP_FILE))
+            .ok()
+            .flatten();
+        Ok(Some(r))
     }
 
     pub fn write_result(&self, result: &JobResult) -> Result<(), JournalError> {

@@ -89,6 +89,10 @@ pub struct JobResult {
     pub parameters: i64,
     #[serde(default)]
     pub finished_at: f64,
+    /// The val-image bootstrap of AP and AP50 (`val_bootstrap.json` beside the result, read
+    /// with it; never part of `result.json`).
+    #[serde(default, skip_serializing)]
+    pub val_bootstrap: Option<crate::eval::coco::ImageBootstrap>,
 }
 
 impl JobResult {

@@ -170,8 +170,7 @@ impl Sweep {
         }
         acc.into_iter()
             .map(|(it, vs)| {
-                let n = vs.len();
-                let mean = vs.iter().sum::<f64>() / n as f64;
+                let mean = crate::stats::mean(&vs);
                 let min = vs.iter().copied().fold(f64::INFINITY, f64::min);
                 let max = vs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 CurvePoint {
@@ -179,7 +178,7 @@ impl Sweep {
                     mean,
                     min,
                     max,
-                    n,
+                    n: vs.len(),
                 }
             })
             .collect()
@@ -540,16 +539,11 @@ pub fn metric_vs_axis(
         .collect()
 }
 
-/// Mean and sample standard deviation (n-1 denominator; 0 for a single value).
+/// Mean and sample standard deviation (n-1 denominator; 0 for a single value), from
+/// [`crate::stats`].
 pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len();
-    if n == 0 {
-        return (f64::NAN, 0.0);
-    }
-    let mean = v.iter().sum::<f64>() / n as f64;
-    if n < 2 {
-        return (mean, 0.0);
-    }
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    (mean, var.sqrt())
+    (
+        crate::stats::mean(v),
+        crate::stats::sample_std(v).unwrap_or(0.0),
+    )
 }

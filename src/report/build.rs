@@ -193,18 +193,20 @@ pub fn build(
     // One entry per distinct job: two rows that resolve to one config share a job, which must
     // not count as two seeds.
     type CellKey = (String, String, Option<String>);
-    let mut cells: HashMap<CellKey, Vec<(&str, Option<&JobView>)>> = HashMap::new();
+    type Seeded<'v> = (&'v str, u64, Option<&'v JobView>);
+    let mut cells: HashMap<CellKey, Vec<Seeded>> = HashMap::new();
     for p in &placed {
         let entry = cells
             .entry((p.section.clone(), p.row.clone(), p.group.clone()))
             .or_default();
-        if !entry.iter().any(|(id, _)| *id == p.job.id) {
-            entry.push((&p.job.id, jobs.get(&p.job.id)));
+        if !entry.iter().any(|(id, _, _)| *id == p.job.id) {
+            entry.push((&p.job.id, p.job.seed, jobs.get(&p.job.id)));
         }
     }
     let cell = |section: &str, row: &str, c: &Column| -> Option<Cell> {
         let views = cells.get(&(section.to_string(), row.to_string(), c.group.clone()))?;
-        let views: Vec<Option<&JobView>> = views.iter().map(|(_, v)| *v).collect();
+        let views: Vec<(u64, Option<&JobView>)> =
+            views.iter().map(|(_, seed, v)| (*seed, *v)).collect();
         Some(Cell::of(&views, &c.metric))
     };
     // The paper's value of a row (by its shown label) in a sub-table: keyed
@@ -369,17 +371,33 @@ pub fn build(
             Some((l, k.clone(), shown.clone()))
         })
     };
-    let claims = spec
+    let inputs = spec
         .claims
         .iter()
         .map(|cl| {
             let column = columns
                 .iter()
                 .find(|c| c.metric == cl.metric && (cl.column.is_none() || c.group == cl.column));
-            let values = |row: &str| -> Option<Vec<f64>> {
+            let values = |row: &str| -> Option<Vec<claims::SeedValue>> {
                 let (lay, key, _) = find(cl.section.as_deref(), row)?;
                 match cell(&lay.key, &key, column?)? {
-                    Cell::Values { values, .. } => Some(values),
+                    Cell::Values {
+                        values,
+                        seeds,
+                        boot,
+                        ..
+                    } => Some(
+                        seeds
+                            .into_iter()
+                            .zip(values)
+                            .zip(boot)
+                            .map(|((seed, value), val_bootstrap)| claims::SeedValue {
+                                seed,
+                                value,
+                                val_bootstrap,
+                            })
+                            .collect(),
+                    ),
                     Cell::Missing(_) => Some(Vec::new()),
                 }
             };
@@ -397,9 +415,14 @@ pub fn build(
                     .map(|d| (b + if spec.percent { d } else { d / 100.0 }, *b)),
                 _ => None,
             };
-            claims::line(cl, values(&cl.row), values(&cl.than), paper, &units)
+            claims::Input {
+                row: values(&cl.row),
+                than: values(&cl.than),
+                paper,
+            }
         })
         .collect();
+    let claims = claims::decide(&spec.claims, inputs, spec.claims_level, &units);
     let name = spec
         .name
         .clone()
@@ -419,6 +442,14 @@ pub fn build(
         sections,
         has_reference: reference.is_some(),
         claims,
+        text_claims: reference
+            .map(|r| {
+                r.text_claims
+                    .iter()
+                    .map(|c| super::text_claims::check(c, r))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

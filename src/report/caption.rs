@@ -98,7 +98,19 @@ pub(crate) fn caption(
         ));
     }
     if !spec.claims.is_empty() {
-        parts.push("Claims: ± is the standard error of the difference over seeds; a yes or no needs a difference of two of them.".into());
+        let level = format!("{:.4}", spec.claims_level * 100.0);
+        let level = level.trim_end_matches('0').trim_end_matches('.');
+        let holm = if spec.claims.len() > 1 {
+            ", Holm-adjusted across the table's claims"
+        } else {
+            ""
+        };
+        parts.push(format!(
+            "Claims: a two-sided t test over seeds at {level}% (paired when both rows ran the \
+             same seeds, else Welch's){holm}, with the {level}% interval of the difference; \
+             reproduced or contradicted when the difference is significant on the claim's or \
+             the other side, else unresolved."
+        ));
     }
     if let Some(source) = reference.and_then(|r| r.source.as_ref()) {
         parts.push(format!("Paper: {}.", source.trim().trim_end_matches('.')));

@@ -238,6 +238,36 @@ fn check_reference(
             })
         })
         .collect();
+    for (i, c) in r.text_claims.iter().enumerate() {
+        let at = format!("{file}: text_claims[{i}]");
+        if c.mean_of.is_some() == c.difference.is_some() {
+            out.push((
+                "reference".into(),
+                format!(
+                    "{at}: say what the paper's cells give with one of `mean_of` or `difference`"
+                ),
+                Some(
+                    "mean_of: {rows: [...], columns: [...]}, difference: {row, than, column}"
+                        .into(),
+                ),
+            ));
+        }
+        for (row, col) in super::text_claims::cells(c) {
+            match r.rows.get(&row).and_then(|cells| cells.get(&col)) {
+                Some(v) if super::text_claims::number(v).is_some() => {}
+                Some(_) => out.push((
+                    "reference".into(),
+                    format!("{at}: row `{row}`, column `{col}` is not a number"),
+                    None,
+                )),
+                None => out.push((
+                    "reference".into(),
+                    format!("{at}: no cell at row `{row}`, column `{col}` in the reference file"),
+                    Some(r.rows.keys().cloned().collect::<Vec<_>>().join(", ")),
+                )),
+            }
+        }
+    }
     for (row, cells) in &r.rows {
         if !rows.contains(row) {
             let shown: Vec<String> = layouts

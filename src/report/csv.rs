@@ -44,3 +44,71 @@ pub fn render(t: &Table) -> String {
     }
     String::from_utf8(w.into_inner().expect("flush to memory")).expect("csv of UTF-8 fields")
 }
+
+/// The claims of a table, one line each with every number behind the verdict, in raw metric
+/// units (0.235, not 23.5) at full precision; None when the table has no claims.
+pub fn claims(t: &Table) -> Option<String> {
+    if t.claims.is_empty() {
+        return None;
+    }
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let header = [
+        "row",
+        "than",
+        "metric",
+        "column",
+        "section",
+        "level",
+        "verdict",
+        "test",
+        "seeds",
+        "than_seeds",
+        "diff",
+        "ci_low",
+        "ci_high",
+        "se",
+        "df",
+        "t",
+        "p",
+        "holm_p",
+        "holm_claims",
+        "paper_diff",
+        "paper_in_ci",
+    ];
+    w.write_record(header)
+        .expect("writing to memory cannot fail");
+    let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for c in &t.claims {
+        let test = c.test.as_ref();
+        let count = |v: &Option<Vec<super::SeedValue>>| v.as_ref().map_or(0, Vec::len);
+        let verdict = serde_json::to_value(c.verdict)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let rec = [
+            c.row.clone(),
+            c.than.clone(),
+            c.metric.clone(),
+            c.column.clone().unwrap_or_default(),
+            c.section.clone().unwrap_or_default(),
+            c.level.to_string(),
+            verdict,
+            test.map(|t| t.kind.name().to_string()).unwrap_or_default(),
+            count(&c.values).to_string(),
+            count(&c.than_values).to_string(),
+            num(c.diff),
+            num(test.map(|t| t.ci.0)),
+            num(test.map(|t| t.ci.1)),
+            num(test.map(|t| t.se)),
+            num(test.map(|t| t.df)),
+            num(test.map(|t| t.t)),
+            num(test.map(|t| t.p)),
+            num(c.holm_p),
+            c.holm_claims.to_string(),
+            num(c.paper_diff),
+            c.paper_in_ci.map(|b| b.to_string()).unwrap_or_default(),
+        ];
+        w.write_record(&rec).expect("writing to memory cannot fail");
+    }
+    Some(String::from_utf8(w.into_inner().expect("flush to memory")).expect("csv of UTF-8 fields"))
+}

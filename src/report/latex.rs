@@ -33,10 +33,13 @@ pub fn render(t: &Table) -> String {
         }
     }
     out += "\\bottomrule\n\\end{tabular}\n";
-    if !t.claims.is_empty() {
+    if !t.claims.is_empty() || !t.text_claims.is_empty() {
         out += "\\par\\smallskip\n{\\footnotesize\n";
         for claim in &t.claims {
-            out += &format!("Claim: {}\\\\\n", escape(claim));
+            out += &format!("Claim: {}\\\\\n", escape(&claim.text));
+        }
+        for c in &t.text_claims {
+            out += &format!("{}\\\\\n", escape(&c.text));
         }
         out += "}\n";
     }

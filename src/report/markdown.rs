@@ -37,9 +37,12 @@ pub fn render(t: &Table) -> String {
         out += "\n";
     }
     for claim in &t.claims {
-        out += &format!("- Claim: {claim}\n");
+        out += &format!("- Claim: {}\n", claim.text);
     }
-    if !t.claims.is_empty() {
+    for c in &t.text_claims {
+        out += &format!("- {}\n", c.text);
+    }
+    if !t.claims.is_empty() || !t.text_claims.is_empty() {
         out += "\n";
     }
     out += &format!("{}\n", t.caption);

@@ -10,16 +10,37 @@ mod claims;
 mod csv;
 mod latex;
 mod markdown;
+mod text_claims;
 mod write;
 
 use crate::journal::{JobStatus, JobView};
 
-pub use self::csv::render as csv;
+pub use self::csv::{claims as claims_csv, render as csv};
 pub use build::build;
 pub use check::check;
+pub use claims::{Claim, SeedValue, Verdict};
 pub use latex::render as latex;
 pub use markdown::render as markdown;
+pub use text_claims::TextCheck;
 pub use write::{check_spec_tables, write_tables};
+
+/// Every table's claims with the numbers behind them: the sweep's `claims.json`.
+pub fn claims_json(spec: &str, tables: &[Table]) -> serde_json::Value {
+    serde_json::json!({
+        "spec": spec,
+        "tables": tables
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name,
+                    "title": t.title,
+                    "claims": t.claims,
+                    "text_claims": t.text_claims,
+                })
+            })
+            .collect::<Vec<_>>(),
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -57,8 +78,10 @@ pub struct Table {
     pub columns: Vec<Column>,
     pub sections: Vec<Section>,
     pub has_reference: bool,
-    /// "full UGS > L2 on AP: yes, +0.9 ± 0.3 (paper: +2.2)", one per claim.
-    pub claims: Vec<String>,
+    /// One per claim: its line and every number behind it.
+    pub claims: Vec<Claim>,
+    /// The paper's text against its own cells (from the reference file).
+    pub text_claims: Vec<TextCheck>,
 }
 
 /// One data column: a metric, within a column group when the table has them.
@@ -118,6 +141,10 @@ pub(crate) struct Stat {
 pub(crate) enum Cell {
     Values {
         values: Vec<f64>,
+        /// The seed of each value.
+        seeds: Vec<u64>,
+        /// Each value's val-image bootstrap replicates, when its job has them for this metric.
+        boot: Vec<Option<Vec<f64>>>,
         of: usize,
         /// Seeds that ended without a value: "1 diverged", "1 failed".
         lost: Option<String>,
@@ -127,20 +154,32 @@ pub(crate) enum Cell {
 
 impl Cell {
     /// Collects one metric over the jobs (one per seed) of a cell. COCO's −1 ("no object in
-    /// this size range") is not a score: it is left out, never averaged.
-    pub(crate) fn of(views: &[Option<&JobView>], metric: &str) -> Cell {
+    /// this size range") is not a score: it is left out, never averaged. Each view comes with
+    /// its job's seed.
+    pub(crate) fn of(seeded: &[(u64, Option<&JobView>)], metric: &str) -> Cell {
+        let views: Vec<Option<&JobView>> = seeded.iter().map(|(_, v)| *v).collect();
         // One damaged seed makes the cell's mean a different number: none is shown until the
         // job is redone.
         if views.iter().any(|v| matches!(v, Some(JobView::Damaged(_)))) {
             return Cell::Missing("damaged".into());
         }
         let mut values = Vec::new();
+        let mut seeds = Vec::new();
+        let mut boot = Vec::new();
         let mut undefined = false;
-        for v in views {
+        for (seed, v) in seeded {
             if let Some(JobView::Result(r)) = v {
                 if r.status == "done" {
                     match r.metrics.get(metric) {
-                        Some(x) if x.is_finite() && *x >= 0.0 => values.push(*x),
+                        Some(x) if x.is_finite() && *x >= 0.0 => {
+                            values.push(*x);
+                            seeds.push(*seed);
+                            boot.push(r.val_bootstrap.as_ref().and_then(|b| match metric {
+                                "AP" => Some(b.ap.clone()),
+                                "AP50" => Some(b.ap50.clone()),
+                                _ => None,
+                            }));
+                        }
                         Some(_) => undefined = true,
                         None => {}
                     }
@@ -163,6 +202,8 @@ impl Cell {
                 .collect();
             return Cell::Values {
                 values,
+                seeds,
+                boot,
                 of: views.len(),
                 lost: (!lost.is_empty()).then(|| lost.join(", ")),
             };
@@ -188,17 +229,16 @@ impl Cell {
     }
 
     pub(crate) fn stat(&self) -> Option<Stat> {
-        let Cell::Values { values, of, lost } = self else {
+        let Cell::Values {
+            values, of, lost, ..
+        } = self
+        else {
             return None;
         };
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        // Sample standard deviation (n − 1): the spread a reader expects over seeds.
-        let std = (values.len() >= 2)
-            .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
         Some(Stat {
-            mean,
-            std,
+            mean: crate::stats::mean(values),
+            // Sample standard deviation (n − 1): the spread a reader expects over seeds.
+            std: crate::stats::sample_std(values),
             seeds: values.len(),
             of: *of,
             lost: lost.clone(),

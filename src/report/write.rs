@@ -1,7 +1,8 @@
 //! The report's only disk access: every table of a spec rendered into
-//! `DIR/tables/<name>.{md,csv,tex}` (atomically), from the sweep directory as read.
+//! `DIR/tables/<name>.{md,csv,tex}` (and each table's claims as `<name>.claims.csv`, all claims
+//! as `DIR/claims.json`), atomically, from the sweep directory as read.
 
-use crate::journal::{write_atomic, JournalError, SweepDir, SweepRecord};
+use crate::journal::{write_atomic, write_json, JournalError, SweepDir, SweepRecord};
 use crate::plan::{Plan, PlanFile};
 use crate::spec::{ReferenceFile, Spec, SpecErrors};
 
@@ -33,8 +34,14 @@ pub fn write_tables(
             write_atomic(&path, f.render(&table).as_bytes())
                 .map_err(crate::journal::io("write", &path))?;
         }
+        if let Some(text) = super::claims_csv(&table) {
+            let path = dir.join(format!("{}.claims.csv", table.name));
+            write_atomic(&path, text.as_bytes()).map_err(crate::journal::io("write", &path))?;
+        }
         tables.push(table);
     }
+    let path = sweep.root.join("claims.json");
+    write_json(&path, &super::claims_json(&spec.name, &tables))?;
     Ok(tables)
 }
 

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Part of every job id; bump when the trainer's behaviour for the same config changes.
-pub const TRAINER_SCHEMA_VERSION: u32 = 1;
+/// 2: each parameter is initialised from (train.seed, its name).
+pub const TRAINER_SCHEMA_VERSION: u32 = 2;
 
 /// A fully resolved job configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

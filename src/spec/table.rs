@@ -96,6 +96,10 @@ pub struct TableSpec {
     /// Comparisons stated under the table, each computed from our seeds.
     #[serde(default)]
     pub claims: Vec<ClaimSpec>,
+    /// Confidence level of the claims' tests and intervals (two-sided), unless a claim sets
+    /// its own.
+    #[serde(default = "default_claims_level")]
+    pub claims_level: f64,
 }
 
 /// `rows:` — the expansion's row label (variant plus grid point), the variant name, or a
@@ -381,6 +385,13 @@ pub struct ClaimSpec {
     /// The sub-table (header), when the table has sections.
     #[serde(default)]
     pub section: Option<String>,
+    /// This claim's confidence level (default: the table's `claims_level`).
+    #[serde(default)]
+    pub level: Option<f64>,
+}
+
+fn default_claims_level() -> f64 {
+    0.95
 }
 
 fn default_row_header() -> String {
@@ -426,6 +437,7 @@ impl Default for TableSpec {
             decimals: default_decimals(),
             reference: None,
             claims: Vec::new(),
+            claims_level: default_claims_level(),
         }
     }
 }
@@ -483,7 +495,22 @@ impl TableSpec {
                 ));
             }
         }
+        let level_ok = |l: f64| l > 0.0 && l < 1.0;
+        if !level_ok(self.claims_level) {
+            out.push((
+                "claims_level".into(),
+                format!("{} is out of range", self.claims_level),
+                Some("0 < level < 1, e.g. 0.95".into()),
+            ));
+        }
         for (i, c) in self.claims.iter().enumerate() {
+            if let Some(l) = c.level.filter(|l| !level_ok(*l)) {
+                out.push((
+                    format!("claims[{i}].level"),
+                    format!("{l} is out of range"),
+                    Some("0 < level < 1, e.g. 0.95".into()),
+                ));
+            }
             if !self.metrics.contains(&c.metric) {
                 out.push((
                     format!("claims[{i}].metric"),
@@ -522,6 +549,47 @@ pub struct TableReference {
     pub source: Option<String>,
     #[serde(default)]
     pub rows: BTreeMap<String, BTreeMap<String, RefValue>>,
+    /// What the paper's text says of this table, with the number it states.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_claims: Vec<TextClaim>,
+}
+
+/// A sentence of the paper's text with the number it states, set against what the paper's own
+/// cells give: the mean of some cells, or the difference of two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextClaim {
+    /// The words, as printed.
+    pub quote: String,
+    /// Where they are (section, page).
+    #[serde(default)]
+    pub place: Option<String>,
+    /// The number the sentence states, in the units the cells are printed in.
+    pub stated: f64,
+    /// How far the cells may be from `stated` and still agree (default: 5% of |stated|).
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// The mean over these rows × columns.
+    #[serde(default)]
+    pub mean_of: Option<CellSet>,
+    /// row − than in one column.
+    #[serde(default)]
+    pub difference: Option<CellPair>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellSet {
+    pub rows: Vec<String>,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellPair {
+    pub row: String,
+    pub than: String,
+    pub column: String,
 }
 
 /// The reference file: the paper's numbers, transcribed; one table's (`rows:`) or several,
@@ -534,6 +602,9 @@ pub struct ReferenceFile {
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rows: BTreeMap<String, BTreeMap<String, RefValue>>,
+    /// The text's claims about the table of a one-table file (`rows:` at the top).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_claims: Vec<TextClaim>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tables: BTreeMap<String, TableReference>,
 }
@@ -545,11 +616,13 @@ impl ReferenceFile {
             return Some(TableReference {
                 source: t.source.clone().or_else(|| self.source.clone()),
                 rows: t.rows.clone(),
+                text_claims: t.text_claims.clone(),
             });
         }
         (!self.rows.is_empty()).then(|| TableReference {
             source: self.source.clone(),
             rows: self.rows.clone(),
+            text_claims: self.text_claims.clone(),
         })
     }
 }
@@ -598,6 +671,7 @@ mod tests {
             TableReference {
                 source: Some("Table 2".into()),
                 rows: BTreeMap::new(),
+                text_claims: Vec::new(),
             },
         );
         assert_eq!(f.table("t2").unwrap().source.as_deref(), Some("Table 2"));

@@ -35,6 +35,7 @@ pub struct Head {
 }
 
 fn head_conv(vs: nn::Path, i: i64, o: i64, bias: f64) -> nn::Conv2D {
+    super::model::seed_module(&vs);
     let ws_init = nn::Init::Randn {
         mean: 0.0,
         stdev: 0.01,

@@ -16,7 +16,7 @@
 //! (the data order is a pure
 //! function of the seed and the position, and no op draws random numbers after initialisation).
 //!
-//! Determinism: `tch::manual_seed(train.seed)` before the model is built, `threads` intra-op
+//! Determinism: each parameter drawn from (train.seed, its name) (see [`model`]), `threads` intra-op
 //! threads, one inter-op thread, parameters visited in name order, targets computed on the host.
 
 pub mod alwa;

@@ -23,6 +23,11 @@
 //!   `4 (n + 1)` logits per prior (times the learnable scale on FCOS, as GFL scales its
 //!   distribution logits; no ReLU, bias 0: a uniform start), returned as `reg_logits`, and `reg`
 //!   is the expectation `Σ_k softmax(logits)_k · y_k` per side, so decoding is unchanged.
+//! * Initialisation: each module's parameters are drawn right after torch's generator is seeded
+//!   from (`train.seed`, the module's path), so a parameter's initial values depend on the seed
+//!   and its name alone: two models that share a part (same name, same shape) start it from the
+//!   same weights whatever else differs (loss, head size, extra branches). This is what makes
+//!   a paired comparison of two rows over the same seeds paired.
 //! * The FPN levels are reachable ([`Detector::features`]) and the regression branch runs on
 //!   its own ([`Head::reg_logits`]): UGS's refinement step re-runs it on perturbed levels.
 
@@ -31,6 +36,36 @@ use super::tiny_layers::{conv, ConvGn};
 use crate::spec::config::{BackboneSpec, ModelSpec};
 use tch::nn::{self, Module};
 use tch::Tensor;
+
+thread_local! {
+    /// The seed models built on this thread draw their parameters from ([`build_seeded`]).
+    static INIT_SEED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Builds a model whose parameters are drawn from `seed` and their names; torch's global
+/// generator is left seeded with `seed`, as if nothing had been drawn.
+pub fn build_seeded<T>(seed: u64, build: impl FnOnce() -> T) -> T {
+    let old = INIT_SEED.with(|s| s.replace(seed));
+    let out = build();
+    INIT_SEED.with(|s| s.set(old));
+    tch::manual_seed(seed as i64);
+    out
+}
+
+/// The generator seed of the parameters under `name` (FNV-1a over the seed and the name).
+pub fn param_seed(seed: u64, name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.to_le_bytes().iter().chain(name.as_bytes()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h >> 1) as i64
+}
+
+/// Seeds torch's generator for the module at `vs`, just before its parameters are drawn.
+pub(crate) fn seed_module(vs: &nn::Path) {
+    let name = vs.components().collect::<Vec<_>>().join(".");
+    tch::manual_seed(param_seed(INIT_SEED.with(|s| s.get()), &name));
+}
 
 /// A ResNet basic block: two 3×3 conv-GN, identity or 1×1 conv-GN shortcut.
 #[derive(Debug)]

@@ -65,20 +65,22 @@ pub struct Session {
 }
 
 impl Session {
-    /// Builds everything; the model's initialisation is a function of `train.seed` alone.
+    /// Builds everything; each parameter's initial value is a function of `train.seed` and its
+    /// name alone.
     pub fn new(cfg: &JobConfig, device: Device) -> Result<Session, TrainError> {
         let data = Arc::new(Dataset::open(&cfg.dataset)?);
         let layout = Layout::new(cfg);
         let objective = Objective::new(cfg);
-        tch::manual_seed(cfg.train.seed as i64);
         let vs = VarStore::new(device);
-        let model = Detector::with_grid(
-            &vs.root(),
-            &cfg.model,
-            data.num_classes() as i64,
-            layout.per_cell() as i64,
-            objective.grid(),
-        );
+        let model = super::model::build_seeded(cfg.train.seed, || {
+            Detector::with_grid(
+                &vs.root(),
+                &cfg.model,
+                data.num_classes() as i64,
+                layout.per_cell() as i64,
+                objective.grid(),
+            )
+        });
         let t = &cfg.train;
         let threads = tch::get_num_threads().max(1) as usize;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -405,6 +407,19 @@ pub fn run(
             .map_err(|e| TrainError::Eval(e.to_string()))
     };
     let metrics = score(&dets)?;
+    // Val-set noise: AP and AP50 over resamples of the val images, the same resamples for every
+    // job (a fixed seed), so two jobs' replicates pair up.
+    let boot = crate::eval::coco::image_bootstrap(
+        &gt,
+        &dets,
+        crate::eval::coco::VAL_BOOTSTRAP_RESAMPLES,
+        crate::eval::coco::VAL_BOOTSTRAP_SEED,
+    )
+    .map_err(|e| TrainError::Eval(e.to_string()))?;
+    checkpoint::write_atomic(
+        &job_dir.join(crate::journal::VAL_BOOTSTRAP_FILE),
+        &serde_json::to_vec(&boot).expect("numbers serialize"),
+    )?;
     let mut perturbed = Vec::new();
     for &kind in &cfg.eval.perturbations {
         let t0 = Instant::now();

@@ -135,7 +135,27 @@ fn smoke_loss_goes_down_and_only_our_files_are_written() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     files.sort();
-    assert_eq!(files, ["checkpoint", "curves.csv", "detections.json"]);
+    assert_eq!(
+        files,
+        [
+            "checkpoint",
+            "curves.csv",
+            "detections.json",
+            "val_bootstrap.json"
+        ]
+    );
+    // The val-image bootstrap: 1,000 resamples of AP and AP50 around the measured values.
+    let boot: crate::eval::coco::ImageBootstrap =
+        serde_json::from_slice(&std::fs::read(dir.join("val_bootstrap.json")).unwrap()).unwrap();
+    assert_eq!(
+        (boot.resamples, boot.ap.len(), boot.ap50.len()),
+        (1000, 1000, 1000)
+    );
+    let mean = sweep::stats::mean(&boot.ap50);
+    assert!(
+        (mean - out.metrics.ap50).abs() < 0.1 + out.metrics.ap50,
+        "{mean}"
+    );
     let mut ck: Vec<String> = std::fs::read_dir(dir.join("checkpoint"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -244,6 +264,52 @@ fn checkpoint_reload_gives_identical_outputs() {
         .zip(&sb)
         .all(|(x, y)| x.0 == y.0 && x.1.equal(&y.1)));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_parameters_initial_value_depends_only_on_the_seed_and_its_name() {
+    let _serial = serial();
+    let initial = |cfg: &JobConfig| -> HashMap<String, Tensor> {
+        Session::new(cfg, Device::Cpu).unwrap().vs.variables()
+    };
+    let a = tiny();
+    // Another loss that changes the regression output's size (a UGS distribution head), built
+    // before the center-ness branch: every part both models have still starts the same.
+    let mut b = tiny();
+    b.loss.cls = ClsLossSpec::CeOhem { neg_pos_ratio: 3.0 };
+    b.loss.reg = RegLossSpec::Ugs(UgsSpec::default());
+    let (va, vb) = (initial(&a), initial(&b));
+    let mut shared = 0;
+    for (name, ta) in &va {
+        let tb = &vb[name];
+        if ta.size() == tb.size() {
+            assert!(ta.equal(tb), "{name} differs between the two losses");
+            shared += 1;
+        } else {
+            assert!(
+                name.starts_with("head.reg_out."),
+                "{name}: only the resized output may differ"
+            );
+        }
+    }
+    assert!(va.contains_key("head.ctr_out.weight") && shared + 2 >= va.len());
+    // A deeper head: the shared backbone, FPN and first tower convs are untouched.
+    let mut c = tiny();
+    c.model.head_convs = 2;
+    let vc = initial(&c);
+    for name in [
+        "backbone.stem.conv.weight",
+        "fpn.output2.weight",
+        "head.cls_tower0.conv.weight",
+    ] {
+        assert!(va[name].equal(&vc[name]), "{name}");
+    }
+    // Another seed draws other weights.
+    let mut d = tiny();
+    d.train.seed = 1;
+    let vd = initial(&d);
+    assert!(!va["backbone.stem.conv.weight"].equal(&vd["backbone.stem.conv.weight"]));
+    assert!(!va["head.cls_tower0.conv.weight"].equal(&vd["head.cls_tower0.conv.weight"]));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Convolution building blocks of the tiny network, shared by its backbone and FPN
 //! ([`super::model`]) and its head ([`super::head`]).
 
+use super::model::seed_module;
 use tch::nn::{self, ConvConfig, GroupNormConfig, Module};
 use tch::Tensor;
 
@@ -12,6 +13,7 @@ pub(super) fn groups(c: i64) -> i64 {
 }
 
 pub(super) fn conv(vs: nn::Path, i: i64, o: i64, k: i64, stride: i64, bias: bool) -> nn::Conv2D {
+    seed_module(&vs);
     let cfg = ConvConfig {
         stride,
         padding: k / 2,
@@ -43,7 +45,9 @@ impl ConvGn {
                 stdev: 0.01,
             };
         }
-        let conv = nn::conv2d(vs / "conv", i, o, k, cfg);
+        let path = vs / "conv";
+        seed_module(&path);
+        let conv = nn::conv2d(path, i, o, k, cfg);
         ConvGn {
             conv,
             gn: nn::group_norm(vs / "gn", groups(o), o, GroupNormConfig::default()),

@@ -323,6 +323,7 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             threads,
             parameters,
             finished_at: records_now(),
+            val_bootstrap: None,
         };
     let (result, status, code) = match ending {
         Ending::Done {

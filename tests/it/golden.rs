@@ -147,6 +147,27 @@ fn tables_render_in_each_layout_and_format_as_the_golden_files() {
             }
         }
     }
+    // The claims' numbers: a CSV per table with claims, and claims.json for the sweep.
+    let path = golden.join("groups.claims.csv");
+    let text = std::fs::read_to_string(out.join("tables/groups.claims.csv")).unwrap();
+    if bless {
+        std::fs::write(&path, &text).unwrap();
+    } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        differ.push(format!("{}:\n{text}", path.display()));
+    }
+    assert!(!out.join("tables/weights.claims.csv").exists());
+    let claims: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("claims.json")).unwrap()).unwrap();
+    let groups = &claims["tables"].as_array().unwrap()[1];
+    assert_eq!(groups["name"], "groups");
+    let claim = &groups["claims"][0];
+    assert_eq!(claim["verdict"], "reproduced", "{claim}");
+    assert_eq!(claim["test"]["kind"], "paired", "{claim}");
+    assert_eq!(claim["values"].as_array().unwrap().len(), 2, "{claim}");
+    assert!(
+        (claim["diff"].as_f64().unwrap() - 0.0146).abs() < 1e-9,
+        "{claim}"
+    );
     assert!(
         differ.is_empty(),
         "rendered tables differ from the golden files (SWEEP_BLESS=1 rewrites them after a deliberate change):\n{}",

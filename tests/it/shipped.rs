@@ -82,7 +82,7 @@ fn ugs_ablation_runs_end_to_end_at_a_reduced_size() {
     );
     assert!(
         md.contains("- Claim: L_CE + λL_UM + γL^ur (full UGS) > L2 (Baseline) on AP: ")
-            && md.contains("(paper: +2.2)"),
+            && md.contains("; paper +2.2, "),
         "{md}"
     );
     assert!(

@@ -16,6 +16,7 @@
 //! annotation ids must be unique (pycocotools would evaluate a duplicated id's last annotation twice).
 
 mod accumulate;
+mod bootstrap;
 mod image;
 mod summary;
 #[cfg(test)]
@@ -27,6 +28,7 @@ use super::index::Cells;
 use super::numeric::{coco_iou_thresholds, coco_recall_thresholds, mean_defined};
 use super::{Detection, EvalError, GtSet};
 
+pub use bootstrap::{image_bootstrap, ImageBootstrap, VAL_BOOTSTRAP_RESAMPLES, VAL_BOOTSTRAP_SEED};
 pub use summary::CocoSummary;
 
 /// Area range labels, in the order of the `A` axis.
