@@ -13,6 +13,8 @@ use crate::report::{self, Format, JobView};
 use crate::schedule::{self, place, Hardware, RunOptions, Summary};
 use crate::spec::{self, Override, Spec};
 
+mod page;
+
 /// Exit codes: 0 every job done (or diverged), 1 a job failed, 2 bad input, 130 interrupted.
 pub mod code {
     pub const OK: u8 = 0;
@@ -181,6 +183,17 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Write one self-contained HTML page of a sweep (state, provenance, tables with the
+    /// paper's numbers and claims, figures, every job): DIR/report.html unless --out says
+    #[command(
+        after_help = "Examples:\n  sweep report results/ablation_ugs\n  sweep report results/ablation_ugs --out ablation.html\n\n`sweep run` writes DIR/report.html too, and rewrites it as jobs finish."
+    )]
+    Report {
+        dir: PathBuf,
+        /// Where to write the page (links to the sweep's files stay relative to it)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Draw a sweep's figures into DIR/plots/ (PNG and SVG): training curves per row, loss
     /// weights over iterations, metric vs each swept hyperparameter with seed error bars
     #[command(after_help = "Example:\n  sweep plot results/alwa")]
@@ -308,6 +321,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             run_sweep(spec, reference, &sweep, &exec, false)
         }
         Command::Status { dir, json } => status(&SweepDir::new(dir), json),
+        Command::Report { dir, out } => page::command(&dir, out.as_deref()),
         Command::Plot { dir } => {
             let sweep = SweepDir::new(&dir);
             if !sweep.plan_path().exists() {
@@ -652,6 +666,7 @@ fn run_sweep(
         }
     }
     crate::journal::write_json(&sweep.plan_path(), &file)?;
+    page::record_run(sweep, &hardware.describe());
     eprintln!(
         "sweep: {} jobs ({} distinct) in {}, {}",
         file.jobs.len(),
@@ -668,11 +683,8 @@ fn run_sweep(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut refresh = || {
-        if let Err(e) = write_tables(sweep, &spec, reference.as_ref()) {
-            eprintln!("sweep: warning: could not update the tables: {e:#}");
-        }
-    };
+    let mut live = page::Live::default();
+    let mut refresh = || live.refresh(sweep, &spec, reference.as_ref());
     let opts = RunOptions {
         retries: exec.retries,
         job_timeout: exec.job_timeout.map(std::time::Duration::from_secs_f64),
@@ -704,6 +716,10 @@ fn run_sweep(
         ),
         Ok(_) => {}
         Err(e) => eprintln!("sweep: warning: could not draw the figures: {e}"),
+    }
+    match page::write(sweep, &spec, tables, Some(false), None) {
+        Ok(path) => eprintln!("sweep: report in {}", path.display()),
+        Err(e) => eprintln!("sweep: warning: could not write the report: {e:#}"),
     }
     eprintln!("sweep: {done} done, {already_done} already done, {diverged} diverged, {failed} failed, {unsupported} not run (not implemented); tables in {}", sweep.tables_dir().display());
     if detached > 0 {

@@ -27,7 +27,7 @@ pub use data::{
     swept_axes, Axis, CurvePoint, Curves, JobResult, Leaf, MetricSeries, Plan, PlanJob, StatPoint,
     Sweep,
 };
-pub use render::{wants_log, write_figure, Figure, Panel, Series};
+pub use render::{render_svg, wants_log, write_figure, Figure, Panel, Series};
 
 /// Loss columns that get a curves figure when present.
 pub const LOSS_COLUMNS: [&str; 3] = ["total", "cls", "reg"];

@@ -7,6 +7,7 @@ mod caption;
 mod check;
 mod claims;
 mod csv;
+pub mod html;
 mod latex;
 mod markdown;
 
