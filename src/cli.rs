@@ -685,6 +685,8 @@ fn run_sweep(
         .build()?;
     let mut live = page::Live::default();
     let mut refresh = || live.refresh(sweep, &spec, reference.as_ref());
+    // The page exists from the start, so that reloading it follows the run.
+    refresh();
     let opts = RunOptions {
         retries: exec.retries,
         job_timeout: exec.job_timeout.map(std::time::Duration::from_secs_f64),

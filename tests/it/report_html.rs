@@ -254,3 +254,40 @@ fn a_500_job_report_is_small_and_opens_within_a_second() {
     eprintln!("500-job report: loaded in {best} ms (best of 3)");
     assert!(best < 1000.0, "the 500-job report took {best} ms to load");
 }
+
+#[test]
+fn the_report_follows_a_running_sweep() {
+    let dir = temp_dir("report-html-live");
+    // Jobs of about a second each.
+    let spec = write(
+        &dir,
+        "live.yaml",
+        "name: live\nbase: {fake: {iterations: 20, millis_per_iteration: 60}}\nvariants:\n  - {name: a}\n  - {name: b, set: {fake.memory_mib: 7}}\nseeds: [0, 1, 2]\ntable: {metrics: [AP]}\n",
+    );
+    let out = dir.join("out");
+    let mut child = crate::util::start_run(&mut sweep(), &spec, &out, std::process::Stdio::null());
+    let page = out.join("report.html");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut live = None;
+    while std::time::Instant::now() < deadline && live.is_none() {
+        if let Ok(html) = std::fs::read_to_string(&page) {
+            if html.contains("running: an orchestrator is working on it") {
+                live = Some(html);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let live = live.expect("a page saying the sweep runs, written during the run");
+    assert!(live.contains("<dt>ETA</dt>"), "{live}");
+    assert!(status.success());
+    let end = std::fs::read_to_string(&page).unwrap();
+    assert!(end.contains("<dd>finished</dd>") && !end.contains("<dt>ETA</dt>"));
+    assert!(end.contains("<b>6</b> done"), "{end}");
+    // `sweep report` afterwards sees no orchestrator either.
+    let (code, _, err) = run(sweep().arg("report").arg(&out));
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&page)
+        .unwrap()
+        .contains("<dd>finished</dd>"));
+}
