@@ -5,8 +5,9 @@
 //!   default `--as-needed` drops it and CUDA silently looks unavailable on a GPU machine.
 //!
 //! It also records what the binary was built from, for the provenance a sweep keeps:
-//! `SWEEP_GIT_COMMIT` (when built from a git checkout), and `SWEEP_TORCH_VERSION` /
-//! `SWEEP_TORCH_CUDA` (from the libtorch it links). Each is left unset when unknown.
+//! `SWEEP_GIT_COMMIT` (when built from a git checkout; `-modified` with uncommitted changes
+//! to the sources), and `SWEEP_TORCH_VERSION` / `SWEEP_TORCH_CUDA` (from the libtorch it
+//! links). Each is left unset when unknown.
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -36,12 +37,29 @@ fn git(args: &[&str]) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
-/// The commit checked out, rebuilt when HEAD moves (a commit, a checkout).
+/// The commit checked out, marked `-modified` when tracked files differ from it; rerun when
+/// HEAD moves (a commit, a checkout) or a source file changes.
 fn record_commit() {
     let Some(commit) = git(&["rev-parse", "HEAD"]) else {
         return;
     };
-    println!("cargo:rustc-env=SWEEP_GIT_COMMIT={commit}");
+    // Only what the binary is built from: an edited README is no different binary.
+    let modified = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "src",
+        "build.rs",
+        "Cargo.toml",
+        "Cargo.lock",
+    ])
+    .is_some();
+    let suffix = if modified { "-modified" } else { "" };
+    println!("cargo:rustc-env=SWEEP_GIT_COMMIT={commit}{suffix}");
+    for path in ["src", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={path}");
+    }
     let mut watched = vec![git(&["rev-parse", "--git-path", "HEAD"])];
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
         watched.push(git(&["rev-parse", "--git-path", &branch]));
