@@ -148,6 +148,41 @@ fn a_real_sweeps_report_renders_in_a_browser() {
     // The sort script ran (it marks the headers it made clickable).
     assert!(rendered.select(&sel("th.sort")).count() >= 5);
 
+    // Clicking a header sorts: seeds ascending, then descending; a paper table by AP.
+    let clicks = "<script>\
+        function col(sel, i) { return Array.prototype.map.call(document.querySelectorAll(sel), function (r) { return r.children[i].textContent.trim(); }).join(','); }\
+        var seed = document.querySelector('table.jobs th[data-col=\"1\"]');\
+        seed.click(); console.log('sorted-up ' + col('table.jobs tbody tr', 1));\
+        seed.click(); console.log('sorted-down ' + col('table.jobs tbody tr', 1));\
+        document.querySelector('table.paper-table th[data-col=\"1\"]').click();\
+        console.log('sorted-ap ' + col('table.paper-table tbody tr', 0));\
+        </script></body>";
+    let clicked = write(&dir, "clicked.html", &html.replacen("</body>", clicks, 1));
+    let sorted = browser::open(&clicked, &["--dump-dom"], &profile)
+        .console
+        .join("\n");
+    assert!(sorted.contains("sorted-up 0,0,0,1,1,1\""), "{sorted}");
+    assert!(sorted.contains("sorted-down 1,1,1,0,0,0\""), "{sorted}");
+    let by_ap = sorted
+        .split("sorted-ap ")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("{sorted}"));
+    let table = std::fs::read_to_string(out.join("tables/tiny_report.csv")).unwrap();
+    let mut rows: Vec<(f64, String)> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let (name, mean) = (f.next()?, f.next()?);
+            Some((mean.parse().unwrap_or(f64::INFINITY), name.to_string()))
+        })
+        .collect();
+    // Numbers ascending, then the rows without one (the failed row).
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let want: Vec<String> = rows.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(by_ap, want.join(","), "{table}");
+
     let shot = dir.join("report.png");
     let run = browser::open(
         &page,

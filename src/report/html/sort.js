@@ -5,8 +5,9 @@
     var cell = row && row.children[col];
     if (!cell) return [2, ''];
     var s = cell.getAttribute('data-v') || cell.textContent.trim();
-    var n = parseFloat(s.replace(/^[^0-9+\-.]+/, ''));
-    return isNaN(n) ? [1, s.toLowerCase()] : [0, n];
+    // Numbers ("22.1 ± 0.3", "+2.5") sort as numbers, before text ("pending", "L2").
+    var m = s.match(/^[+\-]?(\d+\.?\d*|\.\d+)/);
+    return m ? [0, parseFloat(m[0])] : [1, s.toLowerCase()];
   }
   function sort(table, th) {
     var col = +th.getAttribute('data-col');

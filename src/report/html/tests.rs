@@ -431,3 +431,116 @@ fn a_500_job_sweep_stays_small() {
     );
     assert!(html.len() < 3 * 1024 * 1024, "{} bytes", html.len());
 }
+
+/// A table with column groups of two metrics, two sub-tables and a delta row, built by hand.
+fn grouped_table() -> Table {
+    use crate::report::{Column, Row, Section, Shown};
+    let columns: Vec<Column> = ["L1", "CIoU"]
+        .iter()
+        .flat_map(|g| {
+            ["AP", "AP50"].iter().map(move |m| Column {
+                group: Some(g.to_string()),
+                metric: m.to_string(),
+                metric_label: m.to_string(),
+                header: format!("{g}/{m}"),
+                key: format!("{g}/{m}"),
+            })
+        })
+        .collect();
+    let cell = |t: &str| Shown {
+        text: t.into(),
+        status: "ok".into(),
+        ..Shown::default()
+    };
+    let row = |label: &str, delta: bool, base: f64| Row {
+        label: label.into(),
+        is_delta: delta,
+        cells: (0..4)
+            .map(|i| cell(&format!("{:.1}", base + i as f64)))
+            .collect(),
+        paper: (0..4)
+            .map(|i| (i % 2 == 0).then(|| format!("{:.1}", base + 10.0 + i as f64)))
+            .collect(),
+    };
+    Table {
+        name: "t1".into(),
+        title: "Grouped".into(),
+        caption: "cap".into(),
+        row_header: "Loss Weight".into(),
+        columns,
+        sections: vec![
+            Section {
+                header: Some("Batch Size".into()),
+                rows: vec![
+                    row("1", false, 1.0),
+                    row("Improvement%", true, 0.1),
+                    row("8", false, 2.0),
+                ],
+            },
+            Section {
+                header: Some("δ".into()),
+                rows: vec![row("0.5", false, 3.0)],
+            },
+        ],
+        has_reference: true,
+        claims: Vec::new(),
+    }
+}
+
+#[test]
+fn groups_sections_and_delta_rows_keep_the_papers_layout() {
+    let t = grouped_table();
+    let doc = Html::parse_fragment(&super::tables::table(&t));
+    let tables: Vec<ElementRef> = doc.select(&sel("table")).collect();
+    assert_eq!(tables.len(), 2, "one per sub-table");
+    for (table, section) in tables.iter().zip(&t.sections) {
+        let heads: Vec<Vec<(String, String)>> = table
+            .select(&sel("thead tr"))
+            .map(|tr| {
+                tr.select(&sel("th"))
+                    .map(|th| {
+                        (
+                            text(th),
+                            th.value().attr("colspan").unwrap_or("1").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let corner = section.header.clone().unwrap();
+        assert_eq!(heads.len(), 3, "groups, metrics, ours/paper");
+        assert_eq!(
+            heads[0],
+            [
+                (corner, "1".into()),
+                ("L1".into(), "4".into()),
+                ("CIoU".into(), "4".into())
+            ]
+        );
+        assert_eq!(heads[1].len(), 4);
+        assert!(heads[1].iter().all(|(_, span)| span == "2"));
+        assert_eq!(heads[2].len(), 8);
+        // Every body cell: label, then ours and the paper's per column.
+        let got: Vec<Vec<String>> = table
+            .select(&sel("tbody tr"))
+            .map(|tr| tr.select(&sel("th, td")).map(text).collect())
+            .collect();
+        let want: Vec<Vec<String>> = section
+            .rows
+            .iter()
+            .map(|r| {
+                std::iter::once(r.label.clone())
+                    .chain(r.cells.iter().zip(&r.paper).flat_map(|(c, p)| {
+                        [c.text.clone(), p.clone().unwrap_or_else(|| "–".into())]
+                    }))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+    // A delta row sorts with its row: both in one tbody.
+    let first: Vec<ElementRef> = tables[0].select(&sel("tbody")).collect();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].select(&sel("tr")).count(), 2);
+    assert_eq!(first[0].select(&sel("tr.delta")).count(), 1);
+}
