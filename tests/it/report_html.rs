@@ -152,10 +152,10 @@ fn a_real_sweeps_report_renders_in_a_browser() {
     let clicks = "<script>\
         function col(sel, i) { return Array.prototype.map.call(document.querySelectorAll(sel), function (r) { return r.children[i].textContent.trim(); }).join(','); }\
         var seed = document.querySelector('table.jobs th[data-col=\"1\"]');\
-        seed.click(); console.log('sorted-up ' + col('table.jobs tbody tr', 1));\
-        seed.click(); console.log('sorted-down ' + col('table.jobs tbody tr', 1));\
+        seed.click(); console.log('sorted-up ' + col('table.jobs > tbody > tr', 1));\
+        seed.click(); console.log('sorted-down ' + col('table.jobs > tbody > tr', 1));\
         document.querySelector('table.paper-table th[data-col=\"1\"]').click();\
-        console.log('sorted-ap ' + col('table.paper-table tbody tr', 0));\
+        console.log('sorted-ap ' + col('table.paper-table > tbody > tr', 0));\
         </script></body>";
     let clicked = write(&dir, "clicked.html", &html.replacen("</body>", clicks, 1));
     let sorted = browser::open(&clicked, &["--dump-dom"], &profile)
