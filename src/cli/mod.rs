@@ -1,6 +1,7 @@
 //! The command line: thin wrappers that call one stage each, one file per command family.
 //! The only user of anyhow. Nothing here links libtorch: `train` starts `sweep-worker`.
 
+mod page;
 mod plan;
 mod run;
 mod specs;
@@ -200,6 +201,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
         device: DeviceArg,
     },
+    /// Write one self-contained HTML page of a sweep (state, provenance, tables with the
+    /// paper's numbers and claims, figures, every job): DIR/report.html unless --out says
+    #[command(
+        after_help = "Examples:\n  sweep report results/ablation_ugs\n  sweep report results/ablation_ugs --out ablation.html\n\n`sweep run` writes DIR/report.html too, and rewrites it as jobs finish."
+    )]
+    Report {
+        dir: PathBuf,
+        /// Where to write the page (links to the sweep's files stay relative to it)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Run a torchvision-layout RetinaNet from a weights file on images; write COCO results
     /// (`sweep predict --help` lists the options)
     #[command(disable_help_flag = true)]
@@ -329,6 +341,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             threads,
             device,
         } => train::train(&config, &out, threads.unwrap_or_else(cores), device),
+        Command::Report { dir, out } => page::command(&dir, out.as_deref()),
         Command::Predict { args } => train::predict(&args),
         Command::List => specs::list(),
         Command::Eval {

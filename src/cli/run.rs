@@ -122,6 +122,7 @@ fn run_sweep(
         }
     }
     write_json(&sweep.plan_path(), &file)?;
+    super::page::record_run(sweep, &hardware.describe());
     eprintln!(
         "sweep: {} jobs ({} distinct) in {}, {}",
         file.jobs.len(),
@@ -142,19 +143,10 @@ fn run_sweep(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut refresh = || {
-        let written = read_sweep(sweep).and_then(|record| {
-            Ok(report::write_tables(
-                sweep,
-                &record,
-                &spec,
-                reference.as_ref(),
-            )?)
-        });
-        if let Err(e) = written {
-            eprintln!("sweep: warning: could not update the tables: {e:#}");
-        }
-    };
+    let mut live = super::page::Live::default();
+    let mut refresh = || live.refresh(sweep, &spec, reference.as_ref());
+    // The page exists from the start, so that reloading it follows the run.
+    refresh();
     let opts = RunOptions {
         retries: exec.retries,
         job_timeout: exec.job_timeout.map(std::time::Duration::from_secs_f64),
@@ -179,6 +171,10 @@ fn run_sweep(
         ),
         Ok(_) => {}
         Err(e) => eprintln!("sweep: warning: could not draw the figures: {e}"),
+    }
+    match super::page::write(sweep, &record, &spec, tables, Some(false), None) {
+        Ok(path) => eprintln!("sweep: report in {}", path.display()),
+        Err(e) => eprintln!("sweep: warning: could not write the report: {e:#}"),
     }
     Ok(finish(sweep, summary))
 }

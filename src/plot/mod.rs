@@ -26,7 +26,7 @@ pub use data::{
     axis_file_name, flatten, mean_std, metric_vs_axis, read_curves, sanitize, swept_axes, Axis,
     CurvePoint, Curves, Leaf, MetricSeries, Plan, PlanJob, StatPoint, Sweep,
 };
-pub use render::{wants_log, write_figure, Figure, Panel, Series};
+pub use render::{render_svg, wants_log, write_figure, Figure, Panel, Series};
 
 /// Loss columns that get a curves figure when present.
 pub const LOSS_COLUMNS: [&str; 3] = ["total", "cls", "reg"];

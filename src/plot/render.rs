@@ -290,17 +290,14 @@ fn draw_panel<DB: DrawingBackend>(
 /// atomically (temp file in the same folder, fsync, rename) so a reader never
 /// sees a half-written figure.
 pub fn write_figure(dir: &Path, stem: &str, fig: &Figure) -> Result<Vec<PathBuf>, PlotError> {
-    ensure_font()?;
     let render_err = |e: String| PlotError::Render {
         figure: stem.to_string(),
         message: e,
     };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, fig.size).into_drawing_area();
-        draw(&root, fig).map_err(|e| render_err(e.to_string()))?;
-        root.present().map_err(|e| render_err(e.to_string()))?;
-    }
+    let svg = render_svg(fig).map_err(|e| match e {
+        PlotError::Render { message, .. } => render_err(message),
+        other => other,
+    })?;
     let svg_path = dir.join(format!("{stem}.svg"));
     atomic_write(&svg_path, svg.as_bytes())?;
 
@@ -324,6 +321,23 @@ pub fn write_figure(dir: &Path, stem: &str, fig: &Figure) -> Result<Vec<PathBuf>
     let png_path = dir.join(format!("{stem}.png"));
     atomic_write(&png_path, &png)?;
     Ok(vec![png_path, svg_path])
+}
+
+/// The figure as an SVG document in memory (what `write_figure` saves, and what the HTML
+/// report inlines).
+pub fn render_svg(fig: &Figure) -> Result<String, PlotError> {
+    ensure_font()?;
+    let render_err = |e: String| PlotError::Render {
+        figure: fig.title.clone(),
+        message: e,
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, fig.size).into_drawing_area();
+        draw(&root, fig).map_err(|e| render_err(e.to_string()))?;
+        root.present().map_err(|e| render_err(e.to_string()))?;
+    }
+    Ok(svg)
 }
 
 /// Write, fsync, rename: a reader never sees a half-written figure.

@@ -441,6 +441,8 @@ pub fn build(
         columns,
         sections,
         has_reference: reference.is_some(),
+        delta_scale: units.delta_scale().0,
+        delta_unit: units.delta_scale().1,
         claims,
         text_claims: reference
             .map(|r| {

@@ -6,8 +6,9 @@
 mod build;
 mod caption;
 mod check;
-mod claims;
+pub(crate) mod claims;
 mod csv;
+pub mod html;
 mod latex;
 mod markdown;
 mod text_claims;
@@ -78,8 +79,12 @@ pub struct Table {
     pub columns: Vec<Column>,
     pub sections: Vec<Section>,
     pub has_reference: bool,
-    /// One per claim: its line and every number behind it.
+    /// One per claim: its line and every number behind it (raw metric units).
     pub claims: Vec<Claim>,
+    /// How a raw difference is printed in this table: times `scale`, followed by `unit`
+    /// (100 and "" for a percent table, 100 and "%" for ALWA's points-percent deltas).
+    pub delta_scale: f64,
+    pub delta_unit: &'static str,
     /// The paper's text against its own cells (from the reference file).
     pub text_claims: Vec<TextCheck>,
 }
@@ -255,6 +260,16 @@ pub(crate) struct Units {
 }
 
 impl Units {
+    /// (scale, suffix) of a printed difference: see [`Units::delta`].
+    pub fn delta_scale(&self) -> (f64, &'static str) {
+        use crate::spec::table::DeltaFormat;
+        match self.delta {
+            DeltaFormat::Value if self.percent => (100.0, ""),
+            DeltaFormat::Value => (1.0, ""),
+            DeltaFormat::PointsPercent => (100.0, "%"),
+        }
+    }
+
     /// One of our values in the table's units.
     pub fn number(&self, v: f64) -> String {
         let v = if self.percent { v * 100.0 } else { v };

@@ -1,5 +1,6 @@
 //! The one integration-test binary. It does not link libtorch: the trainer runs in the
 //! `sweep-worker` binary that the tests start through `sweep`.
+mod browser;
 mod compat;
 mod damage;
 mod datasets;
@@ -8,6 +9,7 @@ mod expand_plan;
 mod golden;
 mod paths;
 mod predict;
+mod report_html;
 mod resume;
 mod schedule;
 mod shipped;
