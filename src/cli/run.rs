@@ -112,8 +112,10 @@ fn run_sweep(
         eprintln!("sweep: {n}");
     }
     let file = PlanFile::new(&plan, &spec, &hardware.preview(&plan.ids()));
+    // A new build may give the same rows new ids (its trainer schema changed): say so on
+    // `resume` too, so a rerun of every job is not a surprise.
+    report_changes(sweep, &file)?;
     if fresh {
-        report_changes(sweep, &file)?;
         write_atomic(&sweep.spec_path(), spec.source.as_bytes())
             .with_context(|| format!("writing {}", sweep.spec_path().display()))?;
         if let Some(r) = &reference {

@@ -210,6 +210,8 @@ enum Ending {
 /// Runs the job in `dir`; returns the process exit code.
 fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
     let job = JobDir::new(dir);
+    // One writer per job directory: a worker an earlier orchestrator started may still run.
+    let _writer = job.lock_writer();
     let cfg = match crate::spec::read_config(&job.config_path()) {
         Ok(c) => c,
         Err(e) => return failed(&job, None, "bad_config", e.to_string(), exit::BAD_CONFIG),
