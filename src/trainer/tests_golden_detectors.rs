@@ -46,27 +46,31 @@ fn python() -> PathBuf {
 /// The fixture directory, generated once per script version.
 fn fixture() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden_detectors.py");
-        let text = std::fs::read(&script).expect("read the generator");
-        let tag = text.iter().fold(0xcbf29ce484222325u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
-        let dir = tmp_root().join(format!("golden_detectors-{tag:016x}"));
-        if !dir.join("golden.json").is_file() {
-            let out = Command::new(python())
-                .arg(&script)
-                .arg(&dir)
-                .output()
-                .expect("start python");
-            assert!(
-                out.status.success(),
-                "tests/golden_detectors.py failed (source scripts/libtorch-env.sh first):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        dir
-    })
+    DIR.get_or_init(|| generate("golden_detectors"))
+}
+
+/// Runs `tests/{stem}.py` into a directory named by the script's content hash (once: a
+/// directory with its golden.json is reused) and returns that directory.
+pub(super) fn generate(stem: &str) -> PathBuf {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/{stem}.py"));
+    let text = std::fs::read(&script).expect("read the generator");
+    let tag = text.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    let dir = tmp_root().join(format!("{stem}-{tag:016x}"));
+    if !dir.join("golden.json").is_file() {
+        let out = Command::new(python())
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("start python");
+        assert!(
+            out.status.success(),
+            "tests/{stem}.py failed (source scripts/libtorch-env.sh first):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
 }
 
 struct Golden {
@@ -107,7 +111,7 @@ fn model(g: &Golden) -> (VarStore, RetinaNet) {
 }
 
 /// `max |a − b| ≤ rel · max |b|` (relative to the reference tensor's scale), same shape.
-fn close(name: &str, ours: &Tensor, theirs: &Tensor, rel: f64) -> Result<(), String> {
+pub(super) fn close(name: &str, ours: &Tensor, theirs: &Tensor, rel: f64) -> Result<(), String> {
     if ours.size() != theirs.size() {
         return Err(format!(
             "{name}: shape {:?} vs torchvision {:?}",
@@ -130,7 +134,12 @@ fn close(name: &str, ours: &Tensor, theirs: &Tensor, rel: f64) -> Result<(), Str
     }
 }
 
-fn close_abs(name: &str, ours: &Tensor, theirs: &Tensor, tol: f64) -> Result<(), String> {
+pub(super) fn close_abs(
+    name: &str,
+    ours: &Tensor,
+    theirs: &Tensor,
+    tol: f64,
+) -> Result<(), String> {
     if ours.size() != theirs.size() {
         return Err(format!(
             "{name}: shape {:?} vs torchvision {:?}",
@@ -152,7 +161,7 @@ fn close_abs(name: &str, ours: &Tensor, theirs: &Tensor, tol: f64) -> Result<(),
     }
 }
 
-fn scalar_close(name: &str, ours: &Tensor, theirs: f64, rel: f64) -> Result<(), String> {
+pub(super) fn scalar_close(name: &str, ours: &Tensor, theirs: f64, rel: f64) -> Result<(), String> {
     let v = ours.double_value(&[]);
     if (v - theirs).abs() <= rel * theirs.abs().max(1e-6) {
         Ok(())
