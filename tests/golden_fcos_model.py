@@ -7,6 +7,7 @@ against:
   weights.safetensors  the state dict (torchvision's names; FrozenBatchNorm2d stats randomised)
   io.safetensors       the raw images, the targets, the transformed batch, the head outputs over
                        all levels, and the eval-mode detections (original image pixels)
+  photo.png            an 8-bit image and, in io.safetensors, torchvision's detections on it
   golden.json          sizes, the three training losses and the detection counts
 
 Two images of different shapes; the second has no objects. The backbone, the FrozenBatchNorm
@@ -68,6 +69,12 @@ def main(out):
     model.eval()
     with torch.no_grad():
         dets = model([i.clone() for i in images])
+        # A photo as `sweep predict --detector fcos` reads it: 8-bit RGB on disk.
+        from PIL import Image
+        photo = (torch.rand(3, 90, 120, generator=g) * 255).round().to(torch.uint8)
+        Image.fromarray(photo.permute(1, 2, 0).numpy()).save(os.path.join(out, "photo.png"))
+        pd = model([photo.float() / 255.0])[0]
+        io["photo_boxes"], io["photo_scores"], io["photo_labels"] = pd["boxes"], pd["scores"], pd["labels"]
     for i, d in enumerate(dets):
         io[f"det_boxes{i}"] = d["boxes"]
         io[f"det_scores{i}"] = d["scores"]

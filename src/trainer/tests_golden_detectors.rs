@@ -480,7 +480,7 @@ fn an_imagenet_state_dict_loads_into_the_backbone_body_without_its_classifier() 
 
 #[test]
 fn predict_writes_torchvisions_detections_as_coco_results() {
-    use crate::trainer::predict::{predict, Labels, PredictOptions};
+    use crate::trainer::predict::{predict, DetectorKind, Labels, PredictOptions};
     let g = golden();
     let dir = tmp_root().join(format!("predict-{}", std::process::id()));
     let images = dir.join("images");
@@ -488,6 +488,7 @@ fn predict_writes_torchvisions_detections_as_coco_results() {
     std::fs::copy(g.dir.join("photo.png"), images.join("photo.png")).unwrap();
     let out = dir.join("dt.json");
     let written = predict(&PredictOptions {
+        detector: DetectorKind::Retinanet,
         weights: g.dir.join("weights.safetensors"),
         depth: 18,
         num_classes: 5,

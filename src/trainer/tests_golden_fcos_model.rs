@@ -166,3 +166,58 @@ fn fcos_model_comparison_fails_on_one_perturbed_weight() {
     let e = compare(&g, &m).expect_err("a perturbed P6 weight must change the outputs");
     assert!(e.contains("cls_logits") || e.contains("bbox_"), "{e}");
 }
+
+#[test]
+fn predict_fcos_writes_torchvisions_detections_as_coco_results() {
+    use crate::trainer::predict::{predict, DetectorKind, Labels, PredictOptions};
+    let g = golden();
+    let dir = g.dir.join(format!("predict-{}", std::process::id()));
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(g.dir.join("photo.png"), images.join("photo.png")).unwrap();
+    let out = dir.join("dt.json");
+    let written = predict(&PredictOptions {
+        detector: DetectorKind::Fcos,
+        weights: g.dir.join("weights.safetensors"),
+        depth: 18,
+        num_classes: 5,
+        fpn_channels: 64,
+        min_size: 128,
+        max_size: 160,
+        images,
+        coco: None,
+        labels: Labels::Direct,
+        out: out.clone(),
+        device: Device::Cpu,
+    })
+    .unwrap();
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let boxes = Vec::<f32>::try_from(g.t("photo_boxes").flatten(0, -1)).unwrap();
+    let scores = Vec::<f32>::try_from(g.t("photo_scores")).unwrap();
+    let labels = Vec::<i64>::try_from(g.t("photo_labels")).unwrap();
+    assert_eq!((rows.len(), written), (scores.len(), scores.len()));
+    assert!(!rows.is_empty());
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["category_id"].as_i64().unwrap(), labels[i], "row {i}");
+        assert!(
+            (r["score"].as_f64().unwrap() - scores[i] as f64).abs() <= 1e-4,
+            "row {i}"
+        );
+        let b: Vec<f64> = r["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let t = &boxes[4 * i..4 * i + 4];
+        let want = [t[0], t[1], t[2] - t[0], t[3] - t[1]];
+        for k in 0..4 {
+            assert!(
+                (b[k] - want[k] as f64).abs() <= 1e-2,
+                "row {i}: {b:?} vs {want:?}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -380,7 +380,7 @@ fn objects_of(t: &Target) -> Vec<Object> {
 }
 
 /// Host detections as `(boxes [D, 4], scores [D], labels [D])` tensors on `device`.
-fn dets_tensors(d: &[Det], device: Device) -> (Tensor, Tensor, Tensor) {
+pub fn dets_tensors(d: &[Det], device: Device) -> (Tensor, Tensor, Tensor) {
     let b: Vec<f32> = d.iter().flat_map(|x| x.bbox).collect();
     let s: Vec<f32> = d.iter().map(|x| x.score).collect();
     let l: Vec<i64> = d.iter().map(|x| x.class as i64).collect();
