@@ -37,8 +37,8 @@ pub enum DetectorKind {
 
 /// The model `predict` runs.
 enum Model {
-    Retina(RetinaNet),
-    Fcos(FcosModel),
+    Retina(Box<RetinaNet>),
+    Fcos(Box<FcosModel>),
 }
 
 /// What to run and on what.
@@ -120,12 +120,12 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
         DetectorKind::Retinanet => {
             let mut cfg = RetinaNetConfig::torchvision(o.depth, o.num_classes);
             cfg.fpn_channels = o.fpn_channels;
-            Model::Retina(RetinaNet::new(&vs.root(), &cfg))
+            Model::Retina(Box::new(RetinaNet::new(&vs.root(), &cfg)))
         }
         DetectorKind::Fcos => {
             let mut cfg = FcosModelConfig::torchvision(o.depth, o.num_classes);
             cfg.fpn_channels = o.fpn_channels;
-            Model::Fcos(FcosModel::new(&vs.root(), &cfg))
+            Model::Fcos(Box::new(FcosModel::new(&vs.root(), &cfg)))
         }
     };
     weights::load_expecting(&vs, &o.weights, weights::WeightsKind::Detector)?;

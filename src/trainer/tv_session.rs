@@ -39,9 +39,9 @@ const EVAL_BATCH: usize = 4;
 /// The detector of a session. RetinaNet computes its losses itself (torchvision's per-image
 /// normalisation); FCOS through the tiny detectors' [`Objective`] (with a center-ness term).
 pub enum TvModel {
-    Retina(RetinaNet),
+    Retina(Box<RetinaNet>),
     Fcos {
-        model: FcosModel,
+        model: Box<FcosModel>,
         objective: Objective,
     },
 }
@@ -122,10 +122,13 @@ impl TvSession {
         let classes = data.num_classes() as i64;
         let model = match cfg.model.detector {
             DetectorSpec::TorchvisionFcos(_) => TvModel::Fcos {
-                model: FcosModel::new(&vs.root(), &fcos_config(cfg, classes)),
+                model: Box::new(FcosModel::new(&vs.root(), &fcos_config(cfg, classes))),
                 objective: Objective::new(cfg),
             },
-            _ => TvModel::Retina(RetinaNet::new(&vs.root(), &retinanet_config(cfg, classes))),
+            _ => TvModel::Retina(Box::new(RetinaNet::new(
+                &vs.root(),
+                &retinanet_config(cfg, classes),
+            ))),
         };
         if let Some(path) = &resnet(cfg).weights {
             weights::load_expecting(&vs, path, weights::WeightsKind::Backbone)?;
