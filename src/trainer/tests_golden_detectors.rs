@@ -49,11 +49,16 @@ fn fixture() -> &'static Path {
     DIR.get_or_init(|| generate("golden_detectors"))
 }
 
-/// Runs `tests/{stem}.py` into a directory named by the script's content hash (once: a
-/// directory with its golden.json is reused) and returns that directory.
+/// Runs `tests/{stem}.py` into a directory named by the content hash of the script and of
+/// `tests/golden_detectors.py` (whose helpers the others import), once: a directory with its
+/// golden.json is reused. Returns that directory.
 pub(super) fn generate(stem: &str) -> PathBuf {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/{stem}.py"));
-    let text = std::fs::read(&script).expect("read the generator");
+    let tests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let script = tests.join(format!("{stem}.py"));
+    let mut text = std::fs::read(&script).expect("read the generator");
+    if stem != "golden_detectors" {
+        text.extend(std::fs::read(tests.join("golden_detectors.py")).expect("read the helpers"));
+    }
     let tag = text.iter().fold(0xcbf29ce484222325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     });
