@@ -71,8 +71,8 @@ def save_safetensors(path, tensors):
     os.replace(tmp, path)
 
 
-def build():
-    torch.manual_seed(0)
+def resnet18_fpn(fpn=FPN):
+    """resnet18 with FrozenBatchNorm2d and the FPN as _resnet_fpn_extractor wires them."""
     body = resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
     # _resnet_fpn_extractor with trainable_layers=3, returned_layers=[2, 3, 4].
     for name, p in body.named_parameters():
@@ -82,11 +82,14 @@ def build():
         body,
         return_layers={"layer2": "0", "layer3": "1", "layer4": "2"},
         in_channels_list=[128, 256, 512],
-        out_channels=FPN,
-        extra_blocks=LastLevelP6P7(FPN, FPN),
+        out_channels=fpn,
+        extra_blocks=LastLevelP6P7(fpn, fpn),
     )
-    model = RetinaNet(backbone, CLASSES, min_size=128, max_size=160, anchor_generator=_default_anchorgen())
-    g = torch.Generator().manual_seed(1)
+    return backbone
+
+
+def randomise_frozen_bn(model, g):
+    """FrozenBatchNorm2d statistics away from identity, so that loading them matters."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, FrozenBatchNorm2d):
@@ -95,6 +98,14 @@ def build():
                 m.bias.copy_(0.1 * torch.randn(c, generator=g))
                 m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=g))
+
+
+def build():
+    torch.manual_seed(0)
+    model = RetinaNet(resnet18_fpn(), CLASSES, min_size=128, max_size=160, anchor_generator=_default_anchorgen())
+    g = torch.Generator().manual_seed(1)
+    randomise_frozen_bn(model, g)
+    with torch.no_grad():
         # Heads with more spread than N(0, 0.01) and scores above 0.05, so that the outputs,
         # the thresholds, the top-k and the NMS all have something to decide.
         for name, p in model.head.named_parameters():

@@ -25,7 +25,7 @@ pub(crate) fn caption(
                 DetectorSpec::Fcos { .. } => "FCOS-style",
                 DetectorSpec::Retinanet { .. } => "RetinaNet-style",
                 DetectorSpec::TorchvisionRetinanet(_) => "torchvision RetinaNet",
-                DetectorSpec::TorchvisionFcos { .. } => "FCOS (torchvision)",
+                DetectorSpec::TorchvisionFcos(_) => "FCOS (torchvision)",
             }));
             if names.len() == 1 {
                 format!("{} detector", names[0])

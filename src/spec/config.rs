@@ -319,29 +319,12 @@ pub enum DetectorSpec {
     /// own post-processing (these fields; `eval.score_threshold`, `pre_nms_top_k`, `nms_iou`
     /// and `max_detections` are the tiny detectors').
     TorchvisionRetinanet(TorchvisionRetinanetSpec),
-    /// torchvision's `FCOS` as `fcos_resnet50_fpn` builds it (head of `num_convs` convs with
-    /// GroupNorm(32), anchors of 8–128 px on P3–P7, its matcher, focal + GIoU + center-ness,
-    /// its post-processing), on FPN levels P3–P7; the fields are torchvision's constructor
-    /// arguments, with its defaults. The thresholds here replace `eval`'s for this detector.
-    TorchvisionFcos {
-        #[serde(default = "defaults::center_sampling_radius")]
-        center_sampling_radius: f64,
-        /// Detections scoring at most this are dropped (`score_thresh`).
-        #[serde(default = "defaults::tv_fcos_score_thresh")]
-        score_thresh: f64,
-        /// Class-wise NMS IoU threshold (`nms_thresh`).
-        #[serde(default = "defaults::tv_fcos_nms_thresh")]
-        nms_thresh: f64,
-        /// Detections kept per image (`detections_per_img`).
-        #[serde(default = "defaults::tv_detections_per_img")]
-        detections_per_img: u32,
-        /// Candidates kept per level before NMS (`topk_candidates`).
-        #[serde(default = "defaults::tv_topk_candidates")]
-        topk_candidates: u32,
-        /// Convolutions per head tower (`FCOSHead`'s `num_convs`).
-        #[serde(default = "defaults::tv_num_convs")]
-        num_convs: u32,
-    },
+    /// FCOS exactly as torchvision 0.26 builds it (`fcos_resnet50_fpn`) on a `resnet` backbone:
+    /// the same FPN P3–P7 as `torchvision_retinanet` (`LastLevelP6P7(256, 256)`, P6 from P5), a
+    /// head of `num_convs` convs with GroupNorm(32), anchors of 8–128 px, its centre-sampling
+    /// matcher, focal + GIoU + center-ness, `GeneralizedRCNNTransform` input and its
+    /// post-processing. The thresholds here replace `eval`'s for this detector.
+    TorchvisionFcos(TorchvisionFcosSpec),
 }
 
 /// The settings of [`DetectorSpec::TorchvisionRetinanet`]; the defaults are torchvision's.
@@ -378,6 +361,56 @@ impl Default for TorchvisionRetinanetSpec {
             nms_thresh: 0.5,
             detections_per_img: 300,
             topk_candidates: 1000,
+            weights: None,
+            weights_sha256: None,
+        }
+    }
+}
+
+/// The settings of [`DetectorSpec::TorchvisionFcos`]; the defaults are torchvision's
+/// (`fcos_resnet50_fpn` and `FCOS`'s constructor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TorchvisionFcosSpec {
+    /// Shorter side of the network input (torchvision's `min_size`).
+    pub min_size: u32,
+    /// Cap on the longer side (torchvision's `max_size`).
+    pub max_size: u32,
+    /// Channels of the FPN levels and the head's towers (a multiple of 32: GroupNorm(32)).
+    pub fpn_channels: i64,
+    /// Centre sampling radius in anchor sizes.
+    pub center_sampling_radius: f64,
+    /// Detections scoring at most this are dropped (`score_thresh`).
+    pub score_thresh: f64,
+    /// Class-wise NMS IoU threshold (`nms_thresh`).
+    pub nms_thresh: f64,
+    /// Detections kept per image (`detections_per_img`).
+    pub detections_per_img: u32,
+    /// Candidates kept per level before NMS (`topk_candidates`).
+    pub topk_candidates: u32,
+    /// Convolutions per head tower (`FCOSHead`'s `num_convs`).
+    pub num_convs: u32,
+    /// A whole detector's state dict in safetensors (e.g. torchvision's COCO FCOS after
+    /// `scripts/convert-weights`); absent: the backbone's `weights` and a fresh FPN and head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// SHA-256 of `weights`, filled in by sweep when it expands the spec (part of the job id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
+}
+
+impl Default for TorchvisionFcosSpec {
+    fn default() -> Self {
+        TorchvisionFcosSpec {
+            min_size: 800,
+            max_size: 1333,
+            fpn_channels: 256,
+            center_sampling_radius: defaults::center_sampling_radius(),
+            score_thresh: defaults::tv_fcos_score_thresh(),
+            nms_thresh: defaults::tv_fcos_nms_thresh(),
+            detections_per_img: defaults::tv_detections_per_img(),
+            topk_candidates: defaults::tv_topk_candidates(),
+            num_convs: defaults::tv_num_convs(),
             weights: None,
             weights_sha256: None,
         }

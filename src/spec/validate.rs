@@ -254,14 +254,17 @@ fn model(c: &mut Checks, m: &ModelSpec) {
         m.head_convs,
         "0 to 8",
     );
-    let tv = matches!(m.detector, DetectorSpec::TorchvisionRetinanet(_));
+    let tv = matches!(
+        m.detector,
+        DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_)
+    );
     match &m.backbone {
         BackboneSpec::TinyResnet { width, blocks } => {
             c.check(
                 !tv,
                 "model.backbone.kind",
                 "tiny_resnet",
-                "resnet (torchvision_retinanet runs on torchvision's ResNet)",
+                "resnet (torchvision_retinanet and torchvision_fcos run on torchvision's ResNet)",
             );
             c.check(
                 (8..=512).contains(width) && width % 8 == 0,
@@ -321,69 +324,13 @@ fn model(c: &mut Checks, m: &ModelSpec) {
             );
         }
         DetectorSpec::TorchvisionRetinanet(d) => torchvision_retinanet(c, d),
-        DetectorSpec::TorchvisionFcos {
-            center_sampling_radius: r,
-            score_thresh,
-            nms_thresh,
-            detections_per_img,
-            topk_candidates,
-            num_convs,
-        } => {
-            c.check(
-                *r > 0.0 && r.is_finite(),
-                "model.detector.center_sampling_radius",
-                r,
-                "> 0 (in anchor sizes)",
-            );
-            c.check(
-                (0.0..1.0).contains(score_thresh),
-                "model.detector.score_thresh",
-                score_thresh,
-                "0 <= score_thresh < 1",
-            );
-            c.check(
-                (0.0..=1.0).contains(nms_thresh),
-                "model.detector.nms_thresh",
-                nms_thresh,
-                "0 to 1",
-            );
-            c.check(
-                *detections_per_img >= 1,
-                "model.detector.detections_per_img",
-                detections_per_img,
-                ">= 1",
-            );
-            c.check(
-                *topk_candidates >= 1,
-                "model.detector.topk_candidates",
-                topk_candidates,
-                ">= 1",
-            );
-            c.check(
-                (1..=8).contains(num_convs),
-                "model.detector.num_convs",
-                num_convs,
-                "1 to 8",
-            );
-            c.check(
-                m.fpn_channels % 32 == 0,
-                "model.fpn_channels",
-                m.fpn_channels,
-                "a multiple of 32 with model.detector torchvision_fcos (its head's GroupNorm has 32 groups)",
-            );
-        }
+        DetectorSpec::TorchvisionFcos(d) => torchvision_fcos(c, d),
     }
 }
 
 /// Pairs of choices that cannot work together.
 fn combinations(c: &mut Checks, cfg: &JobConfig) {
-    c.check(
-        !matches!(cfg.model.detector, DetectorSpec::TorchvisionFcos { .. }),
-        "model.detector.kind",
-        "torchvision_fcos",
-        "fcos, retinanet or torchvision_retinanet (torchvision_fcos equals torchvision's on given FPN levels but is not wired to a backbone for training yet)",
-    );
-    if let (DetectorSpec::TorchvisionFcos { .. }, RegLossSpec::Ugs(_)) =
+    if let (DetectorSpec::TorchvisionFcos(_), RegLossSpec::Ugs(_)) =
         (&cfg.model.detector, &cfg.loss.reg)
     {
         c.check(
@@ -403,7 +350,7 @@ fn resnet(c: &mut Checks, r: &ResnetSpec, tv: bool) {
         tv,
         "model.backbone.kind",
         "resnet",
-        "tiny_resnet (fcos and retinanet are the tiny detectors; torchvision_retinanet runs on resnet)",
+        "tiny_resnet (fcos and retinanet are the tiny detectors; torchvision_retinanet and torchvision_fcos run on resnet)",
     );
     c.check(
         [18, 34, 50, 101, 152].contains(&r.depth),
@@ -423,47 +370,85 @@ fn resnet(c: &mut Checks, r: &ResnetSpec, tv: bool) {
 }
 
 fn torchvision_retinanet(c: &mut Checks, d: &TorchvisionRetinanetSpec) {
-    c.check(
-        d.min_size >= 32,
-        "model.detector.min_size",
-        d.min_size,
-        ">= 32",
-    );
-    c.check(
-        d.max_size >= d.min_size,
-        "model.detector.max_size",
-        d.max_size,
-        ">= min_size",
-    );
+    input_sizes(c, d.min_size, d.max_size);
     c.check(
         d.fpn_channels >= 8 && d.fpn_channels % 8 == 0,
         "model.detector.fpn_channels",
         d.fpn_channels,
         "a multiple of 8, >= 8",
     );
-    c.check(
-        (0.0..=1.0).contains(&d.score_thresh),
-        "model.detector.score_thresh",
+    thresholds(
+        c,
         d.score_thresh,
-        "in [0, 1]",
-    );
-    c.check(
-        (0.0..=1.0).contains(&d.nms_thresh),
-        "model.detector.nms_thresh",
         d.nms_thresh,
+        d.detections_per_img,
+        d.topk_candidates,
+    );
+    if let Some(w) = &d.weights {
+        c.exists("model.detector.weights", w, false, WEIGHTS_FILE);
+    }
+}
+
+/// `GeneralizedRCNNTransform`'s sizes of a torchvision detector.
+fn input_sizes(c: &mut Checks, min_size: u32, max_size: u32) {
+    c.check(min_size >= 32, "model.detector.min_size", min_size, ">= 32");
+    c.check(
+        max_size >= min_size,
+        "model.detector.max_size",
+        max_size,
+        ">= min_size",
+    );
+}
+
+/// The post-processing settings of a torchvision detector.
+fn thresholds(c: &mut Checks, score: f64, nms: f64, per_img: u32, topk: u32) {
+    c.check(
+        (0.0..=1.0).contains(&score),
+        "model.detector.score_thresh",
+        score,
         "in [0, 1]",
     );
     c.check(
-        d.detections_per_img >= 1,
-        "model.detector.detections_per_img",
-        d.detections_per_img,
-        ">= 1",
+        (0.0..=1.0).contains(&nms),
+        "model.detector.nms_thresh",
+        nms,
+        "in [0, 1]",
     );
     c.check(
-        d.topk_candidates >= 1,
-        "model.detector.topk_candidates",
-        d.topk_candidates,
+        per_img >= 1,
+        "model.detector.detections_per_img",
+        per_img,
         ">= 1",
+    );
+    c.check(topk >= 1, "model.detector.topk_candidates", topk, ">= 1");
+}
+
+fn torchvision_fcos(c: &mut Checks, d: &TorchvisionFcosSpec) {
+    input_sizes(c, d.min_size, d.max_size);
+    c.check(
+        d.fpn_channels >= 32 && d.fpn_channels % 32 == 0,
+        "model.detector.fpn_channels",
+        d.fpn_channels,
+        "a multiple of 32, >= 32 (the head's GroupNorm has 32 groups)",
+    );
+    c.check(
+        d.center_sampling_radius > 0.0 && d.center_sampling_radius.is_finite(),
+        "model.detector.center_sampling_radius",
+        d.center_sampling_radius,
+        "> 0 (in anchor sizes)",
+    );
+    thresholds(
+        c,
+        d.score_thresh,
+        d.nms_thresh,
+        d.detections_per_img,
+        d.topk_candidates,
+    );
+    c.check(
+        (1..=8).contains(&d.num_convs),
+        "model.detector.num_convs",
+        d.num_convs,
+        "1 to 8",
     );
     if let Some(w) = &d.weights {
         c.exists("model.detector.weights", w, false, WEIGHTS_FILE);
@@ -473,7 +458,20 @@ fn torchvision_retinanet(c: &mut Checks, d: &TorchvisionRetinanetSpec) {
 /// What the torchvision detectors do not run: UGS's distribution head, the harmonic coupling,
 /// and the robustness evaluations.
 fn torchvision_limits(c: &mut Checks, cfg: &JobConfig) {
-    if !matches!(cfg.model.detector, DetectorSpec::TorchvisionRetinanet(_)) {
+    let name = match cfg.model.detector {
+        DetectorSpec::TorchvisionRetinanet(_) => "torchvision_retinanet",
+        DetectorSpec::TorchvisionFcos(_) => "torchvision_fcos",
+        _ => return,
+    };
+    c.check(
+        cfg.eval.perturbations.is_empty(),
+        "eval.perturbations",
+        format!("{:?}", cfg.eval.perturbations),
+        &format!("[] with {name}"),
+    );
+    if name != "torchvision_retinanet" {
+        // FCOS's objective is the tiny detectors' (harmonic coupling included); UGS is refused
+        // in `combinations`.
         return;
     }
     c.check(
@@ -487,12 +485,6 @@ fn torchvision_limits(c: &mut Checks, cfg: &JobConfig) {
         "loss.coupling",
         "harmonic",
         "none with torchvision_retinanet",
-    );
-    c.check(
-        cfg.eval.perturbations.is_empty(),
-        "eval.perturbations",
-        format!("{:?}", cfg.eval.perturbations),
-        "[] with torchvision_retinanet",
     );
 }
 

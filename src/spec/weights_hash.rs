@@ -44,7 +44,13 @@ pub fn fill(cfg: &mut JobConfig) {
     if let BackboneSpec::Resnet(r) = &mut cfg.model.backbone {
         r.weights_sha256 = r.weights.as_deref().and_then(sha256);
     }
-    if let DetectorSpec::TorchvisionRetinanet(d) = &mut cfg.model.detector {
-        d.weights_sha256 = d.weights.as_deref().and_then(sha256);
+    match &mut cfg.model.detector {
+        DetectorSpec::TorchvisionRetinanet(d) => {
+            d.weights_sha256 = d.weights.as_deref().and_then(sha256)
+        }
+        DetectorSpec::TorchvisionFcos(d) => {
+            d.weights_sha256 = d.weights.as_deref().and_then(sha256)
+        }
+        _ => {}
     }
 }

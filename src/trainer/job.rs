@@ -29,7 +29,9 @@ pub trait TrainJob {
 /// The session of a job's detector.
 pub fn open(cfg: &JobConfig, device: Device) -> Result<Box<dyn TrainJob>, TrainError> {
     Ok(match cfg.model.detector {
-        DetectorSpec::TorchvisionRetinanet(_) => Box::new(TvSession::new(cfg, device)?),
+        DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_) => {
+            Box::new(TvSession::new(cfg, device)?)
+        }
         _ => Box::new(Session::new(cfg, device)?),
     })
 }
@@ -69,7 +71,7 @@ impl TrainJob for Session {
 
 impl TrainJob for TvSession {
     fn loss_names(&self) -> Vec<&'static str> {
-        vec!["total", "cls", "reg"]
+        TvSession::loss_names(self)
     }
     fn weights(&self) -> Vec<(String, f64)> {
         vec![

@@ -50,7 +50,7 @@ impl Layout {
                 *pos_iou,
                 *neg_iou,
             )),
-            DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos { .. } => {
+            DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_) => {
                 panic!("the torchvision detectors have their own session (trainer::tv_session)")
             }
         }

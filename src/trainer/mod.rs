@@ -54,6 +54,8 @@ mod tests_families;
 #[cfg(test)]
 mod tests_golden_detectors;
 #[cfg(test)]
+mod tests_golden_fcos_model;
+#[cfg(test)]
 mod tests_torchvision;
 pub mod tiny_layers;
 pub(crate) mod torchvision_golden;

@@ -1,4 +1,4 @@
-//! `sweep predict`: a torchvision-layout RetinaNet from a weights file, run on a COCO split
+//! `sweep predict`: a torchvision-layout RetinaNet or FCOS from a weights file, run on a COCO split
 //! or a folder of images, written as a COCO results JSON that `sweep eval` scores.
 //!
 //! As torchvision's reference evaluation does: one image per batch, the transform's
@@ -8,10 +8,11 @@
 //! category in id order (`sorted`).
 
 use super::datasets::transform::decode;
+use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig};
 use super::losses::Score;
 use super::transform::Transform;
-use super::tv_session::host_dets;
+use super::tv_session::{dets_tensors, host_dets};
 use super::{weights, TrainError};
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -25,9 +26,25 @@ pub enum Labels {
     Sorted,
 }
 
+/// Which torchvision detector the weights are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    /// `retinanet_resnet50_fpn`'s layout.
+    Retinanet,
+    /// `fcos_resnet50_fpn`'s layout (torchvision's thresholds).
+    Fcos,
+}
+
+/// The model `predict` runs.
+enum Model {
+    Retina(Box<RetinaNet>),
+    Fcos(Box<FcosModel>),
+}
+
 /// What to run and on what.
 #[derive(Debug, Clone)]
 pub struct PredictOptions {
+    pub detector: DetectorKind,
     /// A whole detector's state dict (safetensors).
     pub weights: PathBuf,
     pub depth: u32,
@@ -99,9 +116,18 @@ fn inputs(o: &PredictOptions) -> Result<(Vec<(u64, PathBuf)>, Vec<u64>), TrainEr
 pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
     let (images, cats) = inputs(o)?;
     let vs = VarStore::new(o.device);
-    let mut cfg = RetinaNetConfig::torchvision(o.depth, o.num_classes);
-    cfg.fpn_channels = o.fpn_channels;
-    let model = RetinaNet::new(&vs.root(), &cfg);
+    let model = match o.detector {
+        DetectorKind::Retinanet => {
+            let mut cfg = RetinaNetConfig::torchvision(o.depth, o.num_classes);
+            cfg.fpn_channels = o.fpn_channels;
+            Model::Retina(Box::new(RetinaNet::new(&vs.root(), &cfg)))
+        }
+        DetectorKind::Fcos => {
+            let mut cfg = FcosModelConfig::torchvision(o.depth, o.num_classes);
+            cfg.fpn_channels = o.fpn_channels;
+            Model::Fcos(Box::new(FcosModel::new(&vs.root(), &cfg)))
+        }
+    };
     weights::load_expecting(&vs, &o.weights, weights::WeightsKind::Detector)?;
     let transform = Transform::torchvision(o.min_size, o.max_size);
     let _guard = tch::no_grad_guard();
@@ -116,12 +142,24 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
             .to_device(o.device)
             / 255.0;
         let (list, _) = transform.batch(&[px], None);
-        let out = model.forward(&list.tensors);
-        let anchors = model.anchors(&list.tensors, &out.features);
-        let d = &model.postprocess(&out, &anchors, &list.image_sizes, Score::Sigmoid)[0];
+        let (d_boxes, d_scores, d_labels) = match &model {
+            Model::Retina(m) => {
+                let out = m.forward(&list.tensors);
+                let anchors = m.anchors(&list.tensors, &out.features);
+                let d = m
+                    .postprocess(&out, &anchors, &list.image_sizes, Score::Sigmoid)
+                    .remove(0);
+                (d.boxes, d.scores, d.labels)
+            }
+            Model::Fcos(m) => {
+                let (ih, iw) = list.image_sizes[0];
+                let d = m.detect(&list.tensors, &[[ih, iw]], Score::Sigmoid)?;
+                dets_tensors(&d[0], o.device)
+            }
+        };
         let boxes =
-            Transform::postprocess_boxes(&d.boxes, list.image_sizes[0], (h as i64, w as i64));
-        for det in host_dets(&boxes, &d.scores, &d.labels) {
+            Transform::postprocess_boxes(&d_boxes, list.image_sizes[0], (h as i64, w as i64));
+        for det in host_dets(&boxes, &d_scores, &d_labels) {
             let category = match o.labels {
                 // Columns that are no category of the file (torchvision's unused ids) go.
                 Labels::Direct => Some(det.class as u64)

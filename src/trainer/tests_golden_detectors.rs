@@ -46,27 +46,36 @@ fn python() -> PathBuf {
 /// The fixture directory, generated once per script version.
 fn fixture() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden_detectors.py");
-        let text = std::fs::read(&script).expect("read the generator");
-        let tag = text.iter().fold(0xcbf29ce484222325u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
-        let dir = tmp_root().join(format!("golden_detectors-{tag:016x}"));
-        if !dir.join("golden.json").is_file() {
-            let out = Command::new(python())
-                .arg(&script)
-                .arg(&dir)
-                .output()
-                .expect("start python");
-            assert!(
-                out.status.success(),
-                "tests/golden_detectors.py failed (source scripts/libtorch-env.sh first):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        dir
-    })
+    DIR.get_or_init(|| generate("golden_detectors"))
+}
+
+/// Runs `tests/{stem}.py` into a directory named by the content hash of the script and of
+/// `tests/golden_detectors.py` (whose helpers the others import), once: a directory with its
+/// golden.json is reused. Returns that directory.
+pub(super) fn generate(stem: &str) -> PathBuf {
+    let tests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let script = tests.join(format!("{stem}.py"));
+    let mut text = std::fs::read(&script).expect("read the generator");
+    if stem != "golden_detectors" {
+        text.extend(std::fs::read(tests.join("golden_detectors.py")).expect("read the helpers"));
+    }
+    let tag = text.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    let dir = tmp_root().join(format!("{stem}-{tag:016x}"));
+    if !dir.join("golden.json").is_file() {
+        let out = Command::new(python())
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("start python");
+        assert!(
+            out.status.success(),
+            "tests/{stem}.py failed (source scripts/libtorch-env.sh first):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
 }
 
 struct Golden {
@@ -107,7 +116,7 @@ fn model(g: &Golden) -> (VarStore, RetinaNet) {
 }
 
 /// `max |a − b| ≤ rel · max |b|` (relative to the reference tensor's scale), same shape.
-fn close(name: &str, ours: &Tensor, theirs: &Tensor, rel: f64) -> Result<(), String> {
+pub(super) fn close(name: &str, ours: &Tensor, theirs: &Tensor, rel: f64) -> Result<(), String> {
     if ours.size() != theirs.size() {
         return Err(format!(
             "{name}: shape {:?} vs torchvision {:?}",
@@ -130,7 +139,12 @@ fn close(name: &str, ours: &Tensor, theirs: &Tensor, rel: f64) -> Result<(), Str
     }
 }
 
-fn close_abs(name: &str, ours: &Tensor, theirs: &Tensor, tol: f64) -> Result<(), String> {
+pub(super) fn close_abs(
+    name: &str,
+    ours: &Tensor,
+    theirs: &Tensor,
+    tol: f64,
+) -> Result<(), String> {
     if ours.size() != theirs.size() {
         return Err(format!(
             "{name}: shape {:?} vs torchvision {:?}",
@@ -152,7 +166,7 @@ fn close_abs(name: &str, ours: &Tensor, theirs: &Tensor, tol: f64) -> Result<(),
     }
 }
 
-fn scalar_close(name: &str, ours: &Tensor, theirs: f64, rel: f64) -> Result<(), String> {
+pub(super) fn scalar_close(name: &str, ours: &Tensor, theirs: f64, rel: f64) -> Result<(), String> {
     let v = ours.double_value(&[]);
     if (v - theirs).abs() <= rel * theirs.abs().max(1e-6) {
         Ok(())
@@ -471,7 +485,7 @@ fn an_imagenet_state_dict_loads_into_the_backbone_body_without_its_classifier() 
 
 #[test]
 fn predict_writes_torchvisions_detections_as_coco_results() {
-    use crate::trainer::predict::{predict, Labels, PredictOptions};
+    use crate::trainer::predict::{predict, DetectorKind, Labels, PredictOptions};
     let g = golden();
     let dir = tmp_root().join(format!("predict-{}", std::process::id()));
     let images = dir.join("images");
@@ -479,6 +493,7 @@ fn predict_writes_torchvisions_detections_as_coco_results() {
     std::fs::copy(g.dir.join("photo.png"), images.join("photo.png")).unwrap();
     let out = dir.join("dt.json");
     let written = predict(&PredictOptions {
+        detector: DetectorKind::Retinanet,
         weights: g.dir.join("weights.safetensors"),
         depth: 18,
         num_classes: 5,

@@ -1,4 +1,5 @@
-//! The torchvision RetinaNet through the whole job: train, checkpoint, resume, evaluate.
+//! The torchvision RetinaNet and FCOS through the whole job: train, checkpoint, resume,
+//! evaluate, and FCOS's loss falling on a small synthetic set.
 //! (Its numerics against torchvision itself: tests/it/golden_detectors.rs.)
 
 use super::tests::{fresh_dir, run_job};
@@ -42,10 +43,54 @@ fn tv() -> JobConfig {
     }
 }
 
+/// [`tv`] with torchvision's FCOS (two convs per tower to keep it quick).
+fn tv_fcos() -> JobConfig {
+    let mut cfg = tv();
+    cfg.model.detector = DetectorSpec::TorchvisionFcos(TorchvisionFcosSpec {
+        min_size: 64,
+        max_size: 64,
+        fpn_channels: 32,
+        num_convs: 2,
+        ..Default::default()
+    });
+    cfg
+}
+
 #[test]
 fn torchvision_retinanet_trains_resumes_bit_identically_and_evaluates() {
-    let cfg = tv();
-    let whole = fresh_dir("tv-whole");
+    trains_resumes_bit_identically_and_evaluates(&tv(), "tv");
+}
+
+#[test]
+fn torchvision_fcos_trains_resumes_bit_identically_and_evaluates() {
+    let cfg = tv_fcos();
+    let (r, seen) = run_job(&cfg, &fresh_dir("tv-fcos-names"), None);
+    r.unwrap();
+    let names: Vec<&str> = seen[0].losses.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["total", "cls", "reg", "ctr"]);
+    trains_resumes_bit_identically_and_evaluates(&cfg, "tv-fcos");
+}
+
+#[test]
+fn torchvision_fcos_loss_falls_on_a_small_set() {
+    let mut cfg = tv_fcos();
+    cfg.train.iterations = 60;
+    cfg.train.batch_size = 4;
+    cfg.train.lr = 0.01;
+    cfg.train.warmup_iterations = 5;
+    cfg.train.log_every = 10;
+    cfg.train.checkpoint_every = 60;
+    let (r, seen) = run_job(&cfg, &fresh_dir("tv-fcos-falls"), None);
+    r.unwrap();
+    let total = |p: &super::Progress| p.losses[0].1;
+    let (first, last) = (total(&seen[0]), total(seen.last().unwrap()));
+    eprintln!("torchvision_fcos total loss: iterations 1-10 {first:.4}, 51-60 {last:.4}");
+    assert!(last < 0.8 * first, "{first} -> {last}: {seen:?}");
+}
+
+fn trains_resumes_bit_identically_and_evaluates(cfg: &JobConfig, tag: &str) {
+    let cfg = cfg.clone();
+    let whole = fresh_dir(&format!("{tag}-whole"));
     let (r, seen) = run_job(&cfg, &whole, None);
     let out = r.unwrap();
     assert_eq!(out.iterations, 4);
@@ -55,7 +100,7 @@ fn torchvision_retinanet_trains_resumes_bit_identically_and_evaluates() {
         "{seen:?}"
     );
     assert!(whole.join("detections.json").is_file());
-    let parts = fresh_dir("tv-parts");
+    let parts = fresh_dir(&format!("{tag}-parts"));
     let (r, _) = run_job(&cfg, &parts, Some(2));
     assert!(
         matches!(r, Err(super::TrainError::Interrupted { iteration: 2 })),

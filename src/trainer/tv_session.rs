@@ -1,4 +1,5 @@
-//! The training session of a torchvision-layout detector ([`super::detectors::retinanet::RetinaNet`]):
+//! The training session of a torchvision-layout detector (RetinaNet,
+//! [`super::detectors::retinanet::RetinaNet`], or FCOS, [`super::detectors::fcos_model::FcosModel`]):
 //! raw images through torchvision's transform ([`super::transform`]), torchvision's matching
 //! and losses through the loss registry, SGD, and evaluation with torchvision's
 //! post-processing, detections mapped back to each original image.
@@ -14,27 +15,42 @@ use super::data::Split;
 use super::datasets::loader::Picker;
 use super::datasets::raw::RawImage;
 use super::datasets::Dataset;
+use super::detectors::fcos::FcosParams;
+use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig, Target};
 use super::losses::{self, ClsLoss, Reg, RegLoss};
+use super::objective::Objective;
 use super::optim::Sgd;
 use super::postprocess::Det;
+use super::synth::Object;
 use super::transform::Transform;
 use super::weights;
 use super::TrainError;
 use crate::eval::{Detection, GtSet};
-use crate::spec::config::{BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig};
+use crate::spec::config::{BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig, ResnetSpec};
 use rayon::prelude::*;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// Images per forward pass at evaluation.
 const EVAL_BATCH: usize = 4;
 
+/// The detector of a session. RetinaNet computes its losses itself (torchvision's per-image
+/// normalisation); FCOS through the tiny detectors' [`Objective`] (with a center-ness term).
+pub enum TvModel {
+    Retina(Box<RetinaNet>),
+    Fcos {
+        model: Box<FcosModel>,
+        objective: Objective,
+    },
+}
+
 /// One torchvision-detector job's model, data, losses and optimizer.
 pub struct TvSession {
     pub device: Device,
     pub vs: VarStore,
-    pub model: RetinaNet,
+    pub model: TvModel,
     transform: Transform,
     data: Arc<Dataset>,
     picker: Picker,
@@ -48,13 +64,20 @@ pub struct TvSession {
     pub weighting: Weighting,
 }
 
-/// The detector's config of a job (the spec validated the kinds).
+/// The ResNet of a torchvision detector's job (the spec validated the kind).
+fn resnet(cfg: &JobConfig) -> &ResnetSpec {
+    match &cfg.model.backbone {
+        BackboneSpec::Resnet(r) => r,
+        _ => panic!("a torchvision detector on a resnet backbone (the spec validates it)"),
+    }
+}
+
+/// The RetinaNet config of a `torchvision_retinanet` job.
 pub fn retinanet_config(cfg: &JobConfig, num_classes: i64) -> RetinaNetConfig {
-    let (DetectorSpec::TorchvisionRetinanet(d), BackboneSpec::Resnet(r)) =
-        (&cfg.model.detector, &cfg.model.backbone)
-    else {
-        panic!("a torchvision detector on a resnet backbone (the spec validates it)")
+    let DetectorSpec::TorchvisionRetinanet(d) = &cfg.model.detector else {
+        panic!("a torchvision_retinanet job")
     };
+    let r = resnet(cfg);
     let mut c = RetinaNetConfig::torchvision(r.depth, num_classes);
     c.trainable_layers = r.trainable_layers;
     c.fpn_channels = d.fpn_channels;
@@ -65,24 +88,52 @@ pub fn retinanet_config(cfg: &JobConfig, num_classes: i64) -> RetinaNetConfig {
     c
 }
 
+/// The FCOS config of a `torchvision_fcos` job.
+pub fn fcos_config(cfg: &JobConfig, num_classes: i64) -> FcosModelConfig {
+    let (params, num_convs) =
+        FcosParams::of_spec(&cfg.model.detector).expect("a torchvision_fcos job");
+    let DetectorSpec::TorchvisionFcos(d) = &cfg.model.detector else {
+        unreachable!("of_spec accepted it")
+    };
+    let r = resnet(cfg);
+    let mut c = FcosModelConfig::torchvision(r.depth, num_classes);
+    c.trainable_layers = r.trainable_layers;
+    c.fpn_channels = d.fpn_channels;
+    c.num_convs = num_convs;
+    c.params = params;
+    c
+}
+
+/// The input sizes and whole-detector weights of a torchvision detector's spec.
+fn detector_input(d: &DetectorSpec) -> (u32, u32, Option<PathBuf>) {
+    match d {
+        DetectorSpec::TorchvisionRetinanet(d) => (d.min_size, d.max_size, d.weights.clone()),
+        DetectorSpec::TorchvisionFcos(d) => (d.min_size, d.max_size, d.weights.clone()),
+        _ => panic!("a torchvision detector (the caller dispatches on it)"),
+    }
+}
+
 impl TvSession {
     pub fn new(cfg: &JobConfig, device: Device) -> Result<TvSession, TrainError> {
         let data = Arc::new(Dataset::open(&cfg.dataset)?);
-        let DetectorSpec::TorchvisionRetinanet(d) = &cfg.model.detector else {
-            panic!("a torchvision detector (the caller dispatches on it)")
-        };
+        let (min_size, max_size, detector_weights) = detector_input(&cfg.model.detector);
         tch::manual_seed(cfg.train.seed as i64);
         let vs = VarStore::new(device);
-        let model = RetinaNet::new(
-            &vs.root(),
-            &retinanet_config(cfg, data.num_classes() as i64),
-        );
-        if let BackboneSpec::Resnet(r) = &cfg.model.backbone {
-            if let Some(path) = &r.weights {
-                weights::load_expecting(&vs, path, weights::WeightsKind::Backbone)?;
-            }
+        let classes = data.num_classes() as i64;
+        let model = match cfg.model.detector {
+            DetectorSpec::TorchvisionFcos(_) => TvModel::Fcos {
+                model: Box::new(FcosModel::new(&vs.root(), &fcos_config(cfg, classes))),
+                objective: Objective::new(cfg),
+            },
+            _ => TvModel::Retina(Box::new(RetinaNet::new(
+                &vs.root(),
+                &retinanet_config(cfg, classes),
+            ))),
+        };
+        if let Some(path) = &resnet(cfg).weights {
+            weights::load_expecting(&vs, path, weights::WeightsKind::Backbone)?;
         }
-        if let Some(path) = &d.weights {
+        if let Some(path) = &detector_weights {
             weights::load_expecting(&vs, path, weights::WeightsKind::Detector)?;
         }
         let reg = match losses::build_reg(&cfg.loss.reg, true) {
@@ -98,7 +149,7 @@ impl TvSession {
         Ok(TvSession {
             device,
             opt: Sgd::new(&vs, t.momentum, t.weight_decay, t.grad_clip),
-            transform: Transform::torchvision(d.min_size, d.max_size),
+            transform: Transform::torchvision(min_size, max_size),
             picker: data.picker(t.seed),
             pool,
             cls: losses::build(&cfg.loss.cls),
@@ -155,23 +206,50 @@ impl TvSession {
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let (list, targets) = self.prepare(&images);
-        let out = self.model.forward(&list.tensors);
-        let anchors = self.model.anchors(&list.tensors, &out.features);
-        let l = self.model.losses(
-            &out,
-            &anchors,
-            &targets,
-            self.cls.as_ref(),
-            self.reg.as_ref(),
-            self.per_image,
-        );
-        let (wc, wr) = self.weighting.observe(it, &l.cls, &l.reg);
-        let total = &l.cls_backprop * wc + &l.reg * wr;
-        let logged = &l.cls * wc + l.reg.detach() * wr;
+        let (terms, ctr) = match &self.model {
+            TvModel::Retina(m) => {
+                let out = m.forward(&list.tensors);
+                let anchors = m.anchors(&list.tensors, &out.features);
+                let l = m.losses(
+                    &out,
+                    &anchors,
+                    &targets,
+                    self.cls.as_ref(),
+                    self.reg.as_ref(),
+                    self.per_image,
+                );
+                ((l.cls_backprop, l.cls, l.reg), None)
+            }
+            TvModel::Fcos { model, objective } => {
+                let objects: Vec<Vec<Object>> = targets.iter().map(objects_of).collect();
+                let refs: Vec<&[Object]> = objects.iter().map(Vec::as_slice).collect();
+                let t = model.train_terms(objective, &list.tensors, &refs)?;
+                ((t.cls_backprop, t.cls, t.reg), t.ctr)
+            }
+        };
+        let (cls_backprop, cls, reg) = terms;
+        let (wc, wr) = self.weighting.observe(it, &cls, &reg);
+        let mut total = &cls_backprop * wc + &reg * wr;
+        let mut logged = &cls * wc + reg.detach() * wr;
+        if let Some(c) = &ctr {
+            // torchvision adds the center-ness loss unweighted, as the tiny FCOS does.
+            total += c;
+            logged += c.detach();
+        }
         self.opt.zero_grad();
         total.backward();
         self.opt.step(lr);
-        Ok(vec![logged, l.cls, l.reg.detach()])
+        let mut out = vec![logged, cls, reg.detach()];
+        out.extend(ctr.map(|c| c.detach()));
+        Ok(out)
+    }
+
+    /// Names of the values [`TvSession::try_step`] returns.
+    pub fn loss_names(&self) -> Vec<&'static str> {
+        match self.model {
+            TvModel::Retina(_) => vec!["total", "cls", "reg"],
+            TvModel::Fcos { .. } => vec!["total", "cls", "reg", "ctr"],
+        }
     }
 
     /// Model variables (frozen ones included), momentum buffers and the task weights' state.
@@ -220,21 +298,43 @@ impl TvSession {
                     .collect::<Result<Vec<_>, _>>()
             })?;
             let (list, _) = self.prepare(&images);
-            let out = self.model.forward(&list.tensors);
-            let anchors = self.model.anchors(&list.tensors, &out.features);
-            let found = self
-                .model
-                .postprocess(&out, &anchors, &list.image_sizes, score);
-            for (j, d) in found.iter().enumerate() {
+            let found = self.detect(&list, score)?;
+            for (j, (boxes, scores, labels)) in found.iter().enumerate() {
                 let boxes =
-                    Transform::postprocess_boxes(&d.boxes, list.image_sizes[j], images[j].size());
+                    Transform::postprocess_boxes(boxes, list.image_sizes[j], images[j].size());
                 dets.extend(
                     self.data
-                        .raw_records(first + j, &host_dets(&boxes, &d.scores, &d.labels)),
+                        .raw_records(first + j, &host_dets(&boxes, scores, labels)),
                 );
             }
         }
         Ok((dets, self.data.val_ground_truth()))
+    }
+
+    /// Detections `(boxes, scores, labels)` of each image of a batch, in its resized pixels.
+    fn detect(
+        &self,
+        list: &super::transform::ImageList,
+        score: losses::Score,
+    ) -> Result<Vec<(Tensor, Tensor, Tensor)>, TrainError> {
+        Ok(match &self.model {
+            TvModel::Retina(m) => {
+                let out = m.forward(&list.tensors);
+                let anchors = m.anchors(&list.tensors, &out.features);
+                m.postprocess(&out, &anchors, &list.image_sizes, score)
+                    .into_iter()
+                    .map(|d| (d.boxes, d.scores, d.labels))
+                    .collect()
+            }
+            TvModel::Fcos { model, .. } => {
+                let sizes: Vec<[i64; 2]> = list.image_sizes.iter().map(|&(h, w)| [h, w]).collect();
+                model
+                    .detect(&list.tensors, &sizes, score)?
+                    .iter()
+                    .map(|d| dets_tensors(d, self.device))
+                    .collect()
+            }
+        })
     }
 
     pub fn parameter_count(&self) -> i64 {
@@ -261,4 +361,35 @@ pub fn host_dets(boxes: &Tensor, scores: &Tensor, labels: &Tensor) -> Vec<Det> {
             class: l[i] as usize,
         })
         .collect()
+}
+
+/// An image's ground truth (`boxes [G, 4]` in the batch's pixels) as FCOS's matcher reads it.
+fn objects_of(t: &Target) -> Vec<Object> {
+    let b = Vec::<f32>::try_from(
+        t.boxes
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .flatten(0, -1),
+    )
+    .expect("boxes");
+    let l = Vec::<i64>::try_from(t.labels.to_device(Device::Cpu)).expect("labels");
+    l.iter()
+        .enumerate()
+        .map(|(i, &class)| Object {
+            class: class as usize,
+            bbox: [b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]],
+        })
+        .collect()
+}
+
+/// Host detections as `(boxes [D, 4], scores [D], labels [D])` tensors on `device`.
+pub fn dets_tensors(d: &[Det], device: Device) -> (Tensor, Tensor, Tensor) {
+    let b: Vec<f32> = d.iter().flat_map(|x| x.bbox).collect();
+    let s: Vec<f32> = d.iter().map(|x| x.score).collect();
+    let l: Vec<i64> = d.iter().map(|x| x.class as i64).collect();
+    (
+        Tensor::from_slice(&b).view([-1, 4]).to_device(device),
+        Tensor::from_slice(&s).to_device(device),
+        Tensor::from_slice(&l).to_device(device),
+    )
 }

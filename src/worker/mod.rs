@@ -41,7 +41,7 @@ enum Args {
         #[arg(long)]
         interactive: bool,
     },
-    /// Run a torchvision-layout RetinaNet from a weights file on images; write COCO results
+    /// Run a torchvision-layout RetinaNet or FCOS from a weights file on images; write COCO results
     #[command(
         name = "predict",
         bin_name = "sweep predict",
@@ -52,6 +52,9 @@ enum Args {
 
 #[derive(clap::Args, Debug)]
 struct PredictArgs {
+    /// The weights' detector (torchvision's layout and post-processing defaults)
+    #[arg(long, value_enum, default_value_t = DetectorArg::Retinanet)]
+    detector: DetectorArg,
     #[arg(long)]
     weights: PathBuf,
     #[arg(long)]
@@ -99,6 +102,12 @@ impl From<DeviceArg> for DeviceChoice {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
+enum DetectorArg {
+    Retinanet,
+    Fcos,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
 enum LabelsArg {
     Direct,
     Sorted,
@@ -130,13 +139,17 @@ pub fn main() -> ExitCode {
 }
 
 fn predict(a: PredictArgs) -> Result<(), TrainError> {
-    use crate::trainer::predict::{predict, Labels, PredictOptions};
+    use crate::trainer::predict::{predict, DetectorKind, Labels, PredictOptions};
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     tch::set_num_threads(threads as i32);
     let device = crate::trainer::run::resolve_device(a.device.into())?;
     let n = predict(&PredictOptions {
+        detector: match a.detector {
+            DetectorArg::Retinanet => DetectorKind::Retinanet,
+            DetectorArg::Fcos => DetectorKind::Fcos,
+        },
         weights: a.weights,
         depth: a.depth,
         num_classes: a.num_classes,

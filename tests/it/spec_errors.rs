@@ -114,16 +114,17 @@ fn missing_spec_file() {
 
 #[test]
 fn torchvision_fcos_refuses_ugs_and_channels_its_group_norm_cannot_split() {
-    let text = "name: x\nbase:\n  model: {detector: {kind: torchvision_fcos}, fpn_channels: 48}\n  loss:\n    reg: {kind: ugs}\n";
+    let text = "name: x\nbase:\n  model:\n    detector: {kind: torchvision_fcos, fpn_channels: 48}\n    backbone: {kind: resnet, depth: 18}\n  loss:\n    reg: {kind: ugs}\n";
     let err = plan_error("tv-fcos", text, &[]);
     assert!(
-        err.contains("model.fpn_channels: 48 is out of range; allowed: a multiple of 32"),
+        err.contains("model.detector.fpn_channels: 48 is out of range; allowed: a multiple of 32"),
         "{err}"
     );
-    assert!(err.contains("s.yaml:3:"), "{err}");
+    assert!(err.contains("s.yaml:4:"), "{err}");
     assert!(
         err.contains("loss.reg.kind: ugs is out of range; allowed: a loss other than ugs"),
         "{err}"
     );
-    assert!(err.contains("s.yaml:5:"), "{err}");
+    assert!(err.contains("s.yaml:7:"), "{err}");
+    assert!(!err.contains("model.detector.kind"), "{err}");
 }

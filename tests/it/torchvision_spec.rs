@@ -75,3 +75,36 @@ fn the_tiny_backbone_under_a_torchvision_detector_is_a_located_error() {
         "{err}"
     );
 }
+
+#[test]
+fn torchvision_fcos_plans_and_its_detector_weights_are_part_of_the_job_id() {
+    let dir = temp_dir("tv-fcos-weights-id");
+    let text = "name: tv\nbase:\n  model:\n    detector: {kind: torchvision_fcos, weights: fcos.safetensors}\n    backbone: {kind: resnet, depth: 50}\n";
+    let spec = write(&dir, "s.yaml", text);
+    let detector_sha = || {
+        let (code, out, err) = plan(&dir, &spec);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let j = &v["jobs"][0];
+        assert_eq!(j["config"]["model"]["detector"]["min_size"], 800);
+        assert_eq!(j["config"]["model"]["detector"]["num_convs"], 4);
+        let sha = j["config"]["model"]["detector"]["weights_sha256"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        (j["id"].as_str().unwrap().to_string(), sha)
+    };
+    write(&dir, "fcos.safetensors", "first");
+    let a = detector_sha();
+    write(&dir, "fcos.safetensors", "second");
+    let b = detector_sha();
+    assert_eq!(a.1.len(), 64, "{a:?}");
+    assert_ne!(a.0, b.0, "other weights, other job");
+    std::fs::remove_file(dir.join("fcos.safetensors")).unwrap();
+    let (code, _, err) = plan(&dir, &spec);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("s.yaml:4:") && err.contains("model.detector.weights"),
+        "{err}"
+    );
+}

@@ -50,23 +50,16 @@ impl FcosParams {
     /// The parameters and head convolutions of a `torchvision_fcos` spec (`None` for the other
     /// detectors).
     pub fn of_spec(spec: &DetectorSpec) -> Option<(FcosParams, i64)> {
-        match *spec {
-            DetectorSpec::TorchvisionFcos {
-                center_sampling_radius,
-                score_thresh,
-                nms_thresh,
-                detections_per_img,
-                topk_candidates,
-                num_convs,
-            } => Some((
+        match spec {
+            DetectorSpec::TorchvisionFcos(d) => Some((
                 FcosParams {
-                    center_sampling_radius: center_sampling_radius as f32,
-                    score_thresh: score_thresh as f32,
-                    nms_thresh: nms_thresh as f32,
-                    detections_per_img: detections_per_img as usize,
-                    topk_candidates: topk_candidates as usize,
+                    center_sampling_radius: d.center_sampling_radius as f32,
+                    score_thresh: d.score_thresh as f32,
+                    nms_thresh: d.nms_thresh as f32,
+                    detections_per_img: d.detections_per_img as usize,
+                    topk_candidates: d.topk_candidates as usize,
                 },
-                num_convs as i64,
+                d.num_convs as i64,
             )),
             _ => None,
         }

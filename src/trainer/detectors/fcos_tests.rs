@@ -3,7 +3,7 @@
 
 use super::fcos::{Anchors, FcosDetector, FcosParams};
 use crate::spec::config::{
-    ClsLossSpec, CouplingSpec, DetectorSpec, IouForm, JobConfig, RegLossSpec,
+    ClsLossSpec, CouplingSpec, DetectorSpec, IouForm, JobConfig, RegLossSpec, TorchvisionFcosSpec,
 };
 use crate::trainer::losses::Score;
 use crate::trainer::objective::Objective;
@@ -37,14 +37,7 @@ fn three_levels_are_refused() {
 
 #[test]
 fn spec_fields_become_the_detector_parameters() {
-    let spec = DetectorSpec::TorchvisionFcos {
-        center_sampling_radius: 1.5,
-        score_thresh: 0.2,
-        nms_thresh: 0.6,
-        detections_per_img: 100,
-        topk_candidates: 1000,
-        num_convs: 4,
-    };
+    let spec = DetectorSpec::TorchvisionFcos(TorchvisionFcosSpec::default());
     assert_eq!(FcosParams::of_spec(&spec), Some((FcosParams::default(), 4)));
     assert_eq!(FcosParams::of_spec(&DetectorSpec::default()), None);
 }

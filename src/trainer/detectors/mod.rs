@@ -6,6 +6,7 @@ pub mod box_coder;
 pub mod fcos;
 #[cfg(test)]
 mod fcos_golden;
+pub mod fcos_model;
 #[cfg(test)]
 mod fcos_tests;
 pub mod matcher;
