@@ -18,8 +18,9 @@
 //! times the steps on the first GPU (then memory is the process's host RSS, not GPU memory).
 
 // The trainer is compiled into the programs that train (sweep-worker, the trainer benches),
-// not into the library.
-#[allow(dead_code)]
+// not into the library. (A bench is built with cfg(test) but without the test harness, so the
+// trainer's test modules compile here without their tests.)
+#[allow(dead_code, unused_imports)]
 #[path = "../src/trainer/mod.rs"]
 mod trainer;
 #[allow(unused_imports)]

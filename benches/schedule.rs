@@ -33,6 +33,7 @@ impl Executor for SimExecutor {
                 status: "done".into(),
                 metrics: Default::default(),
                 diverged_at: None,
+                val_bootstrap: None,
                 iterations: 1,
                 seconds: length.as_secs_f64(),
                 device: launch.placement.to_string(),

@@ -17,13 +17,22 @@
 //! Environment: also `SWEEP_BENCH_THREADS` (default 2) intra-op threads, one inter-op thread on
 //! both sides.
 
+// The trainer is compiled into the programs that train (sweep-worker, the trainer benches),
+// not into the library. (A bench is built with cfg(test) but without the test harness, so the
+// trainer's test modules compile here without their tests.)
+#[allow(dead_code, unused_imports)]
+#[path = "../src/trainer/mod.rs"]
+mod trainer;
+#[allow(unused_imports)]
+use sweep::{eval, journal, spec};
+
 use std::process::Command;
 use std::time::Instant;
 use sweep::spec::config::JobConfig;
-use sweep::trainer::data::{to_tensor, Split};
-use sweep::trainer::run::Session;
-use sweep::trainer::synth::{Image, Object};
 use tch::{Device, Tensor};
+use trainer::data::{to_tensor, Split};
+use trainer::run::Session;
+use trainer::synth::{Image, Object};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

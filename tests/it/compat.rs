@@ -35,12 +35,17 @@ fn a_sweep_written_by_0_1_0_reads_and_resumes_keeping_its_results() {
     let (code, _, err) = run(sweep().arg("resume").arg(&out).args(["--retries", "0"]));
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("the spec changed: 0 jobs reused, 4 new, 3 no longer in the spec (kept in jobs/)"),
+        err.contains(
+            "the spec changed: 0 jobs reused, 4 new, 3 no longer in the spec (kept in jobs/)"
+        ),
         "{err}"
     );
     let after = results(&out);
     assert_eq!(after.len(), 2 + 4, "{err}");
     for (id, bytes) in &before {
-        assert_eq!(&after[id], bytes, "earlier result {id} was lost or rewritten");
+        assert_eq!(
+            &after[id], bytes,
+            "earlier result {id} was lost or rewritten"
+        );
     }
 }
