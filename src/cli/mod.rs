@@ -302,7 +302,7 @@ pub fn main() -> ExitCode {
 /// An error and its causes, each said once: many errors quote their cause in their own
 /// message ("cannot write X: No space left on device"), so a cause whose text is already
 /// there is left out instead of repeated.
-fn error_text(e: &anyhow::Error) -> String {
+pub(super) fn error_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let part = cause.to_string();

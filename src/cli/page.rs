@@ -100,7 +100,10 @@ impl Live {
         let (record, tables) = match written {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("sweep: warning: could not update the tables: {e:#}");
+                eprintln!(
+                    "sweep: warning: could not update the tables: {}",
+                    super::error_text(&e)
+                );
                 return;
             }
         };
@@ -111,7 +114,10 @@ impl Live {
         }
         let start = Instant::now();
         if let Err(e) = write(sweep, &record, spec, tables, Some(true), None) {
-            eprintln!("sweep: warning: could not update the report: {e:#}");
+            eprintln!(
+                "sweep: warning: could not update the report: {}",
+                super::error_text(&e)
+            );
         }
         self.last = Some((start, start.elapsed()));
     }

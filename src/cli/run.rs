@@ -176,7 +176,10 @@ fn run_sweep(
     }
     match super::page::write(sweep, &record, &spec, tables, Some(false), None) {
         Ok(path) => eprintln!("sweep: report in {}", path.display()),
-        Err(e) => eprintln!("sweep: warning: could not write the report: {e:#}"),
+        Err(e) => eprintln!(
+            "sweep: warning: could not write the report: {}",
+            super::error_text(&e)
+        ),
     }
     Ok(finish(sweep, summary))
 }

@@ -57,7 +57,10 @@ fn path(root: &Path) -> std::path::PathBuf {
 /// describes earlier runs, never results.
 pub fn record_run(root: &Path, hardware: &str) -> Result<(), JournalError> {
     let mut file: File = read_json(&path(root)).ok().flatten().unwrap_or_default();
-    let mut command: Vec<String> = std::env::args().skip(1).collect();
+    let mut command: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     command.insert(0, "sweep".into());
     file.runs.push(RunRecord {
         started_at: crate::journal::records_now(),
