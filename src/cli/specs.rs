@@ -103,7 +103,8 @@ pub(super) fn load_spec(path: &Path, args: &SpecArgs) -> Result<Spec> {
 
 fn parse_overrides(args: &[String]) -> Result<Vec<Override>> {
     args.iter()
-        .map(|s| Override::parse(s))
+        .map(String::as_str)
+        .map(Override::parse)
         .collect::<Result<_, _>>()
         .map_err(bad)
 }

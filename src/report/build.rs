@@ -9,6 +9,9 @@ use crate::spec::table::{
 };
 use crate::spec::TableSpec;
 
+/// One row's means for bold: (row index, our means per column, the paper's per column).
+type RowMeans = (usize, Vec<Option<f64>>, Vec<Option<f64>>);
+
 /// A job's place in a table.
 #[derive(Debug, Clone)]
 pub(crate) struct Placed<'a> {
@@ -237,7 +240,7 @@ pub fn build(
     for lay in &layouts {
         let mut rows: Vec<Row> = Vec::new();
         // Per row: the means of its cells, for bold.
-        let mut means: Vec<(usize, Vec<Option<f64>>, Vec<Option<f64>>)> = Vec::new();
+        let mut means: Vec<RowMeans> = Vec::new();
         for (key, label) in &lay.rows {
             let base_key = spec
                 .baseline
@@ -456,12 +459,7 @@ pub fn build(
 }
 
 /// Bold per `bold:`, on value rows only (delta rows were decided when made).
-fn mark_bold(
-    bold: Bold,
-    rows: &mut [Row],
-    means: &[(usize, Vec<Option<f64>>, Vec<Option<f64>>)],
-    columns: usize,
-) {
+fn mark_bold(bold: Bold, rows: &mut [Row], means: &[RowMeans], columns: usize) {
     match bold {
         Bold::None => {}
         Bold::AboveBaseline => {

@@ -328,9 +328,8 @@ impl<'a> Dispatcher<'a> {
             Hardware::Cpu {
                 concurrent,
                 threads,
-            } => {
-                (self.cpu_busy < *concurrent).then(|| (Placement::Cpu { threads: *threads }, None))
-            }
+            } => (self.cpu_busy < *concurrent)
+                .then_some((Placement::Cpu { threads: *threads }, None)),
             // Slurm queues whatever is submitted.
             Hardware::Slurm { .. } => Some((self.nominal_placement(), None)),
             Hardware::Gpu {

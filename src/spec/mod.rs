@@ -63,6 +63,8 @@ pub struct Override {
 
 impl Override {
     /// Parses `key=value`; the value is typed as YAML types it (`50` a number, `l2` a string).
+    /// (A spec error is made once per bad argument: its size costs nothing worth a box.)
+    #[allow(clippy::result_large_err)]
     pub fn parse(arg: &str) -> Result<Override, SpecError> {
         let bad = |problem: String| SpecError {
             kind: ErrorKind::CommandLine,

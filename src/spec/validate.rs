@@ -64,7 +64,7 @@ fn dataset(c: &mut Checks, d: &DatasetSpec) {
     };
     let size = s.image_size;
     c.check(
-        (32..=2048).contains(&size) && size % 32 == 0,
+        (32..=2048).contains(&size) && size.is_multiple_of(32),
         "dataset.image_size",
         size,
         "a multiple of 32 from 32 to 2048",
@@ -118,7 +118,7 @@ fn dataset(c: &mut Checks, d: &DatasetSpec) {
 fn pipeline(c: &mut Checks, p: Pipeline) {
     let size = p.image_size;
     c.check(
-        (32..=2048).contains(&size) && size % 32 == 0,
+        (32..=2048).contains(&size) && size.is_multiple_of(32),
         "dataset.image_size",
         size,
         "a multiple of 32 from 32 to 2048",

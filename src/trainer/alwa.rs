@@ -108,7 +108,7 @@ impl Weighting {
             0,
         );
         a.samples.push(pair);
-        if i % a.window == 0 {
+        if i.is_multiple_of(a.window) {
             if i > 0 {
                 let all = Vec::<f64>::try_from(
                     Tensor::stack(&a.samples, 0)

@@ -118,7 +118,7 @@ impl Head {
             .fold(p.shallow_clone(), |x, m| x.apply(m).relu());
         let mut d = r.apply(&self.reg_out);
         if self.fcos {
-            d = d * &self.scales[l];
+            d *= &self.scales[l];
             if self.grid.is_none() {
                 d = d.relu();
             }

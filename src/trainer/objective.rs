@@ -149,8 +149,8 @@ impl Objective {
             let ce = self.cls.score().positive_ce(&pos_logits, &class);
             let coupled = h.couple(&ce, &per_box);
             let extra = coupled.cls_extra.sum(ce.kind()) / num_pos;
-            cls_value = cls_value + extra.detach();
-            cls_backprop = cls_backprop + extra;
+            cls_value += extra.detach();
+            cls_backprop += extra;
             per_box = coupled.reg_per_box;
         }
         let reg = reduce(&per_box, &t.weight, t.weight_sum);

@@ -213,7 +213,7 @@ pub fn perturb(
         .iter()
         .position(|&p| p == kind)
         .expect("every kind is in ALL") as u64;
-    let mut rng = Rng::new(key(&[seed, 0x7065_7274_7572_62, tag, index as u64]));
+    let mut rng = Rng::new(key(&[seed, 0x70_6572_7475_7262, tag, index as u64]));
     match kind {
         Perturbation::BlackPatch => black_patch(img, boxes),
         Perturbation::FlipPatch => flip_patch(img, boxes, &mut rng),

@@ -71,8 +71,11 @@ fn io_err(path: &Path, e: std::io::Error) -> TrainError {
     }
 }
 
-/// `(image id, file)` pairs and the category ids in increasing order.
-fn inputs(o: &PredictOptions) -> Result<(Vec<(u64, PathBuf)>, Vec<u64>), TrainError> {
+/// `(image id, file)` pairs, and the category ids in increasing order.
+type Inputs = (Vec<(u64, PathBuf)>, Vec<u64>);
+
+/// The images to run on and the categories to name.
+fn inputs(o: &PredictOptions) -> Result<Inputs, TrainError> {
     let Some(ann) = &o.coco else {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&o.images)
             .map_err(|e| io_err(&o.images, e))?

@@ -19,7 +19,7 @@ fn shipped() -> Vec<std::path::PathBuf> {
 #[test]
 fn every_shipped_sweep_plans_at_each_scale() {
     let specs = shipped();
-    assert!(specs.len() >= 1, "{specs:?}");
+    assert!(!specs.is_empty(), "{specs:?}");
     for spec in specs {
         for scale in ["quick", "full"] {
             let (code, out, err) = run(sweep().arg("plan").arg(&spec).args(["--scale", scale]));

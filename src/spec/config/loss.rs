@@ -81,7 +81,7 @@ impl Default for ClsLossSpec {
 }
 
 /// Localization losses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RegLossSpec {
     /// |d| on the encoded targets.
@@ -99,6 +99,7 @@ pub enum RegLossSpec {
         form: IouForm,
     },
     /// 1 − GIoU on decoded boxes.
+    #[default]
     Giou,
     /// DIoU loss on decoded boxes: `1 − IoU + ρ²/c²`.
     Diou,
@@ -114,12 +115,6 @@ pub enum RegLossSpec {
     /// localization with optional interval non-uniform labels, uncertainty minimization (λ)
     /// and uncertainty-guided refinement (γ, ρ).
     Ugs(UgsSpec),
-}
-
-impl Default for RegLossSpec {
-    fn default() -> Self {
-        RegLossSpec::Giou
-    }
 }
 
 /// The form of the plain IoU loss.

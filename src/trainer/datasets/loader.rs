@@ -68,7 +68,7 @@ impl Picker {
         let side = match self.multi_scale {
             None => self.size as f64,
             Some([lo, hi]) => {
-                let u = Rng::new(key(&[self.seed, 0x7363_616c_65, pos])).unit() as f64;
+                let u = Rng::new(key(&[self.seed, 0x73_6361_6c65, pos])).unit() as f64;
                 lo as f64 + (hi - lo) as f64 * u
             }
         };

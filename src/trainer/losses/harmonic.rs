@@ -64,7 +64,7 @@ mod tests {
     fn gradients_match_supplementary_eq_5_and_10() {
         let h = Harmonic { detach: false };
         for &(x, t) in &[(0.3f64, 0.8f64), (-1.2, 0.05), (2.5, -1.7), (0.0, 3.0)] {
-            let pt = leaf(&[1.0 / (1.0 + (-x as f64).exp())], &[1]);
+            let pt = leaf(&[1.0 / (1.0 + (-x).exp())], &[1]);
             let tt = leaf(&[t, 0.0, 0.0, 0.0], &[1, 4]);
             let ell = SmoothL1 { beta: 1.0 }.per_box(
                 &tt,
