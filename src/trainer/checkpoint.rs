@@ -333,3 +333,44 @@ impl Curves {
         f.write_all(line.as_bytes()).map_err(io_err(&self.path))
     }
 }
+
+/// What a training session saves: its variables in name order (frozen ones included), the
+/// optimizer's momentum buffers and the task weights' state.
+pub fn training_state(
+    vs: &tch::nn::VarStore,
+    opt: &super::optim::Sgd,
+    weighting: &super::alwa::Weighting,
+) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.extend(opt.state());
+    v.extend(weighting.state());
+    v
+}
+
+/// Copies a checkpoint into a session's variables, optimizer and task weights; a missing or
+/// mis-shaped tensor is an error naming the checkpoint file.
+pub fn restore_training(
+    ck: &Loaded,
+    vs: &tch::nn::VarStore,
+    opt: &mut super::optim::Sgd,
+    weighting: &mut super::alwa::Weighting,
+    device: Device,
+) -> Result<(), TrainError> {
+    let missing = |name: String| TrainError::Io {
+        path: ck.path.clone(),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("checkpoint has no tensor {name}"),
+        ),
+    };
+    for (name, mut var) in vs.variables() {
+        let src = ck.tensors.get(&name).ok_or_else(|| missing(name.clone()))?;
+        if src.size() != var.size() {
+            return Err(missing(format!("{name} of shape {:?}", var.size())));
+        }
+        tch::no_grad(|| var.copy_(src));
+    }
+    opt.load_state(&ck.tensors).map_err(&missing)?;
+    weighting.load_state(&ck.tensors, device).map_err(missing)
+}

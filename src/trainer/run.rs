@@ -167,32 +167,17 @@ impl Session {
 
     /// Model variables, momentum buffers and the task weights' state, as saved in a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.extend(self.opt.state());
-        v.extend(self.weighting.state());
-        v
+        checkpoint::training_state(&self.vs, &self.opt, &self.weighting)
     }
 
     pub fn restore(&mut self, ck: &checkpoint::Loaded) -> Result<(), TrainError> {
-        let missing = |name: String| TrainError::Io {
-            path: ck.path.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("checkpoint has no tensor {name}"),
-            ),
-        };
-        for (name, mut var) in self.vs.variables() {
-            let src = ck.tensors.get(&name).ok_or_else(|| missing(name.clone()))?;
-            if src.size() != var.size() {
-                return Err(missing(format!("{name} of shape {:?}", var.size())));
-            }
-            tch::no_grad(|| var.copy_(src));
-        }
-        self.opt.load_state(&ck.tensors).map_err(&missing)?;
-        self.weighting
-            .load_state(&ck.tensors, self.device)
-            .map_err(missing)
+        checkpoint::restore_training(
+            ck,
+            &self.vs,
+            &mut self.opt,
+            &mut self.weighting,
+            self.device,
+        )
     }
 
     /// [`Session::try_evaluate`] on data that cannot fail to load (the synthetic set; tests).
