@@ -78,24 +78,29 @@ pub(super) fn generate(stem: &str) -> PathBuf {
     dir
 }
 
-struct Golden {
+/// A generated fixture: its tensors (`io.safetensors`), its numbers (`golden.json`), its folder.
+pub(super) struct Golden {
     io: BTreeMap<String, Tensor>,
-    meta: serde_json::Value,
-    dir: PathBuf,
+    pub(super) meta: serde_json::Value,
+    pub(super) dir: PathBuf,
 }
 
 fn golden() -> Golden {
-    let dir = fixture().to_path_buf();
-    let io = Tensor::read_safetensors(dir.join("io.safetensors"))
-        .unwrap()
-        .into_iter()
-        .collect();
-    let meta = serde_json::from_slice(&std::fs::read(dir.join("golden.json")).unwrap()).unwrap();
-    Golden { io, meta, dir }
+    Golden::load(fixture().to_path_buf())
 }
 
 impl Golden {
-    fn t(&self, name: &str) -> &Tensor {
+    pub(super) fn load(dir: PathBuf) -> Golden {
+        let io = Tensor::read_safetensors(dir.join("io.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+        let meta =
+            serde_json::from_slice(&std::fs::read(dir.join("golden.json")).unwrap()).unwrap();
+        Golden { io, meta, dir }
+    }
+
+    pub(super) fn t(&self, name: &str) -> &Tensor {
         self.io
             .get(name)
             .unwrap_or_else(|| panic!("fixture has no {name}"))
@@ -507,8 +512,15 @@ fn predict_writes_torchvisions_detections_as_coco_results() {
         device: Device::Cpu,
     })
     .unwrap();
+    assert_predictions_match(&g, &out, written);
+}
+
+/// `sweep predict`'s COCO results in `out` (`written` rows) against torchvision's eval-mode
+/// detections on the fixture's photo: the same count, labels, boxes within 1e-2 px (as x, y,
+/// w, h) and scores within 1e-4.
+pub(super) fn assert_predictions_match(g: &Golden, out: &Path, written: usize) {
     let rows: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
     assert_eq!(rows.len(), written);
     let boxes = Vec::<f32>::try_from(g.t("photo_boxes").flatten(0, -1)).unwrap();
     let scores = Vec::<f32>::try_from(g.t("photo_scores")).unwrap();
@@ -519,6 +531,7 @@ fn predict_writes_torchvisions_detections_as_coco_results() {
         "detections of torchvision: {}",
         scores.len()
     );
+    assert!(!rows.is_empty());
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r["image_id"], 1);
         assert_eq!(r["category_id"].as_i64().unwrap(), labels[i], "row {i}");

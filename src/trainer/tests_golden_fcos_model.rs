@@ -9,39 +9,20 @@
 use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::objective::Objective;
 use super::synth::Object;
-use super::tests_golden_detectors::{close, close_abs, generate, scalar_close};
+use super::tests_golden_detectors::{
+    assert_predictions_match, close, close_abs, generate, scalar_close, Golden,
+};
 use super::transform::Transform;
 use super::weights;
 use crate::spec::config::JobConfig;
 use crate::trainer::losses::Score;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
-struct Golden {
-    io: BTreeMap<String, Tensor>,
-    meta: serde_json::Value,
-    dir: PathBuf,
-}
-
 fn golden() -> Golden {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| generate("golden_fcos_model")).clone();
-    let io = Tensor::read_safetensors(dir.join("io.safetensors"))
-        .unwrap()
-        .into_iter()
-        .collect();
-    let meta = serde_json::from_slice(&std::fs::read(dir.join("golden.json")).unwrap()).unwrap();
-    Golden { io, meta, dir }
-}
-
-impl Golden {
-    fn t(&self, name: &str) -> &Tensor {
-        self.io
-            .get(name)
-            .unwrap_or_else(|| panic!("fixture has no {name}"))
-    }
+    Golden::load(DIR.get_or_init(|| generate("golden_fcos_model")).clone())
 }
 
 fn model(g: &Golden) -> (VarStore, FcosModel) {
@@ -191,33 +172,5 @@ fn predict_fcos_writes_torchvisions_detections_as_coco_results() {
         device: Device::Cpu,
     })
     .unwrap();
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    let boxes = Vec::<f32>::try_from(g.t("photo_boxes").flatten(0, -1)).unwrap();
-    let scores = Vec::<f32>::try_from(g.t("photo_scores")).unwrap();
-    let labels = Vec::<i64>::try_from(g.t("photo_labels")).unwrap();
-    assert_eq!((rows.len(), written), (scores.len(), scores.len()));
-    assert!(!rows.is_empty());
-    for (i, r) in rows.iter().enumerate() {
-        assert_eq!(r["category_id"].as_i64().unwrap(), labels[i], "row {i}");
-        assert!(
-            (r["score"].as_f64().unwrap() - scores[i] as f64).abs() <= 1e-4,
-            "row {i}"
-        );
-        let b: Vec<f64> = r["bbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let t = &boxes[4 * i..4 * i + 4];
-        let want = [t[0], t[1], t[2] - t[0], t[3] - t[1]];
-        for k in 0..4 {
-            assert!(
-                (b[k] - want[k] as f64).abs() <= 1e-2,
-                "row {i}: {b:?} vs {want:?}"
-            );
-        }
-    }
-    std::fs::remove_dir_all(&dir).ok();
+    assert_predictions_match(&g, &out, written);
 }

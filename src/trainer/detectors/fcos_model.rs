@@ -6,10 +6,10 @@
 //! so `fcos_resnet50_fpn_coco` loads unchanged after `scripts/convert-weights`.
 
 use super::fcos::{FcosDetector, FcosParams};
-use crate::trainer::backbones::ResNet;
+use crate::trainer::backbones::{resnet_fpn, ResNet};
 use crate::trainer::head::HeadOutput;
 use crate::trainer::losses::Score;
-use crate::trainer::necks::{Fpn, FpnSpec};
+use crate::trainer::necks::Fpn;
 use crate::trainer::objective::{Objective, Terms};
 use crate::trainer::postprocess::Det;
 use crate::trainer::synth::Object;
@@ -56,19 +56,7 @@ pub struct FcosModel {
 impl FcosModel {
     /// Registers the parameters under `root` with torchvision's names.
     pub fn new(root: &nn::Path, cfg: &FcosModelConfig) -> FcosModel {
-        let body = ResNet::new(
-            &(root / "backbone" / "body"),
-            cfg.depth,
-            cfg.trainable_layers,
-        );
-        let fpn = Fpn::new(
-            &(root / "backbone" / "fpn"),
-            &FpnSpec {
-                in_channels: body.out_channels[1..].to_vec(),
-                out_channels: cfg.fpn_channels,
-                p6p7: true,
-            },
-        );
+        let (body, fpn) = resnet_fpn(root, cfg.depth, cfg.trainable_layers, cfg.fpn_channels);
         let detector = FcosDetector::new(
             root,
             cfg.fpn_channels,

@@ -17,11 +17,11 @@
 use super::anchors::{octave_sizes, AnchorGenerator};
 use super::box_coder::BoxCoder;
 use super::matcher::{Matcher, BELOW_LOW, BETWEEN};
-use crate::trainer::backbones::ResNet;
+use crate::trainer::backbones::{resnet_fpn, ResNet};
 use crate::trainer::box_ops::{batched_nms, box_iou, clip_boxes_to_image};
 use crate::trainer::heads::retinanet::{LevelOutput, RetinaNetHead};
 use crate::trainer::losses::{ClsBatch, ClsLoss, RegLoss, Score, Space};
-use crate::trainer::necks::{Fpn, FpnSpec};
+use crate::trainer::necks::Fpn;
 use tch::{nn, Kind, Tensor};
 
 /// Everything that shapes a torchvision RetinaNet.
@@ -123,19 +123,7 @@ impl Forward {
 impl RetinaNet {
     /// Registers the parameters under `root` with torchvision's names.
     pub fn new(root: &nn::Path, cfg: &RetinaNetConfig) -> RetinaNet {
-        let body = ResNet::new(
-            &(root / "backbone" / "body"),
-            cfg.depth,
-            cfg.trainable_layers,
-        );
-        let fpn = Fpn::new(
-            &(root / "backbone" / "fpn"),
-            &FpnSpec {
-                in_channels: body.out_channels[1..].to_vec(),
-                out_channels: cfg.fpn_channels,
-                p6p7: true,
-            },
-        );
+        let (body, fpn) = resnet_fpn(root, cfg.depth, cfg.trainable_layers, cfg.fpn_channels);
         let sizes = octave_sizes(&cfg.anchor_bases, cfg.scales_per_octave);
         let anchor_generator = AnchorGenerator::new(&sizes, &cfg.aspect_ratios);
         let head = RetinaNetHead::new(
