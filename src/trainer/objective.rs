@@ -163,10 +163,10 @@ impl Objective {
             harmonic_neg = Some(Harmonic::negative_fraction(&ce, &per_box));
             let coupled = h.couple(&ce, &per_box);
             let extra = coupled.cls_extra.sum(ce.kind()) / num_pos;
-            // Not `+=`: for a loss that is a function, `cls_value` is `cls_backprop.detach()`,
-            // which shares its storage, so an in-place add would reach both.
-            cls_value = cls_value + extra.detach();
-            cls_backprop = cls_backprop + extra;
+            // Not `+=` (in place): for a loss that is a function, `cls_value` is
+            // `cls_backprop.detach()`, which shares its storage, so the add would reach both.
+            cls_value = cls_value.g_add(&extra.detach());
+            cls_backprop = cls_backprop.g_add(&extra);
             per_box = coupled.reg_per_box;
         }
         let reg = reduce(&per_box, &t.weight, t.weight_sum);
