@@ -133,7 +133,7 @@ fn ap_loss_call() {
 fn config(mode: &str) -> JobConfig {
     let mut cfg = JobConfig::default();
     cfg.loss.reg = match mode {
-        "l2" => RegLossSpec::L2,
+        "l2" => RegLossSpec::l2(),
         "ugs_no_ur" => RegLossSpec::Ugs(UgsSpec {
             in_labels: true,
             lambda: 0.5,

@@ -89,10 +89,23 @@ pub struct JobResult {
     pub parameters: i64,
     #[serde(default)]
     pub finished_at: f64,
+    /// What the training loop counted over the whole run (absent in results of older builds
+    /// and of scripted jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainRecord>,
     /// The val-image bootstrap of AP and AP50 (`val_bootstrap.json` beside the result, read
     /// with it; never part of `result.json`).
     #[serde(default, skip_serializing)]
     pub val_bootstrap: Option<crate::eval::coco::ImageBootstrap>,
+}
+
+/// `result.json`'s `train`: how often gradient clipping acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainRecord {
+    /// Iterations of the run.
+    pub iterations: u64,
+    /// Of them, those whose gradients `train.grad_clip` scaled (0 without a clip).
+    pub clipped_iterations: u64,
 }
 
 impl JobResult {

@@ -42,6 +42,7 @@ fn done(metrics: &[(&str, f64)]) -> JobView {
         threads: 1,
         parameters: 1,
         finished_at: 0.0,
+        train: None,
         val_bootstrap: None,
     })
 }
@@ -260,7 +261,7 @@ fn listed_sections_relabel_shared_rows_and_find_their_paper_values() {
     let p = plan(vec![
         job("d", "default", 0, RegLossSpec::Giou, 32),
         job("b1", "bs 1", 0, RegLossSpec::L1, 32),
-        job("n", "no interp", 0, RegLossSpec::L2, 32),
+        job("n", "no interp", 0, RegLossSpec::l2(), 32),
     ]);
     let views = views("AP", &[("d", 0.5), ("b1", 0.4), ("n", 0.45)]);
     let s = spec(
@@ -285,7 +286,7 @@ fn listed_sections_relabel_shared_rows_and_find_their_paper_values() {
 fn inline_deltas_per_row_baseline_and_where_filter() {
     let p = plan(vec![
         job("f", "FCOS", 0, RegLossSpec::Giou, 32),
-        job("fu", "FCOS + UGS", 0, RegLossSpec::L2, 32),
+        job("fu", "FCOS + UGS", 0, RegLossSpec::l2(), 32),
         job("w", "FCOS", 0, RegLossSpec::Giou, 64),
     ]);
     let views: BTreeMap<String, JobView> = [
@@ -321,7 +322,7 @@ fn claims_are_paired_t_tests_with_holm_across_the_table() {
     {
         let seed = seed as u64;
         for (row, v, reg) in [
-            ("L2", b, RegLossSpec::L2),
+            ("L2", b, RegLossSpec::l2()),
             ("UGS", u, RegLossSpec::L1),
             ("noise", n, RegLossSpec::Giou),
         ] {
@@ -391,7 +392,7 @@ fn claims_over_different_seeds_use_welch_and_one_seed_is_never_judged() {
         views.insert(format!("a{seed}"), done(&[("AP", v)]));
     }
     for (seed, v) in [(10, 0.20), (11, 0.22), (12, 0.21)] {
-        jobs.push(job(&format!("b{seed}"), "B", seed, RegLossSpec::L2, 32));
+        jobs.push(job(&format!("b{seed}"), "B", seed, RegLossSpec::l2(), 32));
         views.insert(format!("b{seed}"), done(&[("AP", v)]));
     }
     jobs.push(job("c0", "C", 0, RegLossSpec::Giou, 32));
@@ -443,7 +444,7 @@ fn claims_over_different_seeds_use_welch_and_one_seed_is_never_judged() {
 fn checks_name_unknown_rows_and_cells_that_would_mix_configs() {
     let p = plan(vec![
         job("a", "A", 0, RegLossSpec::L1, 32),
-        job("b", "A", 0, RegLossSpec::L2, 32),
+        job("b", "A", 0, RegLossSpec::l2(), 32),
     ]);
     let s = spec("{rows: variant, baseline: Z, claims: [{row: A, than: Q, metric: AP}]}");
     let problems: Vec<String> = check(&p, &s, None)
@@ -474,7 +475,7 @@ fn checks_name_unknown_rows_and_cells_that_would_mix_configs() {
 #[test]
 fn renderers_agree_on_cells_bold_and_paper_values() {
     let p = plan(vec![
-        job("a", "L2", 0, RegLossSpec::L2, 32),
+        job("a", "L2", 0, RegLossSpec::l2(), 32),
         job("b", "UGS", 0, RegLossSpec::L1, 32),
     ]);
     let views = views("AP", &[("a", 0.2), ("b", 0.25)]);
@@ -521,7 +522,7 @@ fn a_null_filter_keeps_jobs_without_the_optional_section() {
 fn reference_keys_must_name_rows_and_columns_and_inline_deltas_reach_the_paper_column() {
     let p = plan(vec![
         job("f", "FCOS", 0, RegLossSpec::Giou, 32),
-        job("u", "FCOS + UGS", 0, RegLossSpec::L2, 32),
+        job("u", "FCOS + UGS", 0, RegLossSpec::l2(), 32),
     ]);
     let views = views("AP", &[("f", 0.199), ("u", 0.224)]);
     let s = spec(
@@ -566,7 +567,7 @@ fn a_job_shared_by_two_rows_counts_once_and_ties_are_not_bold() {
     let p = plan(vec![
         job("x", "A", 0, RegLossSpec::L1, 32),
         job("x", "A", 0, RegLossSpec::L1, 32),
-        job("y", "B", 0, RegLossSpec::L2, 32),
+        job("y", "B", 0, RegLossSpec::l2(), 32),
     ]);
     let views = views("AP", &[("x", 0.41), ("y", 0.41)]);
     let t = build(&p, &spec("{metrics: [AP], bold: best}"), None, &views, "t");
@@ -681,7 +682,7 @@ fn claims_report_the_share_of_val_set_noise() {
     for (seed, a, b) in [(0, 0.30, 0.20), (1, 0.32, 0.21), (2, 0.31, 0.22)] {
         for (row, v, spread, reg) in [
             ("A", a, 0.01, RegLossSpec::L1),
-            ("B", b, -0.03, RegLossSpec::L2),
+            ("B", b, -0.03, RegLossSpec::l2()),
         ] {
             let id = format!("{row}{seed}");
             jobs.push(job(&id, row, seed, reg, 32));
@@ -745,7 +746,7 @@ fn claim_levels_must_lie_between_0_and_1() {
 fn the_papers_text_is_set_against_its_own_cells() {
     let p = plan(vec![
         job("a", "base", 0, RegLossSpec::L1, 32),
-        job("b", "new", 0, RegLossSpec::L2, 32),
+        job("b", "new", 0, RegLossSpec::l2(), 32),
     ]);
     let reference: TableReference = crate::spec::from_yaml(
         "{rows: {base: {AP: 21.3}, new: {AP: 23.5}, 'new/Improvement%': {AP: '+0.82%'}, \

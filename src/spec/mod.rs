@@ -7,6 +7,7 @@
 pub mod config;
 mod error;
 mod executor;
+mod implied;
 mod parse;
 mod resolve;
 pub mod table;

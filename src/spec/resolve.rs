@@ -137,7 +137,7 @@ impl Spec {
 
 /// Deserializes and validates; `attribute` maps a config key path to where it was written.
 pub(crate) fn resolve_value(
-    value: Value,
+    mut value: Value,
     attribute: &dyn Fn(&[Seg]) -> (Origin, String),
 ) -> Result<JobConfig, SpecErrors> {
     let error = |kind: ErrorKind, cfg_path: &[Seg], problem: String, allowed: Option<String>| {
@@ -150,8 +150,9 @@ pub(crate) fn resolve_value(
             allowed,
         }
     };
+    super::implied::fill_written_defaults(&mut value);
     // The fast path reads the value by reference; only a failure pays for tracking the path.
-    let cfg: JobConfig = match JobConfig::deserialize(&value) {
+    let mut cfg: JobConfig = match JobConfig::deserialize(&value) {
         Ok(cfg) => cfg,
         Err(_) => {
             let e = match serde_path_to_error::deserialize::<_, JobConfig>(&value) {
@@ -188,6 +189,7 @@ pub(crate) fn resolve_value(
             return Err(error(explained.kind, &path, explained.problem, explained.allowed).into());
         }
     };
+    super::implied::fill_dependent_defaults(&mut cfg);
     let problems = validate(&cfg);
     if problems.is_empty() {
         return Ok(cfg);

@@ -108,3 +108,28 @@ fn error_kinds_tell_problems_apart() {
         .expect_err("no such scale");
     assert_eq!(scale.0[0].kind, ErrorKind::CommandLine);
 }
+
+#[test]
+fn l2_box_coder_is_for_fcos_and_harmonic_cls_matches_the_classification_loss() {
+    assert!(resolve("{loss: {reg: {kind: l2, normalize: box_coder}}}", &[]).is_ok());
+    let e = one_error(
+        "{model: {detector: {kind: retinanet}}, loss: {reg: {kind: l2, normalize: box_coder}}}",
+        &[],
+    );
+    assert_eq!(
+        (e.kind, e.key.as_str()),
+        (ErrorKind::OutOfRange, "base.loss.reg.normalize")
+    );
+    assert!(e.to_string().contains("box_coder with fcos"), "{e}");
+    let paper = "{loss: {cls: {kind: ce_ohem}, coupling: {kind: harmonic, cls: paper}}}";
+    assert!(resolve(paper, &[]).is_ok());
+    assert!(resolve("{loss: {coupling: {kind: harmonic}}}", &[]).is_ok());
+    let e = one_error("{loss: {coupling: {kind: harmonic, cls: paper}}}", &[]);
+    assert_eq!(e.key, "base.loss.coupling.cls");
+    assert!(e.to_string().contains("paper with loss.cls ce_ohem"), "{e}");
+    let e = one_error(
+        "{loss: {cls: {kind: ce_ohem}, coupling: {kind: harmonic}}}",
+        &[],
+    );
+    assert_eq!(e.key, "base.loss.coupling.cls");
+}

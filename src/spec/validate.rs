@@ -340,6 +340,35 @@ fn combinations(c: &mut Checks, cfg: &JobConfig) {
             "a loss other than ugs with model.detector torchvision_fcos (its head regresses four distances, not the distributions UGS needs)",
         );
     }
+    let fcos = matches!(
+        cfg.model.detector,
+        DetectorSpec::Fcos { .. } | DetectorSpec::TorchvisionFcos(_)
+    );
+    if let RegLossSpec::L2 { normalize } = cfg.loss.reg {
+        c.check(
+            fcos || normalize == L2Normalize::Encoded,
+            "loss.reg.normalize",
+            "box_coder",
+            "encoded with a RetinaNet detector (its encoded targets already are the box coder's deltas); box_coder with fcos or torchvision_fcos",
+        );
+    }
+    if let Some(CouplingSpec::Harmonic { cls, .. }) = &cfg.loss.coupling {
+        let softmax = matches!(cfg.loss.cls, ClsLossSpec::CeOhem { .. });
+        match cls {
+            HarmonicCls::Paper => c.check(
+                softmax,
+                "loss.coupling.cls",
+                "paper",
+                "paper with loss.cls ce_ohem (the paper's softmax cross-entropy); focal with a sigmoid loss.cls (focal, auc, ap)",
+            ),
+            HarmonicCls::Focal => c.check(
+                !softmax,
+                "loss.coupling.cls",
+                "focal",
+                "focal with a sigmoid loss.cls (focal, auc, ap); paper with loss.cls ce_ohem",
+            ),
+        }
+    }
 }
 
 const WEIGHTS_FILE: &str =
@@ -588,7 +617,7 @@ fn losses(c: &mut Checks, l: &LossSpec) {
             c.check(u.rho > 0.0, "loss.reg.rho", u.rho, "> 0");
         }
         RegLossSpec::L1
-        | RegLossSpec::L2
+        | RegLossSpec::L2 { .. }
         | RegLossSpec::Iou { .. }
         | RegLossSpec::Giou
         | RegLossSpec::Diou

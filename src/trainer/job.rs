@@ -4,6 +4,7 @@
 
 use super::alwa::Weighting;
 use super::checkpoint::Loaded;
+use super::optim::Sgd;
 use super::run::Session;
 use super::tv_session::TvSession;
 use super::TrainError;
@@ -17,6 +18,8 @@ pub trait TrainJob {
     /// The task weights in force.
     fn weights(&self) -> Vec<(String, f64)>;
     fn weighting(&self) -> &Weighting;
+    /// The optimizer (its gradient-clipping log).
+    fn optimizer(&self) -> &Sgd;
     fn step(&mut self, it: u64, lr: f64) -> Result<Vec<Tensor>, TrainError>;
     fn state(&self) -> Vec<(String, Tensor)>;
     fn restore(&mut self, ck: &Loaded) -> Result<(), TrainError>;
@@ -45,6 +48,9 @@ impl TrainJob for Session {
     }
     fn weighting(&self) -> &Weighting {
         &self.weighting
+    }
+    fn optimizer(&self) -> &Sgd {
+        &self.opt
     }
     fn step(&mut self, it: u64, lr: f64) -> Result<Vec<Tensor>, TrainError> {
         self.try_step(it, lr)
@@ -81,6 +87,9 @@ impl TrainJob for TvSession {
     }
     fn weighting(&self) -> &Weighting {
         &self.weighting
+    }
+    fn optimizer(&self) -> &Sgd {
+        &self.opt
     }
     fn step(&mut self, it: u64, lr: f64) -> Result<Vec<Tensor>, TrainError> {
         self.try_step(it, lr)

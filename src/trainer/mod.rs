@@ -104,7 +104,9 @@ pub struct Progress {
     /// Learning rate of the last iteration.
     pub lr: f64,
     /// Means over the iterations since the last report: "total", "cls", "reg" (+ "ctr" for FCOS
-    /// with center-ness); the weighted total, the others unweighted.
+    /// with center-ness); the weighted total, the others unweighted. After them the objective's
+    /// extra logged values (UGS's terms; the harmonic coupling's `harmonic_neg_multiplier`, a
+    /// fraction of positives, not a loss).
     pub losses: Vec<(String, f64)>,
     /// Loss weights in force.
     pub weights: Vec<(String, f64)>,
@@ -128,6 +130,8 @@ pub struct TrainOutcome {
     pub threads: usize,
     /// The checkpoint's iteration when the run resumed.
     pub resumed_from: Option<u64>,
+    /// Iterations whose gradients `train.grad_clip` scaled, over the whole run (0 without it).
+    pub clipped_iterations: u64,
 }
 
 impl TrainOutcome {

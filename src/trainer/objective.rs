@@ -20,6 +20,9 @@ use super::priors::Targets;
 use crate::spec::config::{CouplingSpec, DetectorSpec, JobConfig};
 use tch::{Reduction, Tensor};
 
+/// The `curves.csv` column of [`Terms::harmonic_neg`].
+pub const HARMONIC_NEG_COLUMN: &str = "harmonic_neg_multiplier";
+
 /// The losses of one job.
 #[derive(Debug)]
 pub struct Objective {
@@ -46,6 +49,9 @@ pub struct Terms {
     pub ctr: Option<Tensor>,
     /// UGS: the reduced `L_CE`, `L_UM`, `L^ur` (unweighted), for the logs.
     pub ugs: Option<[Tensor; 3]>,
+    /// Harmonic coupling: the fraction of positives whose regression multiplier
+    /// `1 + p + e^(−ℓ)·ln p` is negative (detached; 0 without positives), for the logs.
+    pub harmonic_neg: Option<Tensor>,
 }
 
 impl Objective {
@@ -55,7 +61,7 @@ impl Objective {
             cls: losses::build(&cfg.loss.cls),
             reg: losses::build_reg(&cfg.loss.reg, signed),
             harmonic: cfg.loss.coupling.as_ref().map(|c| match c {
-                CouplingSpec::Harmonic { detach } => Harmonic { detach: *detach },
+                CouplingSpec::Harmonic { detach, .. } => Harmonic { detach: *detach },
             }),
         }
     }
@@ -72,12 +78,17 @@ impl Objective {
         self.cls.score()
     }
 
-    /// Names of the logged terms after "total, cls, reg" (and "ctr" when `centerness`).
-    pub fn extra_names(&self) -> &'static [&'static str] {
-        match self.reg {
-            Reg::Ugs(_) => &["ugs_ce", "ugs_um", "ugs_ur"],
-            Reg::Plain(_) => &[],
+    /// Names of the logged terms after "total, cls, reg" (and "ctr" when `centerness`), in the
+    /// order [`Terms::logged_extras`] gives them.
+    pub fn extra_names(&self) -> Vec<&'static str> {
+        let mut v = match self.reg {
+            Reg::Ugs(_) => vec!["ugs_ce", "ugs_um", "ugs_ur"],
+            Reg::Plain(_) => vec![],
+        };
+        if self.harmonic.is_some() {
+            v.push(HARMONIC_NEG_COLUMN);
         }
+        v
     }
 
     /// The terms of a batch of `images` already assigned (`t`).
@@ -129,7 +140,8 @@ impl Objective {
                 let ur = if s.gamma > 0.0 {
                     let branch = branch.expect("UGS runs on a head with a regression branch");
                     let feats = branch.levels;
-                    let eps = losses::ugs::perturbation(feats, &um, s.rho);
+                    let scope = s.ur_scope.unwrap_or_default();
+                    let eps = losses::ugs::perturbation(feats, &um, s.rho, scope);
                     let moved: Vec<Tensor> = feats.iter().zip(&eps).map(|(p, e)| p + e).collect();
                     let perturbed = u.terms(&at(&(branch.reg_logits)(&moved)), &t.encoded);
                     u.refinement(&perturbed)
@@ -143,14 +155,18 @@ impl Objective {
             }
         };
         let (mut cls_backprop, mut cls_value) = (cls.backprop, cls.value);
+        let mut harmonic_neg = None;
         if let Some(h) = &self.harmonic {
             let pos_logits = logits.index_select(0, &t.pos);
             let class = t.labels.index_select(0, &t.pos) - 1;
             let ce = self.cls.score().positive_ce(&pos_logits, &class);
+            harmonic_neg = Some(Harmonic::negative_fraction(&ce, &per_box));
             let coupled = h.couple(&ce, &per_box);
             let extra = coupled.cls_extra.sum(ce.kind()) / num_pos;
-            cls_value += extra.detach();
-            cls_backprop += extra;
+            // Not `+=` (in place): for a loss that is a function, `cls_value` is
+            // `cls_backprop.detach()`, which shares its storage, so the add would reach both.
+            cls_value = cls_value.g_add(&extra.detach());
+            cls_backprop = cls_backprop.g_add(&extra);
             per_box = coupled.reg_per_box;
         }
         let reg = reduce(&per_box, &t.weight, t.weight_sum);
@@ -173,6 +189,21 @@ impl Objective {
             reg,
             ctr,
             ugs: ugs_parts,
+            harmonic_neg,
         }
     }
 }
+
+impl Terms {
+    /// The logged values after "total, cls, reg, ctr", in the order of
+    /// [`Objective::extra_names`].
+    pub fn logged_extras(&self) -> Vec<Tensor> {
+        let mut v: Vec<Tensor> = self.ugs.iter().flatten().map(|t| t.detach()).collect();
+        v.extend(self.harmonic_neg.iter().map(|t| t.detach()));
+        v
+    }
+}
+
+#[cfg(test)]
+#[path = "objective_tests.rs"]
+mod tests;

@@ -180,4 +180,87 @@ mod tests {
         assert_eq!(kept, vec![d[2], d[3]]);
         assert_eq!(drop_in_regions(d.clone(), &[], 0.5), d);
     }
+
+    /// `eval.score_threshold`: an FCOS prediction that is a perfect box but scores only 0.01
+    /// (an undertrained focal model's true positive) is kept at 0.001 and gives AP 1; at the
+    /// default 0.05 it is dropped before AP is computed and the image scores AP 0.
+    #[test]
+    fn a_low_confidence_true_positive_is_kept_at_0_001_and_dropped_at_0_05() {
+        use crate::eval::{GroundTruth, GtSet};
+        use crate::spec::config::{DetectorSpec, JobConfig};
+        let mut cfg = JobConfig::default();
+        cfg.model.detector = DetectorSpec::Fcos {
+            center_sampling_radius: 1.5,
+            centerness: false,
+        };
+        let layout = Layout::new(&cfg);
+        let (n, c) = (layout.priors().len() as i64, 4i64);
+        let gt = [20.0f32, 24.0, 52.0, 60.0];
+        // The P3 location nearest the box centre predicts the box exactly, at σ(x) = 0.01.
+        let centre = [(gt[0] + gt[2]) / 2.0, (gt[1] + gt[3]) / 2.0];
+        let p = (0..layout.priors().len())
+            .min_by(|&a, &b| {
+                let d = |i: usize| {
+                    let q = layout.priors()[i];
+                    (q[0] - centre[0]).powi(2) + (q[1] - centre[1]).powi(2) + q[2]
+                };
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap();
+        let q = layout.priors()[p];
+        let ltrb = [
+            (q[0] - gt[0]) / q[2],
+            (q[1] - gt[1]) / q[3],
+            (gt[2] - q[0]) / q[2],
+            (gt[3] - q[1]) / q[3],
+        ];
+        let logit = (0.01f64 / 0.99).ln();
+        let mut cls = vec![-30.0f32; (n * c) as usize];
+        cls[p * c as usize + 2] = logit as f32;
+        let mut reg = vec![0.0f32; (n * 4) as usize];
+        reg[p * 4..p * 4 + 4].copy_from_slice(&ltrb);
+        let out = HeadOutput {
+            cls: Tensor::from_slice(&cls).view([1, n, c]),
+            reg: Tensor::from_slice(&reg).view([1, n, 4]),
+            ctr: None,
+            reg_logits: None,
+        };
+        let truth = GtSet {
+            image_ids: vec![1],
+            category_ids: vec![1, 2, 3, 4],
+            annotations: vec![GroundTruth {
+                id: 1,
+                image_id: 1,
+                category_id: 3,
+                bbox: [20.0, 24.0, 32.0, 36.0],
+                area: 32.0 * 36.0,
+                iscrowd: false,
+                difficult: false,
+            }],
+        };
+        let ap_at = |threshold: f64| {
+            let spec = EvalSpec {
+                score_threshold: threshold,
+                ..Default::default()
+            };
+            let dets = detect(&out, &layout, &spec, 128.0, Score::Sigmoid);
+            let rows = records(1, &dets[0]);
+            let ap = crate::eval::coco::evaluate(&truth, &rows)
+                .unwrap()
+                .summary
+                .ap;
+            (dets[0].clone(), ap)
+        };
+        let (kept, ap) = ap_at(0.001);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!((kept[0].score - 0.01).abs() < 1e-6 && kept[0].class == 2);
+        for (a, b) in kept[0].bbox.iter().zip(gt) {
+            assert!((a - b).abs() < 1e-3, "{:?} vs {gt:?}", kept[0].bbox);
+        }
+        assert!((ap - 1.0).abs() < 1e-9, "AP at 0.001: {ap}");
+        let (dropped, ap) = ap_at(0.05);
+        assert!(dropped.is_empty(), "{dropped:?}");
+        assert_eq!(ap, 0.0, "AP at 0.05");
+        assert_eq!(EvalSpec::default().score_threshold, 0.05);
+    }
 }

@@ -21,6 +21,12 @@ use std::sync::{Arc, Once};
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
+/// `curves.csv`'s column of the global gradient norm before clipping, at the logged iteration.
+pub const GRAD_NORM_COLUMN: &str = "grad_norm";
+/// `curves.csv`'s column saying whether the clip scaled that iteration's gradients (1) or not
+/// (0; always 0 without `train.grad_clip`).
+pub const CLIPPED_COLUMN: &str = "clipped";
+
 /// Images per forward pass at evaluation.
 const EVAL_BATCH: usize = 16;
 
@@ -159,9 +165,10 @@ impl Session {
         self.opt.zero_grad();
         total.backward();
         self.opt.step(lr);
+        let extras = terms.logged_extras();
         let mut out = vec![logged_total, terms.cls, terms.reg.detach()];
         out.extend(terms.ctr.iter().map(|c| c.detach()));
-        out.extend(terms.ugs.into_iter().flatten());
+        out.extend(extras);
         Ok(out)
     }
 
@@ -308,7 +315,7 @@ pub fn run(
     let resumed_from = resume.iteration;
     let names = s.loss_names();
     let header = format!(
-        "iteration,lr,{},w_cls,w_reg,images_per_sec",
+        "iteration,lr,{},w_cls,w_reg,{GRAD_NORM_COLUMN},{CLIPPED_COLUMN},images_per_sec",
         names.join(",")
     );
     let curves = Curves::open(job_dir, &header, resumed_from)?;
@@ -352,6 +359,8 @@ pub fn run(
             let mut row = vec![lr];
             row.extend(&means);
             row.extend([s.weighting().cls, s.weighting().reg]);
+            let (norm, clipped) = s.optimizer().last_clip().unwrap_or((f64::NAN, false));
+            row.extend([norm, if clipped { 1.0 } else { 0.0 }]);
             row.push(ips);
             curves.append(done, &row)?;
             on_progress(&Progress {
@@ -420,6 +429,7 @@ pub fn run(
         perturbed.push((kind, m));
     }
     Ok(TrainOutcome {
+        clipped_iterations: s.optimizer().clipped_iterations(),
         metrics,
         perturbed,
         iterations: t.iterations,

@@ -168,7 +168,7 @@ fn smoke_loss_goes_down_and_only_our_files_are_written() {
     let curves = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
     assert_eq!(
         curves.lines().next().unwrap(),
-        "iteration,lr,total,cls,reg,ctr,w_cls,w_reg,images_per_sec"
+        "iteration,lr,total,cls,reg,ctr,w_cls,w_reg,grad_norm,clipped,images_per_sec"
     );
     assert_eq!(curves.lines().count(), 7);
     let dets: serde_json::Value =
@@ -176,6 +176,38 @@ fn smoke_loss_goes_down_and_only_our_files_are_written() {
             .unwrap();
     assert!(dets.is_array());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `grad_norm` and `clipped` at every logged row, and the count over every iteration: a clip
+/// far below any gradient norm acts at each step, no clip never does.
+#[test]
+fn clipping_is_logged_per_row_and_counted_over_the_run() {
+    let column = |text: &str, name: &str| -> Vec<f64> {
+        let mut lines = text.lines();
+        let k = lines
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|h| h == name)
+            .unwrap();
+        lines
+            .map(|l| l.split(',').nth(k).unwrap().parse().unwrap())
+            .collect()
+    };
+    for (clip, want) in [(Some(1e-6), 1.0), (None, 0.0)] {
+        let mut cfg = tiny();
+        (cfg.train.iterations, cfg.train.log_every) = (10, 5);
+        cfg.train.grad_clip = clip;
+        let dir = fresh_dir("clip-log");
+        let out = run_job(&cfg, &dir, None).0.unwrap();
+        let curves = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
+        assert_eq!(column(&curves, "clipped"), [want, want], "{clip:?}");
+        assert!(column(&curves, "grad_norm")
+            .iter()
+            .all(|n| n.is_finite() && *n > 0.0));
+        assert_eq!(out.clipped_iterations, (10.0 * want) as u64, "{clip:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 #[test]
@@ -220,6 +252,8 @@ fn interrupted_and_resumed_run_is_bit_identical() {
     assert_eq!(resumed.resumed_from, Some(10));
     assert_eq!(seen.first().map(|p| p.iteration), Some(15));
     assert_eq!(full.metrics, resumed.metrics);
+    // The count of clipped iterations goes through the checkpoint.
+    assert_eq!(full.clipped_iterations, resumed.clipped_iterations);
     let ck = checkpoint_tensors(&b);
     assert!(ck.contains_key("alwa.weights") && ck.contains_key("alwa.window"));
     assert_same_tensors(&checkpoint_tensors(&a), &ck);
@@ -336,7 +370,7 @@ fn every_detector_and_loss_trains_a_few_steps() {
     let regs = [
         RegLossSpec::L1,
         RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 },
-        RegLossSpec::L2,
+        RegLossSpec::l2(),
         RegLossSpec::Iou { form: IouForm::Log },
         RegLossSpec::Iou {
             form: IouForm::Linear,
@@ -371,7 +405,10 @@ fn every_detector_and_loss_trains_a_few_steps() {
             let mut cfg = tiny();
             cfg.model.detector = det.clone();
             cfg.loss.cls = cls.clone();
-            cfg.loss.coupling = Some(CouplingSpec::Harmonic { detach: true });
+            cfg.loss.coupling = Some(CouplingSpec::Harmonic {
+                detach: true,
+                cls: HarmonicCls::Focal,
+            });
             cfgs.push(cfg);
         }
     }

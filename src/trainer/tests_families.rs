@@ -106,7 +106,10 @@ fn ap_loss_learns_and_logs_one_minus_ap() {
 fn harmonic_loss_with_hiou_learns() {
     let loss = LossSpec {
         reg: RegLossSpec::Hiou { gamma: 0.5 },
-        coupling: Some(CouplingSpec::Harmonic { detach: false }),
+        coupling: Some(CouplingSpec::Harmonic {
+            detach: false,
+            cls: HarmonicCls::Focal,
+        }),
         ..Default::default()
     };
     learns("harmonic", loss);

@@ -193,7 +193,7 @@ impl TvSession {
         (list, targets)
     }
 
-    /// One training iteration; returns the detached logged losses (total, cls, reg).
+    /// One training iteration; returns the detached logged values of [`TvSession::loss_names`].
     pub fn try_step(&mut self, it: u64, lr: f64) -> Result<Vec<Tensor>, TrainError> {
         let picks: Vec<_> = (0..self.batch as u64)
             .map(|j| self.picker.pick(it * self.batch as u64 + j))
@@ -206,6 +206,7 @@ impl TvSession {
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let (list, targets) = self.prepare(&images);
+        let mut extras = Vec::new();
         let (terms, ctr) = match &self.model {
             TvModel::Retina(m) => {
                 let out = m.forward(&list.tensors);
@@ -224,6 +225,7 @@ impl TvSession {
                 let objects: Vec<Vec<Object>> = targets.iter().map(objects_of).collect();
                 let refs: Vec<&[Object]> = objects.iter().map(Vec::as_slice).collect();
                 let t = model.train_terms(objective, &list.tensors, &refs)?;
+                extras = t.logged_extras();
                 ((t.cls_backprop, t.cls, t.reg), t.ctr)
             }
         };
@@ -241,14 +243,19 @@ impl TvSession {
         self.opt.step(lr);
         let mut out = vec![logged, cls, reg.detach()];
         out.extend(ctr.map(|c| c.detach()));
+        out.extend(extras);
         Ok(out)
     }
 
     /// Names of the values [`TvSession::try_step`] returns.
     pub fn loss_names(&self) -> Vec<&'static str> {
-        match self.model {
+        match &self.model {
             TvModel::Retina(_) => vec!["total", "cls", "reg"],
-            TvModel::Fcos { .. } => vec!["total", "cls", "reg", "ctr"],
+            TvModel::Fcos { objective, .. } => {
+                let mut v = vec!["total", "cls", "reg", "ctr"];
+                v.extend(objective.extra_names());
+                v
+            }
         }
     }
 

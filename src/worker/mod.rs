@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 
-use crate::journal::{process_start, records_now, JobDir, JobResult, JobState, JobStatus};
+use crate::journal::{
+    process_start, records_now, JobDir, JobResult, JobState, JobStatus, TrainRecord,
+};
 use crate::launch::protocol::{exit, WorkerMessage};
 use crate::trainer::{self, DeviceChoice, Progress, TrainError, TrainOptions};
 
@@ -207,6 +209,8 @@ enum Ending {
         seconds: f64,
         device: String,
         parameters: i64,
+        /// `None` for a scripted job.
+        clipped_iterations: Option<u64>,
     },
     Diverged {
         iteration: u64,
@@ -327,18 +331,21 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let result =
-        |status: &str, metrics, iterations, seconds, device, parameters, diverged_at| JobResult {
-            id: id.clone(),
-            status: status.into(),
-            metrics,
-            diverged_at,
-            iterations,
-            seconds,
-            device,
-            threads,
-            parameters,
-            finished_at: records_now(),
-            val_bootstrap: None,
+        |status: &str, metrics, iterations, seconds, device, parameters, diverged_at, train| {
+            JobResult {
+                id: id.clone(),
+                status: status.into(),
+                metrics,
+                diverged_at,
+                iterations,
+                seconds,
+                device,
+                threads,
+                parameters,
+                finished_at: records_now(),
+                train,
+                val_bootstrap: None,
+            }
         };
     let (result, status, code) = match ending {
         Ending::Done {
@@ -347,9 +354,20 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             seconds,
             device,
             parameters,
+            clipped_iterations,
         } => (
             result(
-                "done", metrics, iterations, seconds, device, parameters, None,
+                "done",
+                metrics,
+                iterations,
+                seconds,
+                device,
+                parameters,
+                None,
+                clipped_iterations.map(|clipped_iterations| TrainRecord {
+                    iterations,
+                    clipped_iterations,
+                }),
             ),
             JobStatus::Done,
             exit::DONE,
@@ -364,6 +382,7 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
                 format!("{device:?}"),
                 0,
                 Some(iteration),
+                None,
             );
             (r, JobStatus::Diverged { iteration }, exit::DIVERGED)
         }
@@ -487,6 +506,7 @@ fn run_trainer(
             seconds: o.seconds,
             device: o.device,
             parameters: o.parameters,
+            clipped_iterations: Some(o.clipped_iterations),
         },
         Err(TrainError::Diverged { iteration, loss }) => Ending::Diverged {
             iteration,
@@ -538,6 +558,7 @@ fn run_fake(
                 seconds,
                 device: "fake".into(),
                 parameters: 0,
+                clipped_iterations: None,
             }
         }
         fake::FakeEnd::Diverged { iteration } => Ending::Diverged {

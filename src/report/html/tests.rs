@@ -108,6 +108,7 @@ fn synthesize(dir: &Path, rows: usize, seeds: usize, points: u64) -> (crate::spe
                 threads: 1,
                 parameters: 10,
                 finished_at: at,
+                train: None,
             })
             .unwrap();
         }

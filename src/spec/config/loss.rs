@@ -68,7 +68,29 @@ pub enum CouplingSpec {
         /// Stop the gradient through β_r and β_c (the paper differentiates through them).
         #[serde(default)]
         detach: bool,
+        /// Which classification loss carries the "1 · CE" part. Absent from the serialized
+        /// config (and the job id) when `focal`, the composition older jobs ran.
+        #[serde(default, skip_serializing_if = "HarmonicCls::is_focal")]
+        cls: HarmonicCls,
     },
+}
+
+/// How the harmonic coupling composes with the classification loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HarmonicCls {
+    /// Focal loss over every sample, plus `β_r·CE` (sigmoid CE) on the positives.
+    #[default]
+    Focal,
+    /// The paper's: softmax cross-entropy (`loss.cls: ce_ohem`), so each positive's
+    /// classification term is `(1 + β_r)·CE` (the mined negatives keep plain CE).
+    Paper,
+}
+
+impl HarmonicCls {
+    pub fn is_focal(&self) -> bool {
+        *self == HarmonicCls::Focal
+    }
 }
 
 impl Default for ClsLossSpec {
@@ -91,8 +113,12 @@ pub enum RegLossSpec {
         #[serde(default = "defaults::smooth_l1_beta")]
         beta: f64,
     },
-    /// d² on the encoded targets.
-    L2,
+    /// d² on the encoded targets, or on box-coder targets (`normalize`).
+    L2 {
+        /// Absent from the serialized config (and the job id) when `encoded`.
+        #[serde(default, skip_serializing_if = "L2Normalize::is_encoded")]
+        normalize: L2Normalize,
+    },
     /// IoU loss on decoded boxes: `−ln IoU` (UnitBox) or `1 − IoU`.
     Iou {
         #[serde(default)]
@@ -115,6 +141,35 @@ pub enum RegLossSpec {
     /// localization with optional interval non-uniform labels, uncertainty minimization (λ)
     /// and uncertainty-guided refinement (γ, ρ).
     Ugs(UgsSpec),
+}
+
+impl RegLossSpec {
+    /// L2 on the detector's encoded targets.
+    pub fn l2() -> RegLossSpec {
+        RegLossSpec::L2 {
+            normalize: L2Normalize::Encoded,
+        }
+    }
+}
+
+/// What the L2 loss compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum L2Normalize {
+    /// The detector's encoded targets (FCOS: ltrb / stride, up to 8 at P3; RetinaNet: its
+    /// anchor deltas, already a box coder's).
+    #[default]
+    Encoded,
+    /// A box coder's targets (UGS supplementary Eq. 1 and 5): the centre offset divided by the
+    /// anchor's side and the log of the size over the anchor's (FCOS only: the location's
+    /// anchor is a square of 4 strides; see `trainer::losses::l2`).
+    BoxCoder,
+}
+
+impl L2Normalize {
+    pub fn is_encoded(&self) -> bool {
+        *self == L2Normalize::Encoded
+    }
 }
 
 /// The form of the plain IoU loss.
@@ -142,6 +197,18 @@ pub enum UrLoss {
     Um,
 }
 
+/// Over what UR's perturbation is normalised to norm ρ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UrScope {
+    /// Each image's slice of each FPN level (`[C, H, W]`) has norm ρ.
+    #[default]
+    Image,
+    /// Each FPN level's whole batch tensor (`[B, C, H, W]`) has norm ρ, so each image's share
+    /// shrinks with the batch and the level's size.
+    Level,
+}
+
 /// UGS hyperparameters. α, β and n are not given by the paper ("require manual tuning").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -162,6 +229,10 @@ pub struct UgsSpec {
     pub rho: f64,
     /// What `L^ur` is at the perturbed features.
     pub ur_loss: UrLoss,
+    /// Normalisation scope of UR's perturbation. Only UR (γ > 0) reads it: the spec sets it
+    /// (default `image`) when γ > 0 and drops it when γ = 0, so jobs without UR keep their ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ur_scope: Option<UrScope>,
 }
 
 impl Default for UgsSpec {
@@ -175,6 +246,7 @@ impl Default for UgsSpec {
             gamma: 0.0,
             rho: 0.5,
             ur_loss: UrLoss::Ce,
+            ur_scope: None,
         }
     }
 }

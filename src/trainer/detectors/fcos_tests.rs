@@ -3,7 +3,8 @@
 
 use super::fcos::{Anchors, FcosDetector, FcosParams};
 use crate::spec::config::{
-    ClsLossSpec, CouplingSpec, DetectorSpec, IouForm, JobConfig, RegLossSpec, TorchvisionFcosSpec,
+    ClsLossSpec, CouplingSpec, DetectorSpec, HarmonicCls, IouForm, JobConfig, RegLossSpec,
+    TorchvisionFcosSpec,
 };
 use crate::trainer::losses::Score;
 use crate::trainer::objective::Objective;
@@ -62,7 +63,7 @@ fn losses() -> Vec<(ClsLossSpec, RegLossSpec, Option<CouplingSpec>)> {
     let reg = [
         RegLossSpec::L1,
         RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 },
-        RegLossSpec::L2,
+        RegLossSpec::l2(),
         RegLossSpec::Iou { form: IouForm::Log },
         RegLossSpec::Giou,
         RegLossSpec::Diou,
@@ -73,7 +74,10 @@ fn losses() -> Vec<(ClsLossSpec, RegLossSpec, Option<CouplingSpec>)> {
         .iter()
         .flat_map(|c| reg.iter().map(|r| (c.clone(), r.clone(), None)))
         .collect();
-    let harmonic = Some(CouplingSpec::Harmonic { detach: false });
+    let harmonic = Some(CouplingSpec::Harmonic {
+        detach: false,
+        cls: HarmonicCls::Focal,
+    });
     v.push((cls[0].clone(), RegLossSpec::Giou, harmonic.clone()));
     v.push((cls[0].clone(), RegLossSpec::Hiou { gamma: 0.5 }, harmonic));
     v

@@ -7,12 +7,15 @@
 //! differentiates through them (Eq. 2–5: `∂L/∂t = (1 + p + e^(−ℓ) log p)·∂ℓ/∂t`; Eq. 10:
 //! `∂L/∂p = ℓ − (1 + e^(−ℓ))/p`); `detach` stops those paths for the ablation.
 //!
-//! How it composes with the configured losses (our choice; the paper pairs it with softmax CE):
-//! the configured classification loss stays the "1 · CE" part over every sample and gets
-//! `Σ_i β_r,i · CE_i / P` added; the regression per-box loss becomes `(1 + β_c,i)·ℓ_i`, reduced
-//! as usual. With CE + OHEM this is exactly the paper's loss on the positives (plus CE on the
-//! mined negatives); with the sigmoid losses `p_i = σ(x_i,k)` and the base loss stands in for
-//! the "1 · CE" part. `ℓ_i` is the regression kind's per-box loss (its four coordinates summed).
+//! How it composes with the configured losses: the configured classification loss stays the
+//! "1 · CE" part over every sample and gets `Σ_i β_r,i · CE_i / P` added; the regression per-box
+//! loss becomes `(1 + β_c,i)·ℓ_i`, reduced as usual. `loss.coupling.cls` names the two
+//! compositions the spec accepts: `paper`, with CE + OHEM, is exactly the paper's loss on the
+//! positives (`(1 + β_r)·CE` with softmax CE, as the supplementary's Eq. 4) plus CE on the mined
+//! negatives; `focal`, with a sigmoid loss (focal, AUC, AP), has `p_i = σ(x_i,k)` and the base
+//! loss standing in for the "1 · CE" part. `ℓ_i` is the regression kind's per-box loss (its four
+//! coordinates summed). [`Harmonic::negative_fraction`] is logged: the share of positives whose
+//! regression multiplier (Eq. 5) is negative.
 
 use tch::Tensor;
 
@@ -41,6 +44,21 @@ impl Harmonic {
             cls_extra: beta_r * ce,
             reg_per_box: (beta_c + 1.0) * reg,
         }
+    }
+
+    /// The fraction of positives whose regression multiplier (supplementary Eq. 5:
+    /// `∂L/∂t = (1 + p + e^(−ℓ)·ln p)·∂ℓ/∂t`, `p = e^(−CE)`) is negative, i.e. whose box the
+    /// coupled loss pushes away from its target; 0 without positives. Detached, on the device.
+    pub fn negative_fraction(ce: &Tensor, reg: &Tensor) -> Tensor {
+        let (ce, reg) = (ce.detach(), reg.detach());
+        let multiplier = Self::multiplier(&ce, &reg);
+        let negative = multiplier.lt(0.0).to_kind(ce.kind()).sum(ce.kind());
+        negative / (ce.numel().max(1) as f64)
+    }
+
+    /// `1 + p + e^(−ℓ)·ln p` per positive, with `ln p = −CE` (Eq. 5).
+    pub fn multiplier(ce: &Tensor, reg: &Tensor) -> Tensor {
+        ce.neg().exp() + 1.0 - reg.neg().exp() * ce
     }
 
     /// `Σ_i (1 + β_r)·CE_i + (1 + β_c)·ℓ_i` (Eq. 1), for tests and benchmarks.
@@ -92,5 +110,41 @@ mod tests {
         let want_reg: Vec<f64> = [0.7f64, 0.2].iter().map(|c| 1.0 + (-c).exp()).collect();
         assert_close(&to_vec(&ce.grad()), &want_ce, 1e-12, "detached ce grad");
         assert_close(&to_vec(&reg.grad()), &want_reg, 1e-12, "detached reg grad");
+    }
+
+    /// Eq. 5's multiplier against autograd's `∂L/∂t ÷ ∂ℓ/∂t` and a hand computation, and the
+    /// negative fraction at focal's prior (p = 0.01: negative for ℓ below
+    /// `−ln((1 + p)/(−ln p)) ≈ 1.52`, as the coupled loss at that prior predicts).
+    #[test]
+    fn multiplier_and_negative_fraction_match_eq_5() {
+        let h = Harmonic { detach: false };
+        // (p, ℓ) with the hand-computed multiplier 1 + p + e^(−ℓ) ln p.
+        let cases = [
+            (0.01f64, 0.1f64),
+            (0.01, 3.0),
+            (0.3, 0.2),
+            (0.9, 0.0),
+            (0.05, 1.0),
+        ];
+        for &(p, l) in &cases {
+            let hand = 1.0 + p + (-l).exp() * p.ln();
+            let (ce, ell) = (leaf(&[-p.ln()], &[1]), leaf(&[l], &[1]));
+            let got = scalar(&Harmonic::multiplier(&ce, &ell).squeeze());
+            assert_close(&[got], &[hand], 1e-12, "multiplier");
+            // autograd: L's derivative in ℓ (ℓ = t, so ∂ℓ/∂t = 1) is the multiplier
+            h.total(&ce, &ell).backward();
+            assert_close(&[to_vec(&ell.grad())[0]], &[hand], 1e-12, "∂L/∂ℓ");
+        }
+        // p = 0.01: 1.01 − 4.605 e^(−ℓ) < 0 ⇔ ℓ < ln(4.605 / 1.01) = 1.517
+        let ce = constant(&[-(0.01f64).ln(); 5], &[5]);
+        let reg = constant(&[0.1, 0.5, 1.5, 1.6, 40.0], &[5]);
+        assert_close(
+            &[scalar(&Harmonic::negative_fraction(&ce, &reg))],
+            &[3.0 / 5.0],
+            1e-12,
+            "fraction negative",
+        );
+        let none = constant(&[0.0f64; 0], &[0]);
+        assert_eq!(scalar(&Harmonic::negative_fraction(&none, &none)), 0.0);
     }
 }

@@ -178,7 +178,9 @@ pub fn build_reg(spec: &RegLossSpec, signed: bool) -> Reg {
     Reg::Plain(match spec {
         RegLossSpec::L1 => Box::new(l1::L1),
         RegLossSpec::SmoothL1 { beta } => Box::new(smooth_l1::SmoothL1 { beta: *beta }),
-        RegLossSpec::L2 => Box::new(l2::L2),
+        RegLossSpec::L2 { normalize } => Box::new(l2::L2 {
+            normalize: *normalize,
+        }),
         RegLossSpec::Iou { form } => Box::new(iou::Iou { form: *form }),
         RegLossSpec::Giou => Box::new(giou::Giou),
         RegLossSpec::Diou => Box::new(diou::Diou),

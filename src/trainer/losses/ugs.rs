@@ -22,8 +22,12 @@
 //! (positives only: only they have a localization target; our choice).
 //!
 //! **UR**: for each FPN level `P_l`, `ε*_l = ρ·∇_{P_l} L_UM / ‖∇_{P_l} L_UM‖₂` with the norm
-//! over the whole level tensor of the batch ([`perturbation`]; a level the positives do not
-//! touch has a zero gradient and is not perturbed), the regression branch of the head runs again
+//! per image (`ur_scope: image`, the default: each image's slice of the level moves by ρ, the
+//! size the summary gives a perturbation of one image's features) or over the whole level
+//! tensor of the batch (`level`: each element then moves by about ρ/√(B·C·H·W), ~1e-3 on P3
+//! at ρ = 0.5, so UR acts as extra weight on `L_CE` more than as a perturbation)
+//! ([`perturbation`]; a level or image the positives do not touch has a zero gradient and is
+//! not perturbed), the regression branch of the head runs again
 //! on `P_l + ε*_l` (ε* a constant, as in SAM; the gradient of `L^ur` reaches the head and,
 //! through `P_l`, the FPN and backbone), and `γ·L^ur` is added. The summary does not define
 //! `L^ur`: `ur_loss` picks `L_CE` (default: refine the localization where the features are
@@ -33,7 +37,7 @@
 //! All terms are per positive (`[P]`) and reduced with the regression weights like any
 //! regression loss; the objective (`trainer::objective`) drives the steps.
 
-use crate::spec::config::{UgsSpec, UrLoss};
+use crate::spec::config::{UgsSpec, UrLoss, UrScope};
 use tch::{Kind, Tensor};
 
 /// `sign(u)·α/(e^(αβ) − 1)·(e^(β|u|) − 1)`.
@@ -164,9 +168,10 @@ impl Ugs {
 }
 
 /// `ε*_l = ρ·∇_{P_l} L / ‖∇_{P_l} L‖₂` for each level (zero where the gradient is zero), as
-/// constants. `loss` must depend on `levels` through a graph that is kept for the later
-/// backward pass.
-pub fn perturbation(levels: &[Tensor], loss: &Tensor, rho: f64) -> Vec<Tensor> {
+/// constants, the norm taken per `scope`: over each image's slice `[C, H, W]` of the level
+/// (`image`) or over the level's whole batch tensor `[B, C, H, W]` (`level`). `loss` must depend
+/// on `levels` through a graph that is kept for the later backward pass.
+pub fn perturbation(levels: &[Tensor], loss: &Tensor, rho: f64, scope: UrScope) -> Vec<Tensor> {
     let grads = Tensor::run_backward(&[loss], levels, true, false);
     levels
         .iter()
@@ -175,8 +180,19 @@ pub fn perturbation(levels: &[Tensor], loss: &Tensor, rho: f64) -> Vec<Tensor> {
             if !g.defined() {
                 return p.zeros_like().detach();
             }
-            let norm = g.norm().to_kind(g.kind()).clamp_min(1e-30);
-            (g / norm * rho).detach()
+            let norm = match scope {
+                UrScope::Level => g.norm().to_kind(g.kind()),
+                UrScope::Image => {
+                    let dims: Vec<i64> = (1..g.dim() as i64).collect();
+                    let mut shape = vec![1i64; g.dim()];
+                    shape[0] = -1;
+                    g.square()
+                        .sum_dim_intlist(dims.as_slice(), false, g.kind())
+                        .sqrt()
+                        .view(shape.as_slice())
+                }
+            };
+            (g / norm.clamp_min(1e-30) * rho).detach()
         })
         .collect()
 }

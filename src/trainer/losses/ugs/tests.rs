@@ -148,6 +148,7 @@ fn ur_perturbation_has_norm_rho_per_level() {
             &[a.shallow_clone(), b.shallow_clone(), unused.shallow_clone()],
             &loss,
             rho,
+            UrScope::Level,
         );
         for e in &eps[..2] {
             assert!((scalar(&e.norm()) - rho).abs() < 1e-12, "‖ε‖ = ρ");
@@ -167,4 +168,60 @@ fn ur_perturbation_has_norm_rho_per_level() {
     // the graph is kept: the loss can still be back-propagated
     loss.backward();
     assert!(a.grad().defined());
+}
+
+/// `ur_scope: image`: each image's slice of each level has norm ρ, its direction is that
+/// image's gradient (a hand-written gradient, not autograd's), and an image without loss is not
+/// moved.
+#[test]
+fn ur_perturbation_has_norm_rho_per_image_and_level() {
+    let mut rng = Rng::new(3);
+    let (av, bv) = (
+        uniform(&mut rng, 3 * 2 * 4 * 4, -1.0, 1.0),
+        uniform(&mut rng, 3 * 2 * 2 * 2, -1.0, 1.0),
+    );
+    let a = leaf(&av, &[3, 2, 4, 4]);
+    let b = leaf(&bv, &[3, 2, 2, 2]);
+    // Image 2 does not enter the loss: L = Σ_{images 0, 1} (sin a + 3 b²).
+    let used = |t: &Tensor| t.narrow(0, 0, 2);
+    let loss = used(&a).sin().sum(Kind::Double) + used(&b).square().sum(Kind::Double) * 3.0;
+    let rho = 0.5;
+    let eps = perturbation(
+        &[a.shallow_clone(), b.shallow_clone()],
+        &loss,
+        rho,
+        UrScope::Image,
+    );
+    let grads: [Vec<f64>; 2] = [
+        av.iter().map(|x| x.cos()).collect(),
+        bv.iter().map(|x| 6.0 * x).collect(),
+    ];
+    for (level, e) in eps.iter().enumerate() {
+        let e = to_vec(e);
+        let per = e.len() / 3;
+        for img in 0..3 {
+            let slice = &e[img * per..(img + 1) * per];
+            let norm = slice.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if img == 2 {
+                assert_eq!(norm, 0.0, "an image without loss is not moved");
+                continue;
+            }
+            assert!(
+                (norm - rho).abs() < 1e-12,
+                "level {level} image {img}: ‖ε‖ = {norm}"
+            );
+            let g = &grads[level][img * per..(img + 1) * per];
+            let gn = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let want: Vec<f64> = g.iter().map(|v| rho * v / gn).collect();
+            assert_close(slice, &want, 1e-12, "ε = ρ g / ‖g‖ per image");
+        }
+    }
+    // The batch-wide norm of the level scope is larger: per image it moves less.
+    let level = perturbation(&[a.shallow_clone()], &loss, rho, UrScope::Level);
+    let first: f64 = to_vec(&level[0])[..32]
+        .iter()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt();
+    assert!(first < rho, "level scope splits ρ over the batch: {first}");
 }

@@ -1,0 +1,94 @@
+//! Defaults that depend on other settings, applied in one place on the way from layers of
+//! settings to a typed config (before validation, so every job id already includes them).
+//!
+//! - `train.grad_clip`: 10 for the tiny detectors (what keeps L2 on FCOS distances trainable);
+//!   none for `torchvision_retinanet` and `torchvision_fcos`, whose training follows torchvision's
+//!   detection reference scripts (`references/detection/train.py`), which clip no gradients. A
+//!   spec that writes `train.grad_clip` (a number or null) keeps what it wrote.
+//! - `loss.reg.ur_scope` (UGS): `image` when UR is on (γ > 0) and the spec does not say;
+//!   dropped when γ = 0, where nothing reads it, so jobs without UR keep their ids.
+
+use super::config::{JobConfig, RegLossSpec, UrScope};
+use super::yaml::Value;
+
+/// Detector kinds whose training copies torchvision's reference recipe (no gradient clipping).
+const REFERENCE_RECIPE_DETECTORS: [&str; 2] = ["torchvision_retinanet", "torchvision_fcos"];
+
+/// Fills, in the settings tree, the defaults that depend on which keys were written.
+pub fn fill_written_defaults(value: &mut Value) {
+    let detector = value
+        .get("model")
+        .and_then(|m| m.get("detector"))
+        .and_then(|d| d.get("kind"))
+        .and_then(Value::as_str);
+    if !detector.is_some_and(|k| REFERENCE_RECIPE_DETECTORS.contains(&k)) {
+        return;
+    }
+    let Some(root) = value.as_mapping_mut() else {
+        return;
+    };
+    let train = root
+        .entry(Value::String("train".into()))
+        .or_insert_with(|| Value::Mapping(Default::default()));
+    if let Some(train) = train.as_mapping_mut() {
+        train
+            .entry(Value::String("grad_clip".into()))
+            .or_insert(Value::Null);
+    }
+}
+
+/// Fills, in the typed config, the defaults that depend on other fields' values.
+pub fn fill_dependent_defaults(cfg: &mut JobConfig) {
+    if let RegLossSpec::Ugs(u) = &mut cfg.loss.reg {
+        u.ur_scope = if u.gamma > 0.0 {
+            Some(u.ur_scope.unwrap_or(UrScope::Image))
+        } else {
+            None
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(yaml: &str) -> JobConfig {
+        let mut v: Value = serde_yaml::from_str(yaml).unwrap();
+        fill_written_defaults(&mut v);
+        let mut cfg: JobConfig = serde_yaml::from_value(v).unwrap();
+        fill_dependent_defaults(&mut cfg);
+        cfg
+    }
+
+    #[test]
+    fn grad_clip_default_depends_on_the_detector() {
+        assert_eq!(
+            resolved("model: {detector: {kind: fcos}}").train.grad_clip,
+            Some(10.0)
+        );
+        assert_eq!(resolved("{}").train.grad_clip, Some(10.0));
+        for kind in REFERENCE_RECIPE_DETECTORS {
+            let cfg = resolved(&format!("model: {{detector: {{kind: {kind}}}}}"));
+            assert_eq!(cfg.train.grad_clip, None, "{kind}");
+            let cfg = resolved(&format!(
+                "model: {{detector: {{kind: {kind}}}}}\ntrain: {{grad_clip: 5, lr: 0.1}}"
+            ));
+            assert_eq!((cfg.train.grad_clip, cfg.train.lr), (Some(5.0), 0.1));
+        }
+    }
+
+    #[test]
+    fn ur_scope_is_image_with_ur_and_absent_without() {
+        let ugs = |extra: &str| match resolved(&format!("loss: {{reg: {{kind: ugs{extra}}}}}"))
+            .loss
+            .reg
+        {
+            RegLossSpec::Ugs(u) => u.ur_scope,
+            _ => unreachable!(),
+        };
+        assert_eq!(ugs(", gamma: 0.1"), Some(UrScope::Image));
+        assert_eq!(ugs(", gamma: 0.1, ur_scope: level"), Some(UrScope::Level));
+        assert_eq!(ugs(""), None);
+        assert_eq!(ugs(", ur_scope: level"), None);
+    }
+}
