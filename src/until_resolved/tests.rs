@@ -31,7 +31,11 @@ fn added_seeds_are_ordinary_jobs_of_their_rows() {
     let (jobs, notes) = record.expand(&s).unwrap();
     let base = expand(&s).unwrap();
     let ids = |js: &[Job]| js.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
-    assert_eq!(ids(&jobs[..base.len()]), ids(&base), "the spec's jobs first, unchanged");
+    assert_eq!(
+        ids(&jobs[..base.len()]),
+        ids(&base),
+        "the spec's jobs first, unchanged"
+    );
     let extra: Vec<(&str, u64)> = jobs[base.len()..]
         .iter()
         .map(|j| (j.row.as_str(), j.seed))
