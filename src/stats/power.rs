@@ -215,18 +215,14 @@ fn nct_cdf_by_integral(t: f64, df: f64, nc: f64) -> f64 {
 
 /// Adaptive Simpson's rule to an absolute tolerance.
 fn simpson(f: &dyn Fn(f64) -> f64, a: f64, b: f64, tol: f64) -> f64 {
+    /// One panel: its ends and middle as (x, f(x)), Simpson's estimate over it.
     fn step(
         f: &dyn Fn(f64) -> f64,
-        a: f64,
-        b: f64,
-        fa: f64,
-        fm: f64,
-        fb: f64,
+        [(a, fa), (m, fm), (b, fb)]: [(f64, f64); 3],
         whole: f64,
         tol: f64,
         depth: u32,
     ) -> f64 {
-        let m = 0.5 * (a + b);
         let (lm, rm) = (0.5 * (a + m), 0.5 * (m + b));
         let (flm, frm) = (f(lm), f(rm));
         let left = (m - a) / 6.0 * (fa + 4.0 * flm + fm);
@@ -235,8 +231,14 @@ fn simpson(f: &dyn Fn(f64) -> f64, a: f64, b: f64, tol: f64) -> f64 {
         if depth == 0 || diff.abs() <= 15.0 * tol {
             return left + right + diff / 15.0;
         }
-        step(f, a, m, fa, flm, fm, left, tol / 2.0, depth - 1)
-            + step(f, m, b, fm, frm, fb, right, tol / 2.0, depth - 1)
+        step(f, [(a, fa), (lm, flm), (m, fm)], left, tol / 2.0, depth - 1)
+            + step(
+                f,
+                [(m, fm), (rm, frm), (b, fb)],
+                right,
+                tol / 2.0,
+                depth - 1,
+            )
     }
     // Start from a few panels so that a narrow feature is not stepped over.
     let panels = 16;
@@ -244,9 +246,16 @@ fn simpson(f: &dyn Fn(f64) -> f64, a: f64, b: f64, tol: f64) -> f64 {
     (0..panels)
         .map(|i| {
             let (x0, x1) = (a + i as f64 * h, a + (i + 1) as f64 * h);
-            let (fa, fb, fm) = (f(x0), f(x1), f(0.5 * (x0 + x1)));
+            let xm = 0.5 * (x0 + x1);
+            let (fa, fb, fm) = (f(x0), f(x1), f(xm));
             let whole = (x1 - x0) / 6.0 * (fa + 4.0 * fm + fb);
-            step(f, x0, x1, fa, fm, fb, whole, tol / panels as f64, 40)
+            step(
+                f,
+                [(x0, fa), (xm, fm), (x1, fb)],
+                whole,
+                tol / panels as f64,
+                40,
+            )
         })
         .sum()
 }
