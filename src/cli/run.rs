@@ -168,9 +168,16 @@ fn run_sweep(
         detach: exec.detach,
         ..RunOptions::default()
     };
+    // Rounds of --until-resolved add jobs: plan.json grows with them before they start (and
+    // is not written again when nothing changed: a full disk is then reported once, below).
+    let mut written: Vec<String> = file.jobs.iter().map(|j| j.id.clone()).collect();
     let mut round = |plan: &Plan| -> Result<Summary> {
         let file = PlanFile::new(plan, &spec, &hardware.preview(&plan.ids()));
-        write_json(&sweep.plan_path(), &file)?;
+        let ids: Vec<String> = file.jobs.iter().map(|j| j.id.clone()).collect();
+        if ids != written {
+            write_json(&sweep.plan_path(), &file)?;
+            written = ids;
+        }
         let display = schedule::Display::for_stderr();
         runtime
             .block_on(schedule::run(sweep, &spec, plan, &hardware, executor.as_ref(), &opts, display, &mut refresh))
