@@ -100,7 +100,13 @@ fn short_value(v: &Value) -> String {
 
 /// Expands a loaded spec. Problems from every job are gathered and reported once each.
 pub fn expand(spec: &Spec) -> Result<Vec<Job>, SpecErrors> {
-    let seed_values: Vec<Value> = spec.seeds.iter().map(|s| Value::from(*s)).collect();
+    expand_seeds(spec, &spec.seeds)
+}
+
+/// Expands a loaded spec as if its seeds were `seeds` (the seeds a sweep adds to settle a
+/// claim are jobs of the same rows, ids from the same hash).
+pub fn expand_seeds(spec: &Spec, seeds: &[u64]) -> Result<Vec<Job>, SpecErrors> {
+    let seed_values: Vec<Value> = seeds.iter().map(|s| Value::from(*s)).collect();
     let scale_layers: Vec<Layer> = spec
         .scales
         .iter()
@@ -125,7 +131,7 @@ pub fn expand(spec: &Spec) -> Result<Vec<Job>, SpecErrors> {
             .collect();
         let sizes: Vec<usize> = axes.iter().map(|(a, _)| a.values.len()).collect();
         for point in points(&sizes) {
-            for (si, _) in spec.seeds.iter().enumerate() {
+            for (si, _) in seeds.iter().enumerate() {
                 work.push((vi, axes.clone(), point.clone(), si));
             }
         }

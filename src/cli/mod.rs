@@ -8,6 +8,7 @@ mod specs;
 mod status;
 mod tables;
 mod train;
+mod until_resolved;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,6 +143,8 @@ enum Command {
         args: SpecArgs,
         #[command(flatten)]
         exec: ExecArgs,
+        #[command(flatten)]
+        until: until_resolved::UntilArgs,
     },
     /// Finish an interrupted sweep from its directory
     #[command(after_help = "Example:\n  sweep resume results/ablation_ugs")]
@@ -149,6 +152,8 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         exec: ExecArgs,
+        #[command(flatten)]
+        until: until_resolved::UntilArgs,
     },
     /// Show the state of every job of a sweep
     #[command(
@@ -172,6 +177,9 @@ enum Command {
         /// Use only these GPUs (indices)
         #[arg(long, value_delimiter = ',')]
         gpus: Option<Vec<u32>>,
+        /// The sweep directory whose results the power line reads (default: results/<spec name>/)
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Render a sweep's table (also written to DIR/tables/)
     #[command(
@@ -324,8 +332,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
             out,
             args,
             exec,
-        } => run::run(&spec, out, &args, &exec),
-        Command::Resume { dir, exec } => run::resume(&dir, &exec),
+            until,
+        } => run::run(&spec, out, &args, &exec, &until),
+        Command::Resume { dir, exec, until } => run::resume(&dir, &exec, &until),
         Command::Status { dir, json } => status::status(&dir, json),
         Command::Plot { dir } => tables::plot(&dir),
         Command::Plan {
@@ -333,7 +342,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             args,
             json,
             gpus,
-        } => plan::plan(&spec, &args, json, gpus.as_deref()),
+            out,
+        } => plan::plan(&spec, &args, json, gpus.as_deref(), out.as_deref()),
         Command::Table { dir, format, name } => tables::table(&dir, format, name.as_deref()),
         Command::Train {
             config,

@@ -11,7 +11,13 @@ use crate::plan::{Plan, PlanFile};
 use crate::report;
 use crate::schedule::place;
 
-pub(super) fn plan(spec: &Path, args: &SpecArgs, json: bool, gpus: Option<&[u32]>) -> Result<u8> {
+pub(super) fn plan(
+    spec: &Path,
+    args: &SpecArgs,
+    json: bool,
+    gpus: Option<&[u32]>,
+    out: Option<&Path>,
+) -> Result<u8> {
     let path = find_spec(spec)?;
     let spec = load_spec(&path, args)?;
     let reference = spec.read_reference().map_err(bad)?;
@@ -27,6 +33,8 @@ pub(super) fn plan(spec: &Path, args: &SpecArgs, json: bool, gpus: Option<&[u32]
         println!("{}", serde_json::to_string_pretty(&file)?);
     } else {
         print_plan(&file, &plan);
+        let dir = out.map_or_else(|| Path::new("results").join(&spec.name), Path::to_path_buf);
+        super::until_resolved::print_power(&spec, reference.as_ref(), &dir)?;
     }
     Ok(code::OK)
 }

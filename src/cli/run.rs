@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::specs::{find_spec, load_spec, read_sweep, reload};
+use super::until_resolved::{self as until, UntilArgs};
 use super::{bad, code, cores, ExecArgs, SpecArgs};
 use crate::execute::slurm::{SlurmExecutor, SlurmOptions};
 use crate::execute::{local::LocalExecutor, Executor};
@@ -20,18 +21,19 @@ pub(super) fn run(
     out: Option<PathBuf>,
     args: &SpecArgs,
     exec: &ExecArgs,
+    until: &UntilArgs,
 ) -> Result<u8> {
     let path = find_spec(spec)?;
     let spec = load_spec(&path, args)?;
     let reference = spec.read_reference().map_err(bad)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&spec.name));
-    run_sweep(spec, reference, &SweepDir::new(dir), exec, true)
+    run_sweep(spec, reference, &SweepDir::new(dir), exec, true, until)
 }
 
-pub(super) fn resume(dir: &Path, exec: &ExecArgs) -> Result<u8> {
+pub(super) fn resume(dir: &Path, exec: &ExecArgs, until: &UntilArgs) -> Result<u8> {
     let sweep = SweepDir::new(dir);
     let (spec, reference) = reload(&sweep)?;
-    run_sweep(spec, reference, &sweep, exec, false)
+    run_sweep(spec, reference, &sweep, exec, false, until)
 }
 
 /// Where jobs run: Slurm when the settings say so, else the GPUs found (or the CPU cores).
@@ -62,12 +64,16 @@ fn run_sweep(
     sweep: &SweepDir,
     exec: &ExecArgs,
     fresh: bool,
+    until: &UntilArgs,
 ) -> Result<u8> {
     let jobs = crate::expand::expand(&spec).map_err(bad)?;
-    let plan = Plan::new(jobs).map_err(bad)?;
-    report::check_spec_tables(&spec, &plan, reference.as_ref()).map_err(bad)?;
+    let spec_plan = Plan::new(jobs).map_err(bad)?;
+    report::check_spec_tables(&spec, &spec_plan, reference.as_ref()).map_err(bad)?;
     sweep.create()?;
     let _lock = sweep.lock()?;
+    // The spec's jobs and the seeds `--until-resolved` added (with its budget, if it goes on).
+    let (mut added, budget) = until::start(sweep, &spec, until, fresh)?;
+    let plan = until::plan(&spec, &added)?;
     // `run` takes the spec's executor section; `resume` what the sweep last ran with. The
     // command line wins over both.
     let executor_json = sweep.root.join("executor.json");
@@ -96,6 +102,11 @@ fn run_sweep(
     if on_slurm {
         crate::execute::slurm::fit::check(&SlurmOptions::from_spec(&settings)).map_err(bad)?;
     }
+    if exec.detach && budget.is_some() {
+        return Err(bad(
+            "--until-resolved follows every round to its end: drop --detach",
+        ));
+    }
     if exec.detach && !on_slurm {
         return Err(bad("--detach needs the Slurm executor (--executor slurm, or executor: {kind: slurm} in the spec)"));
     }
@@ -107,7 +118,8 @@ fn run_sweep(
         max_per_gpu: exec.max_per_gpu,
         ..place::Policy::default()
     };
-    let (hardware, notice) = hardware(&settings, exec.gpus.as_deref(), policy, &plan);
+    // The spec's own jobs set the CPU split: seeds added later do not change it.
+    let (hardware, notice) = hardware(&settings, exec.gpus.as_deref(), policy, &spec_plan);
     if let Some(n) = notice {
         eprintln!("sweep: {n}");
     }
@@ -156,10 +168,25 @@ fn run_sweep(
         detach: exec.detach,
         ..RunOptions::default()
     };
-    let display = schedule::Display::for_stderr();
-    let summary = runtime
-        .block_on(schedule::run(sweep, &spec, &plan, &hardware, executor.as_ref(), &opts, display, &mut refresh))
-        .with_context(|| format!("stopped the sweep in {0} (nothing finished is lost; `sweep resume {0}` goes on once this is fixed)", sweep.root.display()))?;
+    // Rounds of --until-resolved add jobs: plan.json grows with them before they start (and
+    // is not written again when nothing changed: a full disk is then reported once, below).
+    let mut written: Vec<String> = file.jobs.iter().map(|j| j.id.clone()).collect();
+    let mut round = |plan: &Plan| -> Result<Summary> {
+        let file = PlanFile::new(plan, &spec, &hardware.preview(&plan.ids()));
+        let ids: Vec<String> = file.jobs.iter().map(|j| j.id.clone()).collect();
+        if ids != written {
+            write_json(&sweep.plan_path(), &file)?;
+            written = ids;
+        }
+        let display = schedule::Display::for_stderr();
+        runtime
+            .block_on(schedule::run(sweep, &spec, plan, &hardware, executor.as_ref(), &opts, display, &mut refresh))
+            .with_context(|| format!("stopped the sweep in {0} (nothing finished is lost; `sweep resume {0}` goes on once this is fixed)", sweep.root.display()))
+    };
+    let summary = match budget {
+        None => round(&plan)?,
+        Some(n) => until::drive(sweep, &spec, reference.as_ref(), &mut added, n, &mut round)?,
+    };
     let record = read_sweep(sweep)?;
     let tables = report::write_tables(sweep, &record, &spec, reference.as_ref())?;
     for table in &tables {

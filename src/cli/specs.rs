@@ -146,7 +146,7 @@ pub(super) fn read_sweep(sweep: &SweepDir) -> Result<SweepRecord> {
         ),
     }
     let (spec, _) = reload(sweep)?;
-    let plan = Plan::new(crate::expand::expand(&spec).map_err(bad)?).map_err(bad)?;
+    let plan = super::until_resolved::plan_on_disk(sweep, &spec)?;
     let file = PlanFile::new(&plan, &spec, &std::collections::HashMap::new());
     Ok(sweep.read_with(file))
 }

@@ -38,6 +38,13 @@ pub enum JobStatus {
     Unsupported {
         reason: String,
     },
+    /// A seed added to a row by `sweep run --until-resolved` (round 1 follows the spec's own
+    /// seeds): this job joined the sweep. Only ever an event, never a job's state.
+    SeedAdded {
+        row: String,
+        seed: u64,
+        round: u32,
+    },
     /// A file of the job was damaged (torn, garbled, foreign): it was moved aside to `moved_to`
     /// and the job runs again. Only ever an event, never a job's state.
     Damaged {

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::power_need::SeedsNeeded;
 use super::Units;
 use crate::spec::table::ClaimSpec;
 use crate::stats::{self, Test};
@@ -84,14 +85,16 @@ pub struct Claim {
     /// val_sd² / (val_sd² + se²): the share of the difference's spread that is val-set noise
     /// (the rest, se, is seed noise measured on the fixed val set).
     pub val_share: Option<f64>,
-    /// For an unresolved claim with the paper's difference: the seeds per side at which a true
-    /// difference of the paper's size would be found at the claim's level with 80% power, at
-    /// the spread measured so far (None: no such number up to 1,000 seeds, or nothing to go by).
+    /// For an unresolved claim with the paper's difference: the seeds per row at which a true
+    /// difference of the paper's size would be found with 80% power, at the spread measured so
+    /// far ([`SeedsNeeded`]; None: no such number up to 1,000 seeds, or nothing to go by).
     pub seeds_to_resolve: Option<usize>,
+    /// The power calculation behind `seeds_to_resolve`, for any verdict, or why there is none.
+    pub seeds_needed: SeedsNeeded,
 }
 
 /// The power [`Claim::seeds_to_resolve`] is computed for.
-pub const POWER: f64 = 0.8;
+pub const POWER: f64 = super::power_need::POWER;
 
 /// What the builder found for one claim.
 pub(crate) struct Input {
@@ -187,21 +190,15 @@ fn claim(
         _ => Verdict::Unresolved,
     };
     let val_sd = val_sd(&input);
-    let seeds_to_resolve = match (&test, paper_diff) {
-        (Some(t), Some(d)) if verdict == Verdict::Unresolved => {
-            let paired = t.kind == stats::TestKind::Paired;
-            // The spread per seed: of the differences (paired), else of the two rows pooled.
-            let sd = if paired {
-                t.se * (na as f64).sqrt()
-            } else {
-                let var = |s: &Option<Vec<SeedValue>>| {
-                    let v: Vec<f64> = s.iter().flatten().map(|x| x.value).collect();
-                    stats::sample_var(&v).unwrap_or(0.0)
-                };
-                ((var(&input.row) + var(&input.than)) / 2.0).sqrt()
-            };
-            stats::seeds_needed(d, sd, level, POWER, paired, 1000)
-        }
+    let need = super::power_need::need(
+        test.as_ref(),
+        [&input.row, &input.than],
+        paper_diff,
+        level,
+        holm_claims,
+    );
+    let seeds_to_resolve = match need {
+        SeedsNeeded::Seeds { n, .. } if verdict == Verdict::Unresolved => Some(n),
         _ => None,
     };
     let val_share = test
@@ -239,7 +236,7 @@ fn claim(
             };
             if let Some(n) = seeds_to_resolve {
                 paper += &format!(
-                    "; about {n} seeds a side would resolve a difference of the paper's size ({:.0}% power)",
+                    "; {n} seeds a row would resolve a difference of the paper's size ({:.0}% power)",
                     POWER * 100.0
                 );
             }
@@ -290,6 +287,7 @@ fn claim(
         val_sd,
         val_share,
         seeds_to_resolve,
+        seeds_needed: need,
     }
 }
 

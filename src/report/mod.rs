@@ -6,11 +6,13 @@
 mod build;
 mod caption;
 mod check;
+mod claim_jobs;
 pub(crate) mod claims;
 mod csv;
 pub mod html;
 mod latex;
 mod markdown;
+pub mod power_need;
 mod text_claims;
 mod write;
 
@@ -19,9 +21,11 @@ use crate::journal::{JobStatus, JobView};
 pub use self::csv::{claims as claims_csv, render as csv};
 pub use build::build;
 pub use check::check;
+pub use claim_jobs::claim_jobs;
 pub use claims::{Claim, SeedValue, Verdict};
 pub use latex::render as latex;
 pub use markdown::render as markdown;
+pub use power_need::SeedsNeeded;
 pub use text_claims::TextCheck;
 pub use write::{check_spec_tables, write_tables};
 

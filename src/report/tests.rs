@@ -344,12 +344,12 @@ fn claims_are_paired_t_tests_with_holm_across_the_table() {
     assert_eq!(
         t.claims[0].text,
         "UGS > L2 on AP: unresolved, +4.0 [95% CI -0.3, +8.3] (paired t, 3 seeds, df 2, \
-          p = 0.057, Holm p = 0.17 (3 claims)); paper +2.2, inside our CI; about 7 seeds a side \
+          p = 0.057, Holm p = 0.17 (3 claims)); paper +2.2, inside our CI; 10 seeds a row \
          would resolve a difference of the paper's size (80% power)"
     );
-    // statsmodels' exact TTestPower().solve_power(0.022 / 0.0173, alpha=0.05, power=0.8) is
-    // 7.02 seeds (power 0.799 at 7): the approximation is within one seed.
-    assert_eq!(t.claims[0].seeds_to_resolve, Some(7));
+    // statsmodels' TTestPower().solve_power(0.022 / 0.0173, alpha=0.05 / 3, power=0.8) is
+    // 9.50 seeds: Holm's strictest level for three claims, rounded up.
+    assert_eq!(t.claims[0].seeds_to_resolve, Some(10));
     let c = &t.claims[0];
     assert_eq!(c.verdict, Verdict::Unresolved);
     let test = c.test.as_ref().unwrap();
@@ -809,4 +809,53 @@ fn the_shipped_papers_text_claims_read_their_own_tables() {
         (c.computed.unwrap() - 2.2).abs() < 1e-9 && c.agrees == Some(true),
         "{c:?}"
     );
+}
+
+#[test]
+fn a_claims_jobs_are_the_ones_its_test_reads() {
+    let mut jobs = Vec::new();
+    for seed in 0..3 {
+        for (row, reg, tag) in [
+            ("1.00:1.00", RegLossSpec::L1, "a1"),
+            ("1.00:1.00", RegLossSpec::Ciou, "a2"),
+            ("0.25:0.25", RegLossSpec::L1, "b1"),
+            ("0.25:0.25", RegLossSpec::Ciou, "b2"),
+        ] {
+            jobs.push(job(&format!("{tag}s{seed}"), row, seed, reg, 32));
+        }
+    }
+    let p = plan(jobs);
+    let values: Vec<(String, f64)> = p
+        .jobs
+        .iter()
+        .map(|j| (j.id.clone(), 0.7 + 0.01 * j.seed as f64))
+        .collect();
+    let refs: Vec<(&str, f64)> = values.iter().map(|(i, v)| (i.as_str(), *v)).collect();
+    let views = views("AP50", &refs);
+    let s = spec(
+        "{columns: {axis: loss.reg.kind, labels: {l1: L1, ciou: CIoU}}, metrics: [AP50], \
+         claims: [{row: '0.25:0.25', than: '1.00:1.00', metric: AP50, column: CIoU}, \
+         {row: '0.25:0.25', than: '1.00:1.00', metric: AP50}, \
+         {row: '0.25:0.25', than: '1.00:1.00', metric: AP50, column: SmoothL1}]}",
+    );
+    let cells = crate::report::claim_jobs(&p, &s);
+    let ids = |side: &[&PlannedJob]| side.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
+    let [row, than] = cells[0].as_ref().unwrap();
+    assert_eq!(ids(row), ["b2s0", "b2s1", "b2s2"]);
+    assert_eq!(ids(than), ["a2s0", "a2s1", "a2s2"]);
+    // No column named: the first group, as the claim's test takes it.
+    let [row, _] = cells[1].as_ref().unwrap();
+    assert_eq!(ids(row), ["b1s0", "b1s1", "b1s2"]);
+    assert!(cells[2].is_none(), "a column the table does not have");
+    // The test reads exactly these jobs' seeds.
+    let t = build(&p, &s, None, &views, "t");
+    let seeds: Vec<u64> = t.claims[0]
+        .values
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|v| v.seed)
+        .collect();
+    assert_eq!(seeds, [0, 1, 2]);
+    assert_eq!(t.claims[2].verdict, Verdict::NoSuchCell);
 }

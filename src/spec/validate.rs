@@ -51,6 +51,20 @@ pub fn validate(cfg: &JobConfig) -> Vec<Problem> {
     combinations(&mut c, cfg);
     if let Some(f) = &cfg.fake {
         c.check(f.iterations >= 1, "fake.iterations", f.iterations, ">= 1");
+        if let Some(ap) = &f.ap {
+            c.check(
+                ap.mean.is_finite(),
+                "fake.ap.mean",
+                ap.mean,
+                "a finite number",
+            );
+            c.check(
+                ap.sd >= 0.0 && ap.sd.is_finite(),
+                "fake.ap.sd",
+                ap.sd,
+                ">= 0",
+            );
+        }
     }
     c.0
 }

@@ -1,6 +1,7 @@
 //! The project's statistics: mean and sample spread over seeds, Student's t (CDF and quantile),
 //! Welch's and the paired t test with the confidence interval of a difference, Holm's
-//! correction for several tests at once, and a seeded bootstrap. Checked against scipy,
+//! correction for several tests at once, a seeded bootstrap, and the power of a t test (the
+//! seeds that would settle a difference). Checked against scipy,
 //! statsmodels and numpy (`tests/golden_stats.py`).
 
 mod bootstrap;
@@ -10,7 +11,7 @@ mod ttest;
 
 pub use bootstrap::{bootstrap, percentile, Resampler, SplitMix64};
 pub use dist::{ln_gamma, reg_inc_beta, t_cdf, t_quantile, t_two_sided_p};
-pub use power::seeds_needed;
+pub use power::{nct_cdf, normal_cdf, power, seeds_needed, Design};
 pub use ttest::{paired, welch, Test, TestKind};
 
 /// Arithmetic mean (NaN for no values).

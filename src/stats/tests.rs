@@ -119,20 +119,68 @@ fn bootstrap_replays_numpys_resamples_and_percentiles() {
 }
 
 #[test]
-fn seeds_needed_is_within_one_seed_of_statsmodels_exact_power() {
+fn seeds_needed_equals_statsmodels_solve_power_rounded_up() {
     let g = golden();
+    let mut checked = 0;
+    for c in g["power_exact"].as_array().unwrap() {
+        let design = if c["paired"].as_bool().unwrap() {
+            Design::Paired
+        } else {
+            Design::TwoRows
+        };
+        let (effect, level) = (f(&c["effect"]), f(&c["level"]));
+        for (n, want) in c["power_at"].as_object().unwrap() {
+            let n: usize = n.parse().unwrap();
+            close(
+                power(effect, n, level, design),
+                f(want),
+                &format!("power n={n} {c}"),
+            );
+        }
+        let ours = seeds_needed(effect, 1.0, level, 0.8, design, 1000).unwrap();
+        // statsmodels' own powers agree: enough from our n on, too little below it.
+        for (k, p) in c["power_at"].as_object().unwrap() {
+            let k: usize = k.parse().unwrap();
+            assert_eq!(k >= ours, f(p) >= 0.8, "n={k}: ours {ours}, {c}");
+        }
+        // solve_power's real root, rounded up, where it found one above its lower bound of 2
+        // (it answers 2 or NaN when the root is at or below two seeds).
+        if let Some(n) = c["solve_power"].as_f64().filter(|n| *n > 2.0) {
+            assert_eq!(ours, n.ceil() as usize, "{c}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 42);
+    // The older fixture's cases (level 0.95, integer answers) agree too.
     for c in g["power"].as_array().unwrap() {
+        let design = if c["paired"].as_bool().unwrap() {
+            Design::Paired
+        } else {
+            Design::TwoRows
+        };
         let exact = c["n"].as_u64().unwrap().max(2) as usize;
-        let ours = seeds_needed(
-            f(&c["effect"]),
-            1.0,
-            0.95,
-            0.8,
-            c["paired"].as_bool().unwrap(),
-            1000,
-        )
-        .unwrap();
-        assert!(ours.abs_diff(exact) <= 1, "{c}: ours {ours}");
+        let ours = seeds_needed(f(&c["effect"]), 1.0, 0.95, 0.8, design, 1000).unwrap();
+        assert_eq!(ours, exact, "{c}");
+    }
+}
+
+#[test]
+fn noncentral_t_and_normal_cdfs_match_scipy() {
+    let g = golden();
+    let cases = g["nct"].as_array().unwrap();
+    assert!(cases.len() > 400);
+    for c in cases {
+        let ours = nct_cdf(f(&c["t"]), f(&c["df"]), f(&c["nc"]));
+        let want = f(&c["value"]);
+        // Absolute 1e-9: a power is a probability near 0.8, never a far tail.
+        assert!((ours - want).abs() <= 1e-9, "{c}: ours {ours:.17e}");
+    }
+    for c in g["normal"].as_array().unwrap() {
+        let (ours, want) = (normal_cdf(f(&c["x"])), f(&c["value"]));
+        assert!(
+            (ours - want).abs() <= 1e-15 + 1e-12 * want,
+            "{c}: ours {ours:.17e}"
+        );
     }
 }
 
@@ -156,13 +204,23 @@ fn tests_need_two_values_a_side_and_equal_pairs() {
 
 #[test]
 fn seeds_needed_grows_with_the_spread_and_shrinks_when_paired() {
-    let few = seeds_needed(0.01, 0.005, 0.95, 0.8, false, 1000).unwrap();
-    let many = seeds_needed(0.01, 0.01, 0.95, 0.8, false, 1000).unwrap();
+    let few = seeds_needed(0.01, 0.005, 0.95, 0.8, Design::TwoRows, 1000).unwrap();
+    let many = seeds_needed(0.01, 0.01, 0.95, 0.8, Design::TwoRows, 1000).unwrap();
     assert!(few < many, "{few} {many}");
     // The usual normal-theory figure: n ≈ 2 (1.96 + 0.84)² (sd/diff)² = 15.7 → 17 with t.
     assert!((16..=18).contains(&many), "{many}");
-    let paired_n = seeds_needed(0.01, 0.01, 0.95, 0.8, true, 1000).unwrap();
+    let paired_n = seeds_needed(0.01, 0.01, 0.95, 0.8, Design::Paired, 1000).unwrap();
     assert!(paired_n < many);
-    assert_eq!(seeds_needed(0.0, 0.01, 0.95, 0.8, false, 1000), None);
-    assert_eq!(seeds_needed(0.001, 0.5, 0.95, 0.8, false, 50), None);
+    assert_eq!(
+        seeds_needed(0.0, 0.01, 0.95, 0.8, Design::TwoRows, 1000),
+        None
+    );
+    assert_eq!(
+        seeds_needed(0.001, 0.5, 0.95, 0.8, Design::TwoRows, 50),
+        None
+    );
+    assert_eq!(
+        seeds_needed(0.01, 0.0, 0.95, 0.8, Design::Paired, 50),
+        Some(2)
+    );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::{read_json, write_json};
-use crate::spec::config::{FakeOutcome, FakeSpec};
+use crate::spec::config::{FakeMetric, FakeOutcome, FakeSpec};
 
 /// What the fake keeps across restarts.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -32,6 +32,18 @@ pub enum FakeEnd {
     },
     Crash(String),
     OutOfMemory,
+}
+
+/// `mean + sd · z`, z standard normal (Box–Muller) from SplitMix64 seeded by the job's seed
+/// and the two numbers: the same value on every run and every resume.
+pub fn drawn(m: &FakeMetric, seed: u64) -> f64 {
+    let key = seed ^ m.mean.to_bits().rotate_left(17) ^ m.sd.to_bits().rotate_left(41);
+    let mut g = sweep::stats::SplitMix64::new(key);
+    // Uniforms in (0, 1]: 53 random bits, never 0 (ln 0).
+    let mut uniform = || ((g.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    let (u1, u2) = (uniform(), uniform());
+    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+    m.mean + m.sd * z
 }
 
 /// One step of the checksum: any skipped or repeated iteration changes the final value.

@@ -548,10 +548,13 @@ fn run_fake(
             iterations,
             seconds,
         } => {
-            // The checksum in the AP slot lets tests compare runs; fake jobs are never tabled.
-            let metrics = [("AP".to_string(), (checksum % 1_000_000) as f64 / 1e6)]
-                .into_iter()
-                .collect();
+            // The checksum in the AP slot lets tests compare runs, unless a drawn AP is asked
+            // for (tests of claims over seeds).
+            let ap = match &spec.ap {
+                Some(m) => fake::drawn(m, seed),
+                None => (checksum % 1_000_000) as f64 / 1e6,
+            };
+            let metrics = [("AP".to_string(), ap)].into_iter().collect();
             Ending::Done {
                 metrics,
                 iterations,

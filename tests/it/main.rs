@@ -18,6 +18,7 @@ mod spec_errors;
 mod storage;
 mod sweep_e2e;
 mod torchvision_spec;
+mod until_resolved;
 mod util;
 
 #[allow(dead_code)]

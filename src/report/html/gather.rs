@@ -160,7 +160,7 @@ fn job_entry(
                 "diverged".into()
             }
             JobStatus::Done => "done".into(),
-            JobStatus::Pending => "pending".into(),
+            JobStatus::Pending | JobStatus::SeedAdded { .. } => "pending".into(),
             JobStatus::Damaged { .. } => "damaged".into(),
         },
         Some(JobView::Damaged(why)) => {

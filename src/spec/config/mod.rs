@@ -176,6 +176,19 @@ pub struct FakeSpec {
     pub fail_attempts: u32,
     /// GPU memory the job reports as its peak.
     pub memory_mib: u64,
+    /// Report AP as a normal draw instead of the checksum (for tests of claims over seeds);
+    /// absent from the hash when unset, so other fake jobs keep their ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ap: Option<FakeMetric>,
+}
+
+/// A fake job's AP: `mean + sd · z`, z a standard normal drawn from the job's seed and these
+/// two numbers (rows with different means draw differently on the same seed).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FakeMetric {
+    pub mean: f64,
+    pub sd: f64,
 }
 
 impl Default for FakeSpec {
@@ -187,6 +200,7 @@ impl Default for FakeSpec {
             at_iteration: 5,
             fail_attempts: 0,
             memory_mib: 1000,
+            ap: None,
         }
     }
 }
