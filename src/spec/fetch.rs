@@ -35,7 +35,7 @@ pub fn how_to_get(key: &str, path: &Path, cfg: &JobConfig) -> Option<String> {
     }
     // torchvision's file names: `<model>-<hash>.pth`, converted under the same stem.
     let stem = path.file_stem()?.to_str()?;
-    let known = TORCHVISION_FILES.iter().any(|f| *f == stem);
+    let known = TORCHVISION_FILES.contains(&stem);
     let out = path.display();
     Some(if known {
         format!(

@@ -16,9 +16,17 @@ fn shipped() -> Vec<std::path::PathBuf> {
     specs
 }
 
-/// What each shipped sweep runs at `--scale full`, as its header says: detector kinds,
-/// backbone (`resnet` depths, or the tiny stand-in), dataset kind, job count.
-const FULL: [(&str, &[&str], &[u32], &str, usize); 9] = [
+/// What a shipped sweep runs at `--scale full`, as its header says: name, detector kinds,
+/// backbone (`resnet` depths, or none for the tiny stand-in), dataset kind, job count.
+type FullScale = (
+    &'static str,
+    &'static [&'static str],
+    &'static [u32],
+    &'static str,
+    usize,
+);
+
+const FULL: [FullScale; 9] = [
     ("ablation_ugs", &["fcos"], &[], "visdrone", 15),
     ("alwa_t1", &["torchvision_retinanet"], &[50], "voc", 99),
     ("alwa_t2", &["torchvision_retinanet"], &[50, 101], "voc", 54),
