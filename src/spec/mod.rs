@@ -105,7 +105,9 @@ pub struct Spec {
     /// Which of `grid`'s axes the chosen scale set (for locating their errors).
     pub grid_from_scale: Vec<bool>,
     pub seeds: Vec<u64>,
-    /// Named override sets (`quick`, `full`, ...); the chosen one applies after the grid.
+    /// Named override sets (`quick`, `full`, ...): each scale's flat dotted keys; the chosen
+    /// one applies after the grid. Its per-row keys are in `Variant::scale_set`, its axes in
+    /// `grid` and its table fields in `tables` (see `scale.rs`).
     pub scales: Vec<(String, Vec<(String, Value)>)>,
     pub scale: Option<String>,
     pub overrides: Vec<Override>,
