@@ -94,6 +94,18 @@ fn short_value(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
+        // A whole section (`model.backbone: {kind: resnet, depth: 50, weights: w/r50.st}`):
+        // its scalar values, a path by its file stem ("resnet 50 r50").
+        Value::Mapping(m) if m.values().all(|v| !v.is_mapping() && !v.is_sequence()) => m
+            .values()
+            .map(|v| match v {
+                Value::String(s) if s.contains('/') => std::path::Path::new(s)
+                    .file_stem()
+                    .map_or(s.clone(), |f| f.to_string_lossy().into_owned()),
+                other => short_value(other),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
@@ -126,7 +138,13 @@ pub fn expand_seeds(spec: &Spec, seeds: &[u64]) -> Result<Vec<Job>, SpecErrors> 
         let axes: Vec<(&crate::spec::Axis, LayerAt)> = spec
             .grid
             .iter()
-            .map(|a| (a, LayerAt::Grid))
+            .enumerate()
+            .map(
+                |(j, a)| match (spec.grid_from_scale.get(j), spec.scale_index()) {
+                    (Some(true), Some(si)) => (a, LayerAt::ScaleGrid(si)),
+                    _ => (a, LayerAt::Grid),
+                },
+            )
             .chain(variant.grid.iter().map(|a| (a, LayerAt::VariantGrid(vi))))
             .collect();
         let sizes: Vec<usize> = axes.iter().map(|(a, _)| a.values.len()).collect();
@@ -158,6 +176,13 @@ pub fn expand_seeds(spec: &Spec, seeds: &[u64]) -> Result<Vec<Job>, SpecErrors> 
                 });
             }
             layers.extend(scale_layers.iter().copied());
+            if let Some(si) = spec.scale_index() {
+                layers.extend(variant.scale_set.iter().map(|(k, v)| Layer {
+                    key: k,
+                    value: v,
+                    at: LayerAt::ScaleVariant(si, *vi),
+                }));
+            }
             layers.push(Layer {
                 key: "train.seed",
                 value: &seed_values[*si],

@@ -8,8 +8,10 @@ pub mod config;
 mod error;
 mod executor;
 mod implied;
+mod fetch;
 mod parse;
 mod resolve;
+mod scale;
 pub mod table;
 mod validate;
 pub mod weights_hash;
@@ -45,6 +47,9 @@ pub struct Variant {
     pub set: Vec<(String, Value)>,
     /// Axes that apply to this variant only, after the spec-wide grid.
     pub grid: Vec<Axis>,
+    /// The chosen scale's keys for this variant (`scales.<s>.variants.<name>`), applied after
+    /// the scale's own keys.
+    pub scale_set: Vec<(String, Value)>,
 }
 
 /// One cartesian axis: a dotted key and the values it takes.
@@ -98,8 +103,12 @@ pub struct Spec {
     pub base: Value,
     pub variants: Vec<Variant>,
     pub grid: Vec<Axis>,
+    /// Which of `grid`'s axes the chosen scale set (for locating their errors).
+    pub grid_from_scale: Vec<bool>,
     pub seeds: Vec<u64>,
-    /// Named override sets (`quick`, `full`, ...); the chosen one applies after the grid.
+    /// Named override sets (`quick`, `full`, ...): each scale's flat dotted keys; the chosen
+    /// one applies after the grid. Its per-row keys are in `Variant::scale_set`, its axes in
+    /// `grid` and its table fields in `tables` (see `scale.rs`).
     pub scales: Vec<(String, Vec<(String, Value)>)>,
     pub scale: Option<String>,
     pub overrides: Vec<Override>,
@@ -138,6 +147,13 @@ pub fn load(path: &Path, scale: Option<&str>, overrides: &[Override]) -> Result<
 }
 
 impl Spec {
+    /// Index of the chosen scale in `scales`.
+    pub fn scale_index(&self) -> Option<usize> {
+        self.scales
+            .iter()
+            .position(|(n, _)| Some(n) == self.scale.as_ref())
+    }
+
     /// The paper's numbers of every table that names a reference file (read relative to the
     /// spec's folder), gathered into one file keyed by table name.
     pub fn read_reference(&self) -> Result<Option<ReferenceFile>, SpecErrors> {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::error::{explain_serde, ErrorKind, Origin, SpecError, SpecErrors};
 use super::executor::{is_slurm_memory, is_slurm_time, ExecutorSpec};
+use super::scale::{self, Scale};
 use super::yaml::{self, Pos, Seg, Value};
 use super::{
     key_path, render, resolve, Axis, JobConfig, Override, Resources, Spec, TableSpec, Variant,
@@ -59,15 +60,23 @@ struct VariantFile {
 }
 
 /// The file being read and the problems found so far.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     path: &'a Path,
     locator: &'a yaml::Locator,
+    /// The whole file as a YAML value, for tables read again under a scale.
+    source_value: Value,
     errors: Vec<SpecError>,
 }
 
 impl Ctx<'_> {
     /// Records a problem at a document path (`variants[2].grid`), located in the file.
-    fn push(&mut self, kind: ErrorKind, at: &[Seg], problem: String, allowed: Option<String>) {
+    pub(super) fn push(
+        &mut self,
+        kind: ErrorKind,
+        at: &[Seg],
+        problem: String,
+        allowed: Option<String>,
+    ) {
         let pos = self.locator.locate(at);
         self.push_at(kind, pos, render(at), problem, allowed);
     }
@@ -121,14 +130,52 @@ pub fn parse(
     let mut cx = Ctx {
         path,
         locator: &locator,
+        source_value: yaml::parse_value(&source).unwrap_or(Value::Null),
         errors: Vec::new(),
     };
-    let grid = axes(&mut cx, &file.grid, vec![key("grid")]);
-    let variants = variants(&mut cx, &file);
+    let mut grid = axes(&mut cx, &file.grid, vec![key("grid")]);
+    let mut variants = variants(&mut cx, &file);
     seeds(&mut cx, &file.seeds);
-    let (scales, scale_seeds) = scales(&mut cx, &file.scales);
+    let variant_names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
+    let single_table = file.table.is_some() || file.tables.is_empty();
+    let table_names: Vec<String> = if single_table {
+        vec![file
+            .table
+            .as_ref()
+            .and_then(|t| t.name.clone())
+            .unwrap_or_else(|| file.name.clone())]
+    } else {
+        file.tables
+            .iter()
+            .map(|t| t.name.clone().unwrap_or_default())
+            .collect()
+    };
+    let all_scales = scale::read(
+        &mut cx,
+        &file.scales,
+        &scale::Names {
+            variants: &variant_names,
+            tables: &table_names,
+            single_table,
+            grid: &grid,
+        },
+    );
+    let scales: Scales = all_scales
+        .iter()
+        .map(|s| (s.name.clone(), s.set.clone()))
+        .collect();
     let scale = chosen_scale(&mut cx, scale, &scales);
-    let (tables, single_table) = tables(&mut cx, &file);
+    let chosen: Option<&Scale> = all_scales.iter().find(|s| Some(&s.name) == scale.as_ref());
+    let grid_from_scale = match chosen {
+        Some(s) => {
+            for (vi, set) in &s.variants {
+                variants[*vi].scale_set = set.clone();
+            }
+            scale::apply_grid(&mut grid, s)
+        }
+        None => vec![false; grid.len()],
+    };
+    let (tables, single_table) = tables(&mut cx, &file, chosen);
     executor(&mut cx, &file.executor);
 
     let mut errors = cx.errors;
@@ -152,10 +199,8 @@ pub fn parse(
         },
         variants,
         grid,
-        seeds: scale
-            .as_ref()
-            .and_then(|s| scale_seeds.iter().find(|(n, _)| n == s))
-            .map_or(file.seeds, |(_, seeds)| seeds.clone()),
+        grid_from_scale,
+        seeds: chosen.and_then(|s| s.seeds.clone()).unwrap_or(file.seeds),
         scales,
         scale,
         overrides: overrides.to_vec(),
@@ -233,6 +278,7 @@ fn variants(cx: &mut Ctx, file: &SpecFile) -> Vec<Variant> {
             init_from: None,
             set,
             grid,
+            scale_set: Vec::new(),
         });
     }
     init_from(cx, file, &mut variants);
@@ -242,6 +288,7 @@ fn variants(cx: &mut Ctx, file: &SpecFile) -> Vec<Variant> {
             init_from: None,
             set: Vec::new(),
             grid: Vec::new(),
+            scale_set: Vec::new(),
         });
     }
     variants
@@ -303,50 +350,6 @@ fn seeds(cx: &mut Ctx, seeds: &[u64]) {
 
 type Scales = Vec<(String, Vec<(String, Value)>)>;
 
-/// The named override sets; a scale may also set the seeds (`full: {seeds: [0, 1, 2]}`), which
-/// are not a config key and come back apart.
-fn scales(cx: &mut Ctx, map: &yaml::Mapping) -> (Scales, Vec<(String, Vec<u64>)>) {
-    let mut scales = Vec::new();
-    let mut scale_seeds = Vec::new();
-    for (k, v) in map {
-        let name = k.as_str().unwrap_or_default().to_string();
-        let p = vec![key("scales"), key(&name)];
-        let entries = match v {
-            Value::Null => Vec::new(),
-            Value::Mapping(m) => {
-                let mut entries = Vec::new();
-                for (k, v) in m {
-                    let Some(k) = k.as_str() else { continue };
-                    if k != "seeds" {
-                        entries.push((k.to_string(), v.clone()));
-                        continue;
-                    }
-                    let seeds: Option<Vec<u64>> = v
-                        .as_sequence()
-                        .and_then(|s| s.iter().map(|x| x.as_u64()).collect());
-                    match seeds {
-                        Some(list) if !list.is_empty() => scale_seeds.push((name.clone(), list)),
-                        _ => cx.push(
-                            ErrorKind::Structure,
-                            &[p.clone(), vec![key("seeds")]].concat(),
-                            "seeds must be a list of whole numbers".into(),
-                            Some("e.g. [0, 1, 2]".into()),
-                        ),
-                    }
-                }
-                entries
-            }
-            _ => {
-                let problem = "a scale must be a mapping of dotted keys".into();
-                cx.push(ErrorKind::Structure, &p, problem, None);
-                Vec::new()
-            }
-        };
-        scales.push((name, entries));
-    }
-    (scales, scale_seeds)
-}
-
 /// The `--scale` asked for, or `quick` when the spec has it.
 fn chosen_scale(cx: &mut Ctx, asked: Option<&str>, scales: &Scales) -> Option<String> {
     match asked {
@@ -376,7 +379,8 @@ fn chosen_scale(cx: &mut Ctx, asked: Option<&str>, scales: &Scales) -> Option<St
 }
 
 /// `table:` (one) or `tables:` (several, each named): their own checks and unique file names.
-fn tables(cx: &mut Ctx, file: &SpecFile) -> (Vec<TableSpec>, bool) {
+/// The chosen scale's table fields replace the table's own (located in the scale).
+fn tables(cx: &mut Ctx, file: &SpecFile, scale: Option<&Scale>) -> (Vec<TableSpec>, bool) {
     let single_table = file.table.is_some() || file.tables.is_empty();
     let mut tables: Vec<TableSpec> = file.table.clone().into_iter().collect();
     tables.extend(file.tables.iter().cloned());
@@ -401,6 +405,21 @@ fn tables(cx: &mut Ctx, file: &SpecFile) -> (Vec<TableSpec>, bool) {
         } else {
             vec![key("tables"), Seg::Index(i)]
         };
+        let fields = scale.and_then(|s| s.tables.iter().find(|(j, _)| *j == i));
+        let mut scale_prefix = Vec::new();
+        if let (Some((_, fields)), Some(s)) = (fields, scale) {
+            scale_prefix = vec![key("scales"), key(&s.name)];
+            if single_table {
+                scale_prefix.push(key("table"));
+            } else {
+                scale_prefix.push(key("tables"));
+                scale_prefix.push(key(t.name.as_deref().unwrap_or_default()));
+            }
+            match scaled_table(&cx.source_value, &prefix, fields) {
+                Ok(scaled) => *t = scaled,
+                Err(problem) => cx.push(ErrorKind::Table, &scale_prefix, problem, None),
+            }
+        }
         let mut problems = t.check();
         match &t.name {
             Some(n) if names.contains(n) => {
@@ -423,10 +442,38 @@ fn tables(cx: &mut Ctx, file: &SpecFile) -> (Vec<TableSpec>, bool) {
         t.name = Some(name.clone());
         names.push(name);
         for (k, problem, allowed) in problems {
-            cx.push(ErrorKind::Table, &key_path(&prefix, &k), problem, allowed);
+            // A problem in a field the scale replaced is located in the scale.
+            let first = k.split(['.', '[']).next().unwrap_or_default();
+            let in_scale = fields.is_some_and(|(_, f)| f.contains_key(first));
+            let at = if in_scale { &scale_prefix } else { &prefix };
+            cx.push(ErrorKind::Table, &key_path(at, &k), problem, allowed);
         }
     }
     (tables, single_table)
+}
+
+/// A table with a scale's fields in place of its own, read again through the table schema.
+fn scaled_table(doc: &Value, prefix: &[Seg], fields: &yaml::Mapping) -> Result<TableSpec, String> {
+    let own = prefix
+        .iter()
+        .try_fold(doc, |node, seg| match seg {
+            Seg::Key(k) => node.get(k.as_str()),
+            Seg::Index(i) => node.get(*i),
+        })
+        .cloned()
+        .unwrap_or(Value::Mapping(yaml::Mapping::new()));
+    let mut merged = own.as_mapping().cloned().unwrap_or_default();
+    for (k, v) in fields {
+        merged.insert(k.clone(), v.clone());
+    }
+    let text = yaml::to_string(&Value::Mapping(merged));
+    yaml::from_str(&text).map_err(|(msg, _)| {
+        let e = explain_serde(&msg);
+        match e.allowed {
+            Some(a) => format!("{}; allowed: {a}", e.problem),
+            None => e.problem,
+        }
+    })
 }
 
 /// Slurm's own formats for `time` and `mem`, checked before anything is submitted.

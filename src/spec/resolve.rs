@@ -19,6 +19,10 @@ pub enum LayerAt {
     Grid,
     /// `scales.<name>` (index into `Spec::scales`)
     Scale(usize),
+    /// `scales.<name>.grid`: an axis the scale replaced or added
+    ScaleGrid(usize),
+    /// `scales.<name>.variants.<variant name>` (scale index, variant index)
+    ScaleVariant(usize, usize),
     /// `--set` number i
     CommandLine(usize),
 }
@@ -119,6 +123,17 @@ impl Spec {
                     Seg::Key("scales".into()),
                     Seg::Key(self.scales[i].0.clone()),
                 ],
+                LayerAt::ScaleGrid(i) => vec![
+                    Seg::Key("scales".into()),
+                    Seg::Key(self.scales[i].0.clone()),
+                    Seg::Key("grid".into()),
+                ],
+                LayerAt::ScaleVariant(i, v) => vec![
+                    Seg::Key("scales".into()),
+                    Seg::Key(self.scales[i].0.clone()),
+                    Seg::Key("variants".into()),
+                    Seg::Key(self.variants[v].name.clone()),
+                ],
                 LayerAt::CommandLine(i) => {
                     let arg = self.overrides[i].arg.clone();
                     return (Origin::CommandLine { arg }, render(cfg_path));
@@ -126,7 +141,10 @@ impl Spec {
             };
             doc.push(Seg::Key(layer.key.into()));
             // A grid axis holds a list of values; the rest of the path is inside one of them.
-            if !matches!(layer.at, LayerAt::VariantGrid(_) | LayerAt::Grid) {
+            if !matches!(
+                layer.at,
+                LayerAt::VariantGrid(_) | LayerAt::Grid | LayerAt::ScaleGrid(_)
+            ) {
                 doc.extend_from_slice(&cfg_path[depth..]);
             }
             (origin(&doc), render(&doc))
@@ -200,9 +218,14 @@ pub(crate) fn resolve_value(
             .map(|p| {
                 let path: Vec<Seg> = p.key.split('.').map(|k| Seg::Key(k.into())).collect();
                 let (kind, what) = if p.missing {
-                    (ErrorKind::MissingPath, "does not exist")
+                    let how =
+                        super::fetch::how_to_get(&p.key, std::path::Path::new(&p.found), &cfg);
+                    let how = how
+                        .map(|h| format!(" (to get it: {h})"))
+                        .unwrap_or_default();
+                    (ErrorKind::MissingPath, format!("does not exist{how}"))
                 } else {
-                    (ErrorKind::OutOfRange, "is out of range")
+                    (ErrorKind::OutOfRange, "is out of range".to_string())
                 };
                 error(kind, &path, format!("{} {what}", p.found), Some(p.allowed))
             })

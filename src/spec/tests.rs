@@ -132,4 +132,201 @@ fn l2_box_coder_is_for_fcos_and_harmonic_cls_matches_the_classification_loss() {
         &[],
     );
     assert_eq!(e.key, "base.loss.coupling.cls");
+/// A spec with two rows, one spec-wide axis and a table with sections by width.
+const SCALED: &str = "name: t
+variants:
+  - {name: a, set: {train.lr: 0.02}}
+  - {name: b}
+grid:
+  model.backbone.width: [32, 64]
+seeds: [0]
+scales:
+  quick: {}
+  full:
+    seeds: [0, 1]
+    train.lr: 0.5
+    variants:
+      b: {train.lr: 0.004, train.batch_size: 4}
+    grid:
+      model.backbone.width: [16]
+      train.iterations: [10, 20]
+table:
+  sections: {axis: model.backbone.width, labels: {32: narrow, 64: wide}}
+";
+
+fn plan(text: &str, scale: Option<&str>) -> Result<Vec<crate::expand::Job>, Vec<SpecError>> {
+    let spec = parse(Path::new("t.yaml"), text.into(), scale, &[]).map_err(|e| e.0)?;
+    crate::expand::expand(&spec).map_err(|e| e.0)
+}
+
+fn position(e: &SpecError) -> (usize, usize) {
+    match &e.origin {
+        Origin::File { pos: Some(p), .. } => (p.line, p.col),
+        other => panic!("not located: {other:?} ({e})"),
+    }
+}
+
+#[test]
+fn a_scale_sets_rows_after_its_flat_keys_and_reshapes_the_grid() {
+    let quick = plan(SCALED, None).unwrap();
+    assert_eq!(quick.len(), 4, "2 rows × 2 widths × 1 seed");
+    assert_eq!(quick[0].config.train.lr, 0.02);
+    let full = plan(SCALED, Some("full")).unwrap();
+    // 2 rows × (1 width × 2 iteration counts) × 2 seeds; the replaced axis keeps its place.
+    assert_eq!(full.len(), 8);
+    let a: Vec<_> = full.iter().filter(|j| j.variant == "a").collect();
+    let b: Vec<_> = full.iter().filter(|j| j.variant == "b").collect();
+    assert!(
+        a.iter().all(|j| j.config.train.lr == 0.5),
+        "flat keys follow the variant's set"
+    );
+    assert!(
+        b.iter()
+            .all(|j| j.config.train.lr == 0.004 && j.config.train.batch_size == 4),
+        "the scale's row keys follow its flat keys"
+    );
+    assert_eq!(a[0].row, "a [width=16, iterations=10]");
+    let iters: Vec<u64> = a.iter().map(|j| j.config.train.iterations).collect();
+    assert_eq!(iters, [10, 10, 20, 20]);
+    // Removing an axis.
+    let removed = SCALED.replace("model.backbone.width: [16]", "model.backbone.width: null");
+    let jobs = plan(&removed, Some("full")).unwrap();
+    assert_eq!(jobs[0].row, "a [iterations=10]");
+    assert!(jobs.iter().all(|j| matches!(
+        j.config.model.backbone,
+        super::config::BackboneSpec::TinyResnet { width: 32, .. }
+    )));
+}
+
+#[test]
+fn quick_ids_do_not_depend_on_the_full_scale() {
+    let without = SCALED[..SCALED.find("  full:").unwrap()].to_string() + "table: {}\n";
+    let ids =
+        |t: &str| -> Vec<String> { plan(t, None).unwrap().into_iter().map(|j| j.id).collect() };
+    assert_eq!(ids(SCALED), ids(&without));
+}
+
+#[test]
+fn a_scale_names_only_rows_axes_and_tables_the_spec_has() {
+    let bad = SCALED
+        .replace("      b: {train.lr", "      c: {train.lr")
+        .replace(
+            "      train.iterations: [10, 20]",
+            "      train.iterations: [10, 20]\n      loss.reg.beta: null",
+        );
+    // Checked whichever scale is chosen.
+    let errors = plan(&bad, None).unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let row = &errors[0];
+    assert_eq!(row.key, "scales.full.variants.c");
+    assert_eq!(position(row), (14, 7), "{row}");
+    assert!(
+        row.to_string()
+            .contains("`c` is not a variant of this spec; allowed: a, b"),
+        "{row}"
+    );
+    let axis = &errors[1];
+    assert_eq!(axis.key, "scales.full.grid.loss.reg.beta");
+    assert_eq!(position(axis), (18, 7), "{axis}");
+    assert!(
+        axis.to_string().contains("allowed: model.backbone.width"),
+        "{axis}"
+    );
+
+    let tables = SCALED.replace(
+        "    seeds: [0, 1]\n",
+        "    seeds: [0, 1]\n    tables: {x: {caption: c}}\n",
+    );
+    let e = &plan(&tables, None).unwrap_err()[0];
+    assert_eq!(
+        (e.kind, e.key.as_str()),
+        (ErrorKind::Table, "scales.full.tables")
+    );
+    assert!(e.to_string().contains("write `table: {...}`"), "{e}");
+    let multi = "name: t\nscales:\n  full:\n    tables: {t2: {caption: c}, t9: {caption: d}}\ntables:\n  - {name: t1}\n  - {name: t2}\n";
+    let errors = plan(multi, Some("full")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].key, "scales.full.tables.t9");
+    assert!(
+        errors[0].to_string().contains("allowed: t1, t2"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn a_scale_row_value_is_checked_and_located_in_the_scale() {
+    let bad = SCALED.replace("train.batch_size: 4", "train.batch_size: 0");
+    let errors = plan(&bad, Some("full")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e.key, "scales.full.variants.b.train.batch_size");
+    assert_eq!(position(e), (14, 28), "{e}");
+    let bad = SCALED.replace("model.backbone.width: [16]", "model.backbone.width: [12]");
+    let e = &plan(&bad, Some("full")).unwrap_err()[0];
+    assert_eq!(e.key, "scales.full.grid.model.backbone.width");
+    assert_eq!(position(e), (16, 7), "{e}");
+}
+
+#[test]
+fn a_scale_replaces_table_fields_and_its_errors_point_at_it() {
+    let full = SCALED.replace(
+        "      train.iterations: [10, 20]\n",
+        "      train.iterations: [10, 20]\n    table:\n      sections: {axis: model.backbone.width, labels: {16: narrow}}\n      caption: scaled\n",
+    );
+    let spec = parse(Path::new("t.yaml"), full.clone(), Some("full"), &[]).unwrap();
+    let t = &spec.tables[0];
+    assert_eq!(t.caption.as_deref(), Some("scaled"));
+    assert!(
+        matches!(&t.sections, Some(super::table::Sections::Axis(a)) if a.labels.0.len() == 1),
+        "{:?}",
+        t.sections
+    );
+    let quick = parse(Path::new("t.yaml"), full.clone(), None, &[]).unwrap();
+    assert_eq!(
+        quick.tables[0].caption, None,
+        "only the chosen scale applies"
+    );
+    assert_eq!(quick.tables[0].name.as_deref(), Some("t"));
+    let bad = full.replace("caption: scaled", "claims_level: 2.0");
+    let e = &parse(Path::new("t.yaml"), bad, Some("full"), &[])
+        .unwrap_err()
+        .0[0];
+    assert_eq!(e.kind, ErrorKind::Table);
+    assert_eq!(e.key, "scales.full.table.claims_level", "{e}");
+    assert_eq!(position(e), (20, 7), "{e}");
+    let bad = full.replace("caption: scaled", "captoin: scaled");
+    let e = &parse(Path::new("t.yaml"), bad, Some("full"), &[])
+        .unwrap_err()
+        .0[0];
+    assert_eq!(e.key, "scales.full.table", "{e}");
+    assert!(e.to_string().contains("captoin"), "{e}");
+}
+
+#[test]
+fn a_missing_data_set_or_weights_file_says_how_to_get_it() {
+    let errors = resolve(
+        "{dataset: {kind: voc, root: nowhere/VOCdevkit}, model: {detector: {kind: torchvision_retinanet}, backbone: {kind: resnet, depth: 101, weights: nowhere/resnet101-63fe2227.safetensors}}}",
+        &[],
+    )
+    .expect_err("missing paths");
+    assert_eq!(errors.len(), 2, "one error per missing path: {errors:?}");
+    let voc = errors
+        .iter()
+        .find(|e| e.key == "base.dataset.root")
+        .unwrap();
+    assert!(
+        voc.to_string().contains("VOCtrainval_11-May-2012.tar"),
+        "{voc}"
+    );
+    let w = errors
+        .iter()
+        .find(|e| e.key == "base.model.backbone.weights")
+        .unwrap();
+    assert!(
+        w.to_string().contains(
+            "https://download.pytorch.org/models/resnet101-63fe2227.pth && scripts/convert-weights resnet101-63fe2227.pth nowhere/resnet101-63fe2227.safetensors"
+        ),
+        "{w}"
+    );
 }
