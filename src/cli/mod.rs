@@ -172,6 +172,9 @@ enum Command {
         /// Use only these GPUs (indices)
         #[arg(long, value_delimiter = ',')]
         gpus: Option<Vec<u32>>,
+        /// The sweep directory whose finished jobs' measured GPU memory to use (default: results/<name>)
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Render a sweep's table (also written to DIR/tables/)
     #[command(
@@ -333,7 +336,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             args,
             json,
             gpus,
-        } => plan::plan(&spec, &args, json, gpus.as_deref()),
+            out,
+        } => plan::plan(&spec, &args, json, gpus.as_deref(), out.as_deref()),
         Command::Table { dir, format, name } => tables::table(&dir, format, name.as_deref()),
         Command::Train {
             config,

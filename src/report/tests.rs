@@ -42,6 +42,7 @@ fn done(metrics: &[(&str, f64)]) -> JobView {
         threads: 1,
         parameters: 1,
         finished_at: 0.0,
+        peak_gpu_memory_bytes: None,
         val_bootstrap: None,
     })
 }

@@ -239,6 +239,7 @@ fn synthesize_500(dir: &Path) -> std::path::PathBuf {
             threads: 1,
             parameters: 1,
             finished_at: 0.0,
+            peak_gpu_memory_bytes: None,
         };
         sweep::journal::write_json(&jd.join("result.json"), &result).unwrap();
     }

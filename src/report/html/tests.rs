@@ -91,6 +91,7 @@ fn synthesize(dir: &Path, rows: usize, seeds: usize, points: u64) -> (crate::spe
                 attempts: 3,
                 threads: 1,
                 updated_at: at,
+                peak_gpu_memory_bytes: None,
             })
             .unwrap();
         } else {
@@ -108,6 +109,7 @@ fn synthesize(dir: &Path, rows: usize, seeds: usize, points: u64) -> (crate::spe
                 threads: 1,
                 parameters: 10,
                 finished_at: at,
+                peak_gpu_memory_bytes: None,
             })
             .unwrap();
         }
