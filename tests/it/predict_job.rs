@@ -204,3 +204,83 @@ fn predict_job_reproduces_the_jobs_detections_and_its_errors_are_one_line() {
     assert_eq!(code, 2, "{err}");
     one_clear_line(&err, &format!("{}: not a checkpoint", ck.display()));
 }
+
+/// Trains the job of `config` (a YAML body) with `sweep train` on one thread; returns its dir.
+fn train(dir: &Path, config: &str) -> PathBuf {
+    let cfg = write(dir, "config.yaml", config);
+    let job = dir.join("job");
+    let (code, stdout, err) = run(sweep().arg("train").arg(&cfg).arg("--out").arg(&job).args([
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]));
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {err}");
+    job
+}
+
+#[test]
+fn predict_job_on_a_synthetic_jobs_val_images_saved_as_files_gives_its_detections() {
+    use crate::synth::{key, render, Rng};
+    let dir = temp_dir("predict-job-synthetic");
+    let job = train(
+        &dir,
+        "dataset: {kind: synthetic, image_size: 64, train_images: 16, val_images: 5, num_classes: 2, max_object_size: 40}\n\
+         model: {fpn_channels: 16, head_convs: 1, backbone: {kind: tiny_resnet, width: 8}}\n\
+         train: {iterations: 6, batch_size: 2, lr: 0.01, warmup_iterations: 2, log_every: 3}\n",
+    );
+    // The val images exactly as the job drew them (seed 0, the val stream), as PNG files named
+    // in id order.
+    let folder = dir.join("val");
+    std::fs::create_dir_all(&folder).unwrap();
+    let spec = sweep::spec::config::SyntheticSpec {
+        image_size: 64,
+        train_images: 16,
+        val_images: 5,
+        num_classes: 2,
+        max_object_size: 40.0,
+        ..Default::default()
+    };
+    for i in 0..5u64 {
+        let img = render(&spec, &mut Rng::new(key(&[spec.seed, 0x76_616c, i])));
+        image::RgbImage::from_raw(64, 64, img.pixels)
+            .unwrap()
+            .save(folder.join(format!("val{i}.png")))
+            .unwrap();
+    }
+    let dt = dir.join("dt.json");
+    let (code, _, err) = predict(&job, &folder, None, &dt);
+    assert_eq!(code, 0, "{err}");
+    let own = rows(&job.join("detections.json"));
+    assert!(!own.is_empty());
+    assert_same(&rows(&dt), &own, "synthetic");
+}
+
+#[test]
+fn predict_job_runs_a_torchvision_retinanet_job_as_its_evaluation_did() {
+    let dir = temp_dir("predict-job-tv");
+    let scenes: Vec<_> = (0..8)
+        .map(|i| scene(3, i, (80, 64), 2, 3, (14, 30)))
+        .collect();
+    let spec = write_coco(&dir.join("data"), &scenes[..5], &scenes[5..], "png", 2, 64);
+    let job = train(
+        &dir,
+        &format!(
+            "dataset: {{kind: coco, images: {}, train: {}, val: {}, image_size: 64}}\n\
+             model:\n  detector: {{kind: torchvision_retinanet, min_size: 64, max_size: 96, fpn_channels: 16}}\n  \
+             backbone: {{kind: resnet, depth: 18, trainable_layers: 5}}\n\
+             train: {{iterations: 2, batch_size: 2, lr: 0.001, warmup_iterations: 1, log_every: 1}}\n",
+            spec.images.display(),
+            spec.train.display(),
+            spec.val.display()
+        ),
+    );
+    let dt = dir.join("dt.json");
+    let (code, _, err) = predict(&job, &spec.images, Some(&spec.val), &dt);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(&dt).unwrap(),
+        std::fs::read(job.join("detections.json")).unwrap(),
+        "the job's own detections, byte for byte"
+    );
+}
