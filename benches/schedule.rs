@@ -41,6 +41,7 @@ impl Executor for SimExecutor {
                 parameters: 0,
                 finished_at: 0.0,
                 train: None,
+                peak_gpu_memory_bytes: None,
             };
             // A worker's own last step: its durable result.json, off the dispatcher's threads.
             let dir = launch.dir.clone();

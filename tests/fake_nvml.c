@@ -1,10 +1,14 @@
 /* A stand-in for libnvidia-ml.so.1 exporting the few NVML functions sweep calls, so the real
  * nvml-wrapper path (dlopen, init, enumerate, memory) runs in tests on machines without GPUs.
  * FAKE_NVML_GPUS sets the device count (default 2), FAKE_NVML_TOTAL_MIB the memory of each
- * (default 24576) and FAKE_NVML_FREE_MIB the free memory (default: all of it). */
+ * (default 24576) and FAKE_NVML_FREE_MIB the free memory (default: all of it).
+ * Each device lists two compute processes: pid 1 holding FAKE_NVML_OTHER_MIB (default 512),
+ * another user's, and, when FAKE_NVML_PROCESS_MIB is set, the calling process itself holding
+ * that much (a worker asks about itself: the environment it inherits scripts its usage). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct { int index; } device_t;
 static device_t devices[64];
@@ -56,5 +60,24 @@ int nvmlDeviceGetUtilizationRates(device_t *device, utilization_t *rates) {
     (void)device;
     rates->gpu = 0;
     rates->memory = 0;
+    return 0;
+}
+
+typedef struct { unsigned int pid; unsigned long long used; unsigned int gpu_instance, compute_instance; } process_v2_t;
+
+int nvmlDeviceGetComputeRunningProcesses_v3(device_t *device, unsigned int *count, process_v2_t *infos) {
+    (void)device;
+    process_v2_t all[2];
+    unsigned int n = 0;
+    all[n++] = (process_v2_t){1, env_mib("FAKE_NVML_OTHER_MIB", 512) << 20, 0xFFFFFFFFu, 0xFFFFFFFFu};
+    if (getenv("FAKE_NVML_PROCESS_MIB"))
+        all[n++] = (process_v2_t){(unsigned int)getpid(), env_mib("FAKE_NVML_PROCESS_MIB", 0) << 20,
+                                  0xFFFFFFFFu, 0xFFFFFFFFu};
+    if (infos == NULL || *count < n) {
+        *count = n;
+        return 7; /* NVML_ERROR_INSUFFICIENT_SIZE */
+    }
+    memcpy(infos, all, n * sizeof(process_v2_t));
+    *count = n;
     return 0;
 }

@@ -177,7 +177,8 @@ enum Command {
         /// Use only these GPUs (indices)
         #[arg(long, value_delimiter = ',')]
         gpus: Option<Vec<u32>>,
-        /// The sweep directory whose results the power line reads (default: results/<spec name>/)
+        /// The sweep directory whose results the power line and the measured GPU memory come
+        /// from (default: results/<spec name>/)
         #[arg(long)]
         out: Option<PathBuf>,
     },

@@ -9,7 +9,7 @@ use super::specs::{find_spec, load_spec};
 use super::{bad, code, SpecArgs};
 use crate::plan::{Plan, PlanFile};
 use crate::report;
-use crate::schedule::place;
+use crate::schedule::{peaks, place, Hardware};
 
 pub(super) fn plan(
     spec: &Path,
@@ -29,11 +29,25 @@ pub(super) fn plan(
     if let Some(n) = notice {
         eprintln!("sweep: {n}");
     }
+    // What each shape's jobs reserve on a GPU: measured by the sweep's finished jobs (in its
+    // directory, `results/<name>` unless --out says), else the spec's estimate.
+    let dir = out.map_or_else(|| Path::new("results").join(&spec.name), Path::to_path_buf);
+    let memory = peaks::of_plan(
+        &crate::journal::SweepDir::new(dir.clone()),
+        &file.jobs,
+        spec.resources.gpu_memory_mib,
+    );
     if json {
-        println!("{}", serde_json::to_string_pretty(&file)?);
+        let mut doc = serde_json::to_value(&file)?;
+        doc["gpu_memory"] = peaks::to_json(&memory);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_plan(&file, &plan);
-        let dir = out.map_or_else(|| Path::new("results").join(&spec.name), Path::to_path_buf);
+        if matches!(hardware, Hardware::Gpu { .. }) || peaks::any_known(&memory) {
+            for line in peaks::describe_lines(&memory) {
+                println!("{line}");
+            }
+        }
         super::until_resolved::print_power(&spec, reference.as_ref(), &dir)?;
     }
     Ok(code::OK)

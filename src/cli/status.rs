@@ -76,8 +76,13 @@ pub(super) fn status(dir: &Path, json: bool) -> Result<u8> {
         rows.push(serde_json::json!({"id": j.id, "row": j.row, "seed": j.seed, "state": state, "place": place, "damage": damage,
             "iteration": iteration, "iterations": iterations, "elapsed": elapsed, "eta": eta, "metrics": metrics, "slurm": slurm}));
     }
+    let spec_mib = super::specs::reload(&sweep)
+        .ok()
+        .and_then(|(s, _)| s.resources.gpu_memory_mib);
+    let memory = crate::schedule::peaks::of_plan(&sweep, &record.plan.jobs, spec_mib);
     if json {
-        let doc = serde_json::json!({"spec": record.plan.spec, "counts": counts, "jobs": rows});
+        let doc = serde_json::json!({"spec": record.plan.spec, "counts": counts, "jobs": rows,
+            "gpu_memory": crate::schedule::peaks::to_json(&memory)});
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(code::OK);
     }
@@ -85,6 +90,11 @@ pub(super) fn status(dir: &Path, json: bool) -> Result<u8> {
     println!("{}: {}", record.plan.spec, summary.join(", "));
     for r in &rows {
         print_row(r);
+    }
+    if crate::schedule::peaks::any_known(&memory) {
+        for line in crate::schedule::peaks::describe_lines(&memory) {
+            println!("{line}");
+        }
     }
     Ok(code::OK)
 }

@@ -63,6 +63,10 @@ pub struct JobState {
     /// Intra-op threads: fixed at the first start, reused on resume (CPU results depend on it).
     pub threads: usize,
     pub updated_at: f64,
+    /// The worker process's largest GPU memory so far, as NVML saw it (absent on the CPU, or
+    /// when NVML does not list the process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_gpu_memory_bytes: Option<u64>,
 }
 
 /// Start time of a process (clock ticks since boot), to tell a live worker from a reused pid.
@@ -100,6 +104,11 @@ pub struct JobResult {
     /// and of scripted jobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train: Option<TrainRecord>,
+    /// The worker process's largest GPU memory, sampled through NVML at each logged iteration
+    /// and after the evaluation (absent on the CPU, or when NVML does not list the process).
+    /// Placement learns a shape's memory from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_gpu_memory_bytes: Option<u64>,
     /// The val-image bootstrap of AP and AP50 (`val_bootstrap.json` beside the result, read
     /// with it; never part of `result.json`).
     #[serde(default, skip_serializing)]

@@ -43,6 +43,7 @@ fn done(metrics: &[(&str, f64)]) -> JobView {
         parameters: 1,
         finished_at: 0.0,
         train: None,
+        peak_gpu_memory_bytes: None,
         val_bootstrap: None,
     })
 }

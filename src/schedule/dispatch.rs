@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::peaks::{recorded_peak_mib, Peaks};
 use super::place::{self, Demand, GpuLoad, GpuState};
 use super::{shape_of, Display, Hardware, RunOptions, ScheduleError, Summary};
 use crate::execute::{ExecError, ExecEvent, Executor, Launch, Recovery};
@@ -56,7 +57,8 @@ struct Dispatcher<'a> {
     failed: HashSet<String>,
     cpu_busy: usize,
     gpu_load: Vec<GpuLoad>,
-    peaks: HashMap<String, u64>,
+    /// The largest measured peak of each shape (from finished jobs, this run's and earlier).
+    peaks: Peaks,
     summary: Summary,
     total: usize,
     display: Display,
@@ -111,6 +113,10 @@ async fn run_jobs(
         Hardware::Gpu { gpus, .. } => gpus.snapshot().map(|g| g.len()).unwrap_or(0),
         Hardware::Cpu { .. } | Hardware::Slurm { .. } => 0,
     };
+    let jobs = order
+        .iter()
+        .map(|j| (j.id.as_str(), j.row.as_str(), &j.config));
+    let peaks = Peaks::from_results(sweep, jobs);
     let mut d = Dispatcher {
         sweep,
         spec,
@@ -123,7 +129,7 @@ async fn run_jobs(
         failed: HashSet::new(),
         cpu_busy: 0,
         gpu_load: vec![GpuLoad::default(); gpu_count],
-        peaks: HashMap::new(),
+        peaks,
         summary: Summary::default(),
         total: order.len(),
         display,
@@ -310,12 +316,17 @@ impl<'a> Dispatcher<'a> {
 
     fn demand(&self, q: &Queued) -> Demand {
         let shape = self.shapes[&q.job.id].clone();
-        let peak_mib = self.peaks.get(&shape).copied().or(self.opts.gpu_memory_mib);
+        let peak_mib = self.estimate_mib(&shape);
         Demand {
             shape,
             peak_mib,
             exclusive: q.exclusive,
         }
+    }
+
+    /// What one job of `shape` is expected to take: measured, else the spec's estimate.
+    fn estimate_mib(&self, shape: &str) -> Option<u64> {
+        self.peaks.estimate(shape, self.opts.gpu_memory_mib).mib
     }
 
     /// Where the job at `q` could start now: a placement and the GPU it takes, if any.
@@ -335,10 +346,16 @@ impl<'a> Dispatcher<'a> {
             Hardware::Gpu {
                 threads, policy, ..
             } => {
-                for (load, g) in self.gpu_load.iter_mut().zip(snapshot) {
+                // Running jobs count at their shape's current figure: a peak learned since they
+                // started holds for them too.
+                let reserved: Vec<u64> = (self.gpu_load.iter())
+                    .map(|l| l.shapes.iter().filter_map(|s| self.estimate_mib(s)).sum())
+                    .collect();
+                for ((load, g), r) in self.gpu_load.iter_mut().zip(snapshot).zip(reserved) {
                     if load.shapes.is_empty() {
                         load.baseline_free_mib = g.free_mib;
                     }
+                    load.reserved_mib = r;
                 }
                 let i = place::admit(snapshot, &self.gpu_load, demand, policy)?;
                 let g = &snapshot[i];
@@ -477,12 +494,6 @@ impl<'a> Dispatcher<'a> {
             match gpu {
                 Some(g) => {
                     let load = &mut self.gpu_load[g];
-                    load.reserved_mib += self
-                        .peaks
-                        .get(&shape)
-                        .copied()
-                        .or(self.opts.gpu_memory_mib)
-                        .unwrap_or(0);
                     load.shapes.push(shape.clone());
                     load.exclusive |= q.exclusive;
                 }
@@ -583,23 +594,25 @@ impl<'a> Dispatcher<'a> {
             if let Some(pos) = load.shapes.iter().position(|s| *s == r.shape) {
                 load.shapes.remove(pos);
             }
-            let reserved = self
-                .peaks
-                .get(&r.shape)
-                .copied()
-                .or(self.opts.gpu_memory_mib)
-                .unwrap_or(0);
-            load.reserved_mib = load.reserved_mib.saturating_sub(reserved);
             if r.exclusive || load.shapes.is_empty() {
                 load.exclusive = false;
             }
-            if load.shapes.is_empty() {
-                load.reserved_mib = 0;
-            }
         }
-        if learn && r.peak_mib > 0 {
-            let peak = self.peaks.entry(r.shape.clone()).or_insert(0);
-            *peak = (*peak).max(r.peak_mib);
+        if learn {
+            // The worker's own record first (NVML's peak of its process), else what it
+            // reported while running.
+            let dir = JobDir::new(self.sweep.job_dir(&r.job.id));
+            let peak = recorded_peak_mib(&dir).unwrap_or(r.peak_mib);
+            let before = self.peaks.estimate(&r.shape, self.opts.gpu_memory_mib);
+            self.peaks.learn(&r.shape, peak, &r.job.id);
+            let after = self.peaks.estimate(&r.shape, self.opts.gpu_memory_mib);
+            if r.gpu.is_some() && after != before {
+                self.display.line(&format!(
+                    "sweep: GPU memory per job of {}'s shape: {}",
+                    r.job.row,
+                    after.describe()
+                ));
+            }
         }
     }
 

@@ -9,6 +9,8 @@
 mod dispatch;
 mod hardware;
 pub mod nvml;
+pub mod nvml_process;
+pub mod peaks;
 pub mod place;
 mod progress;
 

@@ -1,5 +1,5 @@
-//! GPUs found through NVML: the only file that names nvml-wrapper. No driver library, or no
-//! device, means "no GPU" (the CPU placer takes over), never an error.
+//! GPUs found through NVML: with [`super::nvml_process`], the only files that name nvml-wrapper.
+//! No driver library, or no device, means "no GPU" (the CPU placer takes over), never an error.
 
 use nvml_wrapper::Nvml;
 

@@ -268,11 +268,35 @@ fn load_file(path: &Path, device: Device) -> Result<Loaded, TrainError> {
 }
 
 fn load_archive(path: &Path, device: Device) -> Result<Loaded, TrainError> {
+    let tensors = Tensor::load_multi_with_device(path, device).map_err(torch_err(path))?;
+    loaded(path, tensors)
+}
+
+/// A finished job's last checkpoint, for `sweep predict --job`: its recorded checksum checked
+/// before libtorch reads it, and a libtorch failure as one line naming the file (the person
+/// running the command sees no C++ backtrace).
+pub fn load_final(path: &Path, device: Device) -> Result<Loaded, TrainError> {
+    let bad = |detail: String| TrainError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, detail),
+    };
+    let recorded = fs::read(path.with_extension("json"))
+        .ok()
+        .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+        .and_then(|m| m["sha256"].as_str().map(String::from));
+    if let Some(want) = recorded {
+        if file_sha256(path)? != want {
+            return Err(bad("its bytes differ from those saved (garbled)".into()));
+        }
+    }
+    let tensors = Tensor::load_multi_with_device(path, device)
+        .map_err(|e| bad(format!("not a checkpoint: {}", first_line(&e.to_string()))))?;
+    loaded(path, tensors)
+}
+
+fn loaded(path: &Path, tensors: Vec<(String, Tensor)>) -> Result<Loaded, TrainError> {
     let path = path.to_path_buf();
-    let tensors: HashMap<String, Tensor> = Tensor::load_multi_with_device(&path, device)
-        .map_err(torch_err(&path))?
-        .into_iter()
-        .collect();
+    let tensors: HashMap<String, Tensor> = tensors.into_iter().collect();
     let iteration = tensors
         .get(META_ITERATION)
         .map(|t| t.int64_value(&[]) as u64)

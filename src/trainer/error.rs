@@ -34,6 +34,10 @@ pub enum TrainError {
     /// missing, unexpected and mis-shaped keys).
     #[error("weights {}: {message}", path.display())]
     Weights { path: PathBuf, message: String },
+    /// `sweep predict --job`: the directory is not a finished job's (the message says what
+    /// is missing).
+    #[error("{}: {message}", path.display())]
+    Job { path: PathBuf, message: String },
     /// Any other libtorch failure (its message, first line).
     #[error("libtorch error: {0}")]
     Torch(String),

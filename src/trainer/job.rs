@@ -31,11 +31,21 @@ pub trait TrainJob {
 
 /// The session of a job's detector.
 pub fn open(cfg: &JobConfig, device: Device) -> Result<Box<dyn TrainJob>, TrainError> {
+    let data = std::sync::Arc::new(super::datasets::Dataset::open(&cfg.dataset)?);
+    open_with(cfg, device, data)
+}
+
+/// [`open`] on data already opened.
+pub fn open_with(
+    cfg: &JobConfig,
+    device: Device,
+    data: std::sync::Arc<super::datasets::Dataset>,
+) -> Result<Box<dyn TrainJob>, TrainError> {
     Ok(match cfg.model.detector {
         DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_) => {
-            Box::new(TvSession::new(cfg, device)?)
+            Box::new(TvSession::with_data(cfg, device, data)?)
         }
-        _ => Box::new(Session::new(cfg, device)?),
+        _ => Box::new(Session::with_data(cfg, device, data)?),
     })
 }
 

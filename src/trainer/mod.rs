@@ -41,6 +41,7 @@ pub mod optim;
 pub mod perturb;
 pub mod postprocess;
 pub mod predict;
+pub mod predict_job;
 pub mod priors;
 pub mod retina;
 pub mod run;

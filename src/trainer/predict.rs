@@ -72,13 +72,24 @@ fn io_err(path: &Path, e: std::io::Error) -> TrainError {
 }
 
 /// `(image id, file)` pairs, and the category ids in increasing order.
-type Inputs = (Vec<(u64, PathBuf)>, Vec<u64>);
+pub type Inputs = (Vec<(u64, PathBuf)>, Vec<u64>);
 
 /// The images to run on and the categories to name.
 fn inputs(o: &PredictOptions) -> Result<Inputs, TrainError> {
-    let Some(ann) = &o.coco else {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&o.images)
-            .map_err(|e| io_err(&o.images, e))?
+    let (images, cats) = image_list(&o.images, o.coco.as_deref())?;
+    if o.coco.is_none() {
+        return Ok((images, (1..=o.num_classes as u64).collect()));
+    }
+    Ok((images, cats))
+}
+
+/// The images of a COCO file (`images[].id`, `file_name` under `images`) and its category ids
+/// in increasing order; without a file, every .jpg/.jpeg/.png of `images` sorted by name with
+/// ids 1, 2, … (and no categories).
+pub fn image_list(dir: &Path, coco: Option<&Path>) -> Result<Inputs, TrainError> {
+    let Some(ann) = coco else {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io_err(dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
@@ -87,12 +98,11 @@ fn inputs(o: &PredictOptions) -> Result<Inputs, TrainError> {
             })
             .collect();
         files.sort();
-        let cats = (1..=o.num_classes as u64).collect();
-        return Ok(((1..).zip(files).collect(), cats));
+        return Ok(((1..).zip(files).collect(), Vec::new()));
     };
     let text = std::fs::read(ann).map_err(|e| io_err(ann, e))?;
     let bad = |m: String| TrainError::Io {
-        path: ann.clone(),
+        path: ann.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, m),
     };
     let v: serde_json::Value =
@@ -102,7 +112,7 @@ fn inputs(o: &PredictOptions) -> Result<Inputs, TrainError> {
         .ok_or_else(|| bad("no `images` list".into()))?
         .iter()
         .map(|i| match (i["id"].as_u64(), i["file_name"].as_str()) {
-            (Some(id), Some(f)) => Ok((id, o.images.join(f))),
+            (Some(id), Some(f)) => Ok((id, dir.join(f))),
             _ => Err(bad(format!("an image without id or file_name: {i}"))),
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -74,7 +74,15 @@ impl Session {
     /// Builds everything; each parameter's initial value is a function of `train.seed` and its
     /// name alone.
     pub fn new(cfg: &JobConfig, device: Device) -> Result<Session, TrainError> {
-        let data = Arc::new(Dataset::open(&cfg.dataset)?);
+        Self::with_data(cfg, device, Arc::new(Dataset::open(&cfg.dataset)?))
+    }
+
+    /// [`Session::new`] on data already opened (`sweep predict --job`: other val images).
+    pub fn with_data(
+        cfg: &JobConfig,
+        device: Device,
+        data: Arc<Dataset>,
+    ) -> Result<Session, TrainError> {
         let layout = Layout::new(cfg);
         let objective = Objective::new(cfg);
         let vs = VarStore::new(device);
@@ -274,7 +282,8 @@ fn finite_or_diverged(names: &[&str], values: &[f64], iteration: u64) -> Result<
     }
 }
 
-fn detections_json(dets: &[Detection]) -> String {
+/// Detections as the COCO results list `detections.json` holds.
+pub fn detections_json(dets: &[Detection]) -> String {
     let rows: Vec<serde_json::Value> = dets
         .iter()
         .map(|d| serde_json::json!({ "image_id": d.image_id, "category_id": d.category_id, "bbox": d.bbox, "score": d.score }))

@@ -115,7 +115,15 @@ fn detector_input(d: &DetectorSpec) -> (u32, u32, Option<PathBuf>) {
 
 impl TvSession {
     pub fn new(cfg: &JobConfig, device: Device) -> Result<TvSession, TrainError> {
-        let data = Arc::new(Dataset::open(&cfg.dataset)?);
+        Self::with_data(cfg, device, Arc::new(Dataset::open(&cfg.dataset)?))
+    }
+
+    /// [`TvSession::new`] on data already opened (`sweep predict --job`: other val images).
+    pub fn with_data(
+        cfg: &JobConfig,
+        device: Device,
+        data: Arc<Dataset>,
+    ) -> Result<TvSession, TrainError> {
         let (min_size, max_size, detector_weights) = detector_input(&cfg.model.detector);
         tch::manual_seed(cfg.train.seed as i64);
         let vs = VarStore::new(device);

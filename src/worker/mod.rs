@@ -4,6 +4,7 @@
 //! libtorch; `sweep` starts it (locally, or as the body of a Slurm job).
 
 pub mod fake;
+mod gpu_peak;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -43,22 +44,26 @@ enum Args {
         #[arg(long)]
         interactive: bool,
     },
-    /// Run a torchvision-layout RetinaNet or FCOS from a weights file on images; write COCO results
+    /// Run a finished job's model, or a torchvision-layout RetinaNet or FCOS from a weights file, on images; write COCO results
     #[command(
         name = "predict",
         bin_name = "sweep predict",
-        after_help = "Examples:\n  sweep predict --weights retinanet_coco.safetensors --coco instances_val2017.json --images val2017 --out dt.json\n  sweep eval --gt instances_val2017.json --dt dt.json\n\nWeights: scripts/convert-weights turns torchvision's .pth into safetensors. --labels direct\n(torchvision's COCO models: the logit column is the category id) or sorted (column k is\nthe k-th category id)."
+        after_help = "Examples:\n  sweep predict --job results/ablation_ugs/jobs/<id> --coco val.json --images val --out dt.json\n  sweep predict --weights retinanet_coco.safetensors --coco instances_val2017.json --images val2017 --out dt.json\n  sweep eval --gt instances_val2017.json --dt dt.json\n\nWeights: scripts/convert-weights turns torchvision's .pth into safetensors. --labels direct\n(torchvision's COCO models: the logit column is the category id) or sorted (column k is\nthe k-th category id)."
     )]
     Predict(PredictArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct PredictArgs {
+    /// A finished job's directory: its config and final weights, evaluated as the job was
+    #[arg(long, conflicts_with_all = ["weights", "detector", "depth", "num_classes", "fpn_channels", "min_size", "max_size", "labels"])]
+    job: Option<PathBuf>,
     /// The weights' detector (torchvision's layout and post-processing defaults)
     #[arg(long, value_enum, default_value_t = DetectorArg::Retinanet)]
     detector: DetectorArg,
-    #[arg(long)]
-    weights: PathBuf,
+    /// A torchvision-layout detector's weights (safetensors)
+    #[arg(long, required_unless_present = "job")]
+    weights: Option<PathBuf>,
     #[arg(long)]
     images: PathBuf,
     /// COCO annotation file naming the images (absent: every image of --images)
@@ -147,12 +152,24 @@ fn predict(a: PredictArgs) -> Result<(), TrainError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     tch::set_num_threads(threads as i32);
     let device = crate::trainer::run::resolve_device(a.device.into())?;
+    if let Some(job) = a.job {
+        use crate::trainer::predict_job::{predict_job, JobPredictOptions};
+        let n = predict_job(&JobPredictOptions {
+            job,
+            images: a.images,
+            coco: a.coco,
+            out: a.out.clone(),
+            device,
+        })?;
+        eprintln!("{}: {n} detections", a.out.display());
+        return Ok(());
+    }
     let n = predict(&PredictOptions {
         detector: match a.detector {
             DetectorArg::Retinanet => DetectorKind::Retinanet,
             DetectorArg::Fcos => DetectorKind::Fcos,
         },
-        weights: a.weights,
+        weights: a.weights.expect("clap requires --weights without --job"),
         depth: a.depth,
         num_classes: a.num_classes,
         fpn_channels: a.fpn_channels,
@@ -253,6 +270,7 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
         attempts,
         threads,
         updated_at: records_now(),
+        peak_gpu_memory_bytes: None,
     };
     let pid = std::process::id();
     let slurm_job = std::env::var("SLURM_JOB_ID").ok().map(|id| {
@@ -270,9 +288,20 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
         placement,
         started: process_start(pid),
     };
-    if let Err(e) = job.write_state(&state(running)) {
+    if let Err(e) = job.write_state(&state(running.clone())) {
         return failed(&job, None, "crash", e.to_string(), exit::CRASH);
     }
+    // A fake job stands in for a GPU job only where it was placed on one; the trainer measures
+    // where it trains.
+    let on_gpu = match &cfg.fake {
+        Some(_) => matches!(device, DeviceChoice::Cuda(_)),
+        None => matches!(
+            trainer::run::resolve_device(device),
+            Ok(tch::Device::Cuda(_))
+        ),
+    };
+    let mut peak = gpu_peak::GpuPeak::new(on_gpu);
+    let mut recorded_peak = None;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -280,8 +309,27 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
         .ok();
     let started = std::time::Instant::now();
     let mut report = |mut msg: WorkerMessage| {
-        if let WorkerMessage::Progress { elapsed, .. } = &mut msg {
+        if let WorkerMessage::Progress {
+            elapsed,
+            memory_mib,
+            ..
+        } = &mut msg
+        {
             *elapsed = started.elapsed().as_secs_f64();
+            // A fake job's scripted memory counts only on a GPU NVML cannot measure.
+            if let Some(scripted) = memory_mib.take() {
+                if on_gpu && !peak.measuring() {
+                    peak.observe(scripted << 20);
+                }
+            }
+            peak.sample();
+            *memory_mib = peak.peak_mib();
+            if peak.peak_bytes() != recorded_peak {
+                recorded_peak = peak.peak_bytes();
+                let mut s = state(running.clone());
+                s.peak_gpu_memory_bytes = recorded_peak;
+                let _ = job.write_state(&s);
+            }
         }
         if let Some(f) = log.as_mut() {
             let _ = writeln!(f, "{}", msg.to_line());
@@ -326,6 +374,12 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             &mut report,
         ),
     };
+    // After the evaluation: what the allocator still holds includes its peak.
+    let peak_bytes = peak.sample();
+    let state = |status| JobState {
+        peak_gpu_memory_bytes: peak_bytes,
+        ..state(status)
+    };
     let id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -344,6 +398,7 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
                 parameters,
                 finished_at: records_now(),
                 train,
+                peak_gpu_memory_bytes: peak_bytes,
                 val_bootstrap: None,
             }
         };

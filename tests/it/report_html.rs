@@ -240,6 +240,7 @@ fn synthesize_500(dir: &Path) -> std::path::PathBuf {
             parameters: 1,
             finished_at: 0.0,
             train: None,
+            peak_gpu_memory_bytes: None,
         };
         sweep::journal::write_json(&jd.join("result.json"), &result).unwrap();
     }

@@ -91,6 +91,7 @@ fn synthesize(dir: &Path, rows: usize, seeds: usize, points: u64) -> (crate::spe
                 attempts: 3,
                 threads: 1,
                 updated_at: at,
+                peak_gpu_memory_bytes: None,
             })
             .unwrap();
         } else {
@@ -109,6 +110,7 @@ fn synthesize(dir: &Path, rows: usize, seeds: usize, points: u64) -> (crate::spe
                 parameters: 10,
                 finished_at: at,
                 train: None,
+                peak_gpu_memory_bytes: None,
             })
             .unwrap();
         }

@@ -156,12 +156,7 @@ impl<'a> Dispatcher<'a> {
         };
         if retry && !stopping {
             if cause == FailureCause::OutOfMemory {
-                let raised = self
-                    .peaks
-                    .get(&r.shape)
-                    .map_or(r.peak_mib, |p| p * 3 / 2)
-                    .max(r.peak_mib);
-                self.peaks.insert(r.shape.clone(), raised);
+                self.peaks.raise_after_oom(&r.shape, r.peak_mib, &r.job.id);
             }
             // A detached run cannot wait: the retry goes to the queue at once.
             let wait = if self.opts.detach {
@@ -225,6 +220,7 @@ impl<'a> Dispatcher<'a> {
             attempts,
             threads,
             updated_at: records_now(),
+            peak_gpu_memory_bytes: None,
         })?;
         self.log(&job.id, status)?;
         self.failed.insert(job.id.clone());
