@@ -165,5 +165,6 @@ fn state_name(s: &JobStatus) -> &'static str {
         JobStatus::Failed { .. } => "failed",
         JobStatus::Unsupported { .. } => "unsupported",
         JobStatus::Damaged { .. } => "damaged",
+        JobStatus::Unservable { .. } => "pending",
     }
 }
