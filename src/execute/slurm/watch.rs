@@ -189,14 +189,14 @@ fn step(t: &mut Tracked, seen: Option<(&str, &str)>, shared: &Mutex<Shared>) -> 
     match seen.map(|(state, reason)| (queue::phase(state), reason)) {
         Some((Phase::Queued, reason)) => {
             t.record_repaired |= reconcile::keep_record(t);
-            let hopeless = !matches!(hopeless::verdict(reason), Verdict::Transient);
-            if hopeless {
-                watch_hopeless(t, reason);
-            } else {
+            let verdict = hopeless::verdict(reason);
+            if verdict == Verdict::Transient {
                 t.hopeless = None;
+            } else {
+                watch_hopeless(t, reason);
             }
             // A reason that makes the sweep stop is said in its error, not here as well.
-            let said_in_error = matches!(hopeless::verdict(reason), Verdict::Never(_));
+            let said_in_error = matches!(verdict, Verdict::Never(_));
             if !queue::ordinary_wait(reason) && !said_in_error && reason != t.reason {
                 t.reason = reason.to_string();
                 let text = format!(

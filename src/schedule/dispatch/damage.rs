@@ -61,6 +61,11 @@ impl<'a> Dispatcher<'a> {
             "" => format!("sweep: {job}: damaged: {file}: {why}; {then}"),
             to => format!("sweep: {job}: damaged: {file}: {why}; moved to {to}; {then}"),
         };
+        // Kept relative to the job directory, as for its other files: the sweep may move.
+        let moved_to = std::path::Path::new(&moved_to)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         self.log(
             job,
             JobStatus::Damaged {
