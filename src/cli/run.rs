@@ -101,6 +101,10 @@ fn run_sweep(
     let on_slurm = settings.kind == Some(ExecutorKind::Slurm);
     if on_slurm {
         crate::execute::slurm::fit::check(&SlurmOptions::from_spec(&settings)).map_err(bad)?;
+        let root = std::path::absolute(&sweep.root)?;
+        if let Some(why) = crate::execute::slurm::unrepresentable(&[&root]) {
+            return Err(bad(why));
+        }
     }
     if exec.detach && budget.is_some() {
         return Err(bad(

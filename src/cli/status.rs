@@ -176,5 +176,6 @@ fn state_name(s: &JobStatus) -> &'static str {
         JobStatus::Unsupported { .. } => "unsupported",
         JobStatus::Damaged { .. } => "damaged",
         JobStatus::SeedAdded { .. } => "pending",
+        JobStatus::Unservable { .. } => "pending",
     }
 }

@@ -138,6 +138,23 @@ pub enum ExecEvent {
         outcome: Outcome,
         stderr_tail: Vec<String>,
     },
+    /// A file the executor keeps in the job dir (Slurm's `slurm.json`) was damaged or lost:
+    /// moved aside to `moved_to` (empty when it was missing); `then` says what follows.
+    Damaged {
+        job: String,
+        file: String,
+        why: String,
+        moved_to: String,
+        then: String,
+    },
+    /// The job can never start as submitted (Slurm keeps it pending with a reason that never
+    /// passes, such as `PartitionTimeLimit`): the sweep stops. `message` names the setting to
+    /// change; the job itself is still queued until the sweep cancels it.
+    Unservable {
+        job: String,
+        reason: String,
+        message: String,
+    },
 }
 
 /// One job to start.
@@ -179,6 +196,9 @@ pub enum ExecError {
         program: &'static str,
         source: std::io::Error,
     },
+    /// A path the executor cannot pass on as it is (Slurm and a line break); names the path.
+    #[error("{message}")]
+    Unrepresentable { message: String },
     /// The executor's own record in a job dir (Slurm's `slurm.json`) could not be kept.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),

@@ -52,6 +52,13 @@ pub enum JobStatus {
         why: String,
         moved_to: String,
     },
+    /// The executor's queue keeps the job pending with a reason that never passes (Slurm's
+    /// `PartitionTimeLimit`, `BadConstraints`, ...): the sweep stopped and cancelled what it
+    /// had submitted. Only ever an event, never a job's state.
+    Unservable {
+        reason: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

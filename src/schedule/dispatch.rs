@@ -6,6 +6,7 @@
 mod damage;
 mod retry;
 mod storage;
+mod unservable;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -73,6 +74,9 @@ struct Dispatcher<'a> {
     /// The sweep directory cannot be written: nothing more is launched; the message is the
     /// sweep's error once the running jobs have ended.
     halt: Option<String>,
+    /// A job can never start as submitted (see [`unservable`]): the sweep's error once what
+    /// it had in the executor's queue is cancelled.
+    unservable: Option<String>,
 }
 
 /// Runs every job of `plan` that has no result yet. `on_result` runs after each job that
@@ -141,6 +145,7 @@ async fn run_jobs(
         submit_ahead: executor.queues_dependencies(),
         fatal: None,
         halt: None,
+        unservable: None,
     };
     // Listening before anything starts: a Ctrl-C that comes while jobs are being started
     // (submitted) is then handled, not fatal to an orchestrator that has work out.
@@ -201,6 +206,10 @@ async fn run_jobs(
         if d.on_event(ev, stopping.is_some())? {
             on_result();
         }
+        if stopping.is_none() && d.unservable.is_some() {
+            stopping = Some(Instant::now());
+            d.cancel_unservable(executor);
+        }
     }
     d.summary.interrupted = stopping.is_some();
     d.summary.detached = if d.opts.detach { d.running.len() } else { 0 };
@@ -210,13 +219,15 @@ async fn run_jobs(
         summary,
         fatal,
         halt,
+        unservable,
         ..
     } = d;
     events.close()?;
-    match (fatal, halt) {
-        (Some(e), _) => Err(e.into()),
-        (None, Some(message)) => Err(ScheduleError::Storage(message)),
-        (None, None) => Ok(summary),
+    match (fatal, halt, unservable) {
+        (Some(e), _, _) => Err(e.into()),
+        (None, Some(message), _) => Err(ScheduleError::Storage(message)),
+        (None, None, Some(message)) => Err(ScheduleError::Unservable(message)),
+        (None, None, None) => Ok(summary),
     }
 }
 
@@ -548,6 +559,24 @@ impl<'a> Dispatcher<'a> {
                 outcome,
                 stderr_tail,
             } => self.on_exit(&job, outcome, stderr_tail, stopping),
+            ExecEvent::Damaged {
+                job,
+                file,
+                why,
+                moved_to,
+                then,
+            } => {
+                self.executor_damage(&job, file, why, moved_to, &then)?;
+                Ok(false)
+            }
+            ExecEvent::Unservable {
+                job,
+                reason,
+                message,
+            } => {
+                self.on_unservable(&job, reason, message)?;
+                Ok(false)
+            }
         }
     }
 

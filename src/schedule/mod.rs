@@ -82,4 +82,8 @@ pub enum ScheduleError {
     /// where, and how much room a job needs.
     #[error("{0}")]
     Storage(String),
+    /// A job can never start as submitted (Slurm keeps it pending with a reason that never
+    /// passes); what the sweep had in the queue was cancelled. The message names the setting.
+    #[error("{0}")]
+    Unservable(String),
 }

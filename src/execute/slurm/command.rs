@@ -3,6 +3,8 @@
 //! reaches only the orchestrator (which then decides what to cancel), and under a deadline, so
 //! a controller that does not answer cannot hang the sweep.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -39,8 +41,12 @@ impl Failure {
     }
 }
 
-/// Runs `program args` and returns its stdout.
-pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, Failure> {
+/// Runs `program args` (no shell: each argument is passed as it is) and returns its stdout.
+pub fn run<S: AsRef<OsStr>>(
+    program: &str,
+    args: &[S],
+    timeout: Duration,
+) -> Result<String, Failure> {
     use std::os::unix::process::CommandExt;
     let child = Command::new(program)
         .args(args)
@@ -92,7 +98,10 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, 
 }
 
 /// sbatch's arguments for one job: sweep's own options first, the user's `sbatch_args` after
-/// them (so they win), the batch script last.
+/// them (so they win), the batch script last. Paths go as bytes (they may not be UTF-8), and
+/// only in `--chdir` and the script: Slurm reads output file names as patterns (`%j`, and a
+/// `\\` anywhere turns them off and is dropped), so it is given none, and the script opens
+/// the job's output files itself.
 pub fn sbatch_args(
     opts: &SlurmOptions,
     exe: &Path,
@@ -100,18 +109,16 @@ pub fn sbatch_args(
     comment: &str,
     token: &str,
     after: &[String],
-) -> Vec<String> {
-    let dir = launch.dir.display();
+) -> Vec<OsString> {
+    let mut chdir = OsString::from("--chdir=");
+    chdir.push(&launch.dir);
     let mut args = vec![
         "--parsable".to_string(),
         format!("--job-name=sweep-{}", launch.job),
         format!("--comment={comment}"),
-        format!("--chdir={dir}"),
-        // One output file per submission: its absence after a failure shows the node did not
-        // write into this directory. stderr accumulates like a local worker's.
-        format!("--output={dir}/slurm-%j.out"),
-        format!("--error={dir}/stderr.log"),
-        "--open-mode=append".to_string(),
+        // The script opens the real ones (see batch_script).
+        "--output=/dev/null".to_string(),
+        "--error=/dev/null".to_string(),
         format!("--cpus-per-task={}", opts.cpus),
     ];
     if opts.gpus > 0 {
@@ -136,45 +143,93 @@ pub fn sbatch_args(
     }
     args.extend(opts.sbatch_args.iter().cloned());
     args.push("--wrap".to_string());
+    let mut args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
+    args.insert(3, chdir);
     args.push(batch_script(exe, launch, token, opts.gpus > 0));
     args
 }
 
-/// The job's body: check that this node sees the job dir (our fresh `slurm.json`, carrying
-/// this submission's token) and the worker binary, then become the worker, so that Slurm's
-/// signals (scancel, the time limit) reach it directly.
-fn batch_script(exe: &Path, launch: &Launch, token: &str, gpu: bool) -> String {
-    let dir = launch.dir.display().to_string();
-    let marker = quote(&format!("{dir}/{}", super::record::FILE));
-    let (exe_q, dir_q) = (quote(&exe.display().to_string()), quote(&dir));
+/// A path Slurm cannot be given: a line break would end sbatch's script line and squeue's
+/// answer lines. Says which path, for the error.
+pub fn unrepresentable(paths: &[&Path]) -> Option<String> {
+    paths
+        .iter()
+        .find(|p| p.as_os_str().as_bytes().contains(&b'\n'))
+        .map(|p| format!("the path {p:?} holds a line break, which Slurm cannot take (its script and its answers are read by lines): choose a sweep directory (--out) and a place for sweep without one"))
+}
+
+/// The job's body: open the job's output files in its directory (one `slurm-<id>.out` per
+/// submission, whose absence after a failure shows the node did not write into this
+/// directory; `stderr.log` accumulating like a local worker's), check that this node sees the
+/// job dir (our fresh `slurm.json`, carrying this submission's token) and the worker binary,
+/// then become the worker, so that Slurm's signals (scancel, the time limit) reach it
+/// directly. Every path in it is one single-quoted word: nothing in a path is run.
+fn batch_script(exe: &Path, launch: &Launch, token: &str, gpu: bool) -> OsString {
+    let dir = launch.dir.as_os_str().as_bytes();
+    let marker = [dir, b"/", super::record::FILE.as_bytes()].concat();
+    let output = [dir, b"/slurm-"].concat();
+    let stderr = [dir, b"/stderr.log"].concat();
+    let exe = exe.as_os_str().as_bytes();
     let device = if gpu { "cuda" } else { "cpu" };
-    format!(
-        "grep -qs {token_q} {marker} || {{ echo \"sweep: {marker_text} is not visible on $(hostname): the sweep directory must be on a filesystem the Slurm nodes share\" >&2; exit {NOT_SHARED}; }}\n\
-         [ -x {exe_q} ] || {{ echo \"sweep: the worker binary {exe_text} is not visible on $(hostname): it must be on a filesystem the Slurm nodes share\" >&2; exit {NOT_SHARED}; }}\n\
-         exec {exe_q} run {dir_q} --threads {threads} --device {device}\n",
-        token_q = quote(token),
-        marker_text = text_in_double_quotes(&format!("{dir}/{}", super::record::FILE)),
-        exe_text = text_in_double_quotes(&exe.display().to_string()),
-        threads = launch.placement.threads(),
-    )
+    let tail = format!(
+        " --threads {} --device {device}\n",
+        launch.placement.threads()
+    );
+    let code = NOT_SHARED.to_string();
+    // One expression, so the quoted pieces live until they are joined.
+    let script: Vec<u8> = [
+        b"exec >>" as &[u8],
+        &quote(&output),
+        b"\"$SLURM_JOB_ID\".out 2>>",
+        &quote(&stderr),
+        b"\ngrep -qs ",
+        &quote(token.as_bytes()),
+        b" ",
+        &quote(&marker),
+        b" || { echo \"sweep: ",
+        &text_in_double_quotes(&marker),
+        b" is not visible on $(hostname): the sweep directory must be on a filesystem the Slurm nodes share\" >&2; exit ",
+        code.as_bytes(),
+        b"; }\n[ -x ",
+        &quote(exe),
+        b" ] || { echo \"sweep: the worker binary ",
+        &text_in_double_quotes(exe),
+        b" is not visible on $(hostname): it must be on a filesystem the Slurm nodes share\" >&2; exit ",
+        code.as_bytes(),
+        b"; }\nexec ",
+        &quote(exe),
+        b" run ",
+        &quote(dir),
+        tail.as_bytes(),
+    ]
+    .concat();
+    OsString::from_vec(script)
 }
 
 /// A shell word that is exactly `s`.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
+fn quote(s: &[u8]) -> Vec<u8> {
+    let mut q = vec![b'\''];
+    for &b in s {
+        if b == b'\'' {
+            q.extend_from_slice(b"'\\''");
+        } else {
+            q.push(b);
+        }
+    }
+    q.push(b'\'');
+    q
 }
 
 /// `s` made safe inside a double-quoted shell string (for messages).
-fn text_in_double_quotes(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if matches!(c, '"' | '\\' | '$' | '`') {
-                vec!['\\', c]
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+fn text_in_double_quotes(s: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(s.len());
+    for &b in s {
+        if matches!(b, b'"' | b'\\' | b'$' | b'`') {
+            t.push(b'\\');
+        }
+        t.push(b);
+    }
+    t
 }
 
 /// The job id in sbatch's `--parsable` answer (`id` or `id;cluster`).
@@ -214,9 +269,15 @@ mod tests {
         }
     }
 
+    fn text(args: Vec<OsString>) -> Vec<String> {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn the_request_follows_the_options_and_the_users_args_come_last() {
-        let args = sbatch_args(
+        let args = text(sbatch_args(
             &opts(),
             Path::new("/opt/sweep-worker"),
             &Launch {
@@ -226,7 +287,7 @@ mod tests {
             "sweep:t0k",
             "t0k",
             &["11".into(), "12".into()],
-        );
+        ));
         for want in [
             "--parsable",
             "--job-name=sweep-abc123",
@@ -239,6 +300,8 @@ mod tests {
             "--dependency=afterok:11:12",
             "--kill-on-invalid-dep=yes",
             "--chdir=/shared/it's here/jobs/abc123",
+            "--output=/dev/null",
+            "--error=/dev/null",
         ] {
             assert!(
                 args.iter().any(|a| a == want),
@@ -265,14 +328,14 @@ mod tests {
     #[test]
     fn a_cpu_only_job_asks_for_no_gpu_and_runs_the_worker_on_the_cpu() {
         let opts = SlurmOptions { gpus: 0, ..opts() };
-        let args = sbatch_args(
+        let args = text(sbatch_args(
             &opts,
             Path::new("/opt/sweep-worker"),
             &launch(),
             "c",
             "t",
             &[],
-        );
+        ));
         assert!(
             !args
                 .iter()
@@ -290,16 +353,70 @@ mod tests {
             ..launch()
         };
         let script = batch_script(Path::new("/bin/true"), &launch, "tok", false);
-        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
-        assert_eq!(out.status.code(), Some(NOT_SHARED));
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("is not visible on"),
-            "{out:?}"
-        );
+        let sh = || {
+            Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .env("SLURM_JOB_ID", "7")
+                .output()
+                .unwrap()
+        };
+        // No directory: its output files cannot be opened, and it stops before anything.
+        let out = sh();
+        assert!(!out.status.success(), "{out:?}");
         std::fs::create_dir_all(&launch.dir).unwrap();
+        let out = sh();
+        assert_eq!(out.status.code(), Some(NOT_SHARED));
+        let stderr = std::fs::read_to_string(launch.dir.join("stderr.log")).unwrap();
+        assert!(stderr.contains("is not visible on"), "{stderr}");
+        assert!(launch.dir.join("slurm-7.out").exists());
         std::fs::write(launch.dir.join("slurm.json"), "{\"token\": \"tok\"}").unwrap();
-        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        let out = sh();
         assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+
+    #[test]
+    fn hostile_paths_reach_the_worker_as_they_are_and_nothing_in_them_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pwned = tmp.path().join("pwned");
+        let mut name = format!(
+            "a b 'q' \"d\" $(touch {p}) `touch {p}` ;touch {p} %j %% \\ ",
+            p = pwned.display()
+        )
+        .into_bytes();
+        name.extend_from_slice(b"\xff\xfe");
+        let dir = tmp.path().join(OsStr::from_bytes(&name));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("slurm.json"), "{\"token\": \"tok\"}").unwrap();
+        let launch = Launch {
+            dir: dir.clone(),
+            ..launch()
+        };
+        // The worker's stand-in prints its arguments, one per line.
+        let exe = dir.join("worker $(x)");
+        std::fs::write(&exe, "#!/bin/sh\nprintf '%s\\n' \"$@\"\n").unwrap();
+        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let script = batch_script(&exe, &launch, "tok", false);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("SLURM_JOB_ID", "5")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let mut want = b"run\n".to_vec();
+        want.extend_from_slice(dir.as_os_str().as_bytes());
+        want.extend_from_slice(b"\n--threads\n3\n--device\ncpu\n");
+        assert_eq!(std::fs::read(dir.join("slurm-5.out")).unwrap(), want);
+        assert!(!pwned.exists(), "a shell ran part of a path");
+        assert!(unrepresentable(&[&dir, &exe]).is_none());
+        let broken = tmp.path().join("line\nbreak");
+        let why = unrepresentable(&[&exe, &broken]).unwrap();
+        assert!(
+            why.contains("/line\\nbreak\"") && why.contains("line break"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -318,15 +435,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            run(
-                "sh",
-                &["-c".into(), "sleep 5".into()],
-                Duration::from_millis(100)
-            ),
+            run("sh", &["-c", "sleep 5"], Duration::from_millis(100)),
             Err(Failure::TimedOut(_))
         ));
         assert!(matches!(
-            run("/nonexistent/sbatch", &[], QUERY_TIMEOUT),
+            run("/nonexistent/sbatch", &[] as &[&str], QUERY_TIMEOUT),
             Err(Failure::Missing(_))
         ));
     }

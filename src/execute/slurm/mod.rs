@@ -17,7 +17,9 @@
 
 mod command;
 pub mod fit;
+mod hopeless;
 mod queue;
+mod reconcile;
 pub mod record;
 mod watch;
 
@@ -30,6 +32,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{ExecError, ExecEvent, Executor, Launch, Recovery};
+pub use command::unrepresentable;
 use command::Failure;
 use record::SlurmRecord;
 use watch::{Shared, Tracked};
@@ -89,6 +92,8 @@ pub struct SlurmExecutor {
     /// New jobs for the watcher thread (started with the first job).
     watcher: Mutex<Option<mpsc::Sender<Tracked>>>,
     stop: Arc<AtomicBool>,
+    /// This user's jobs in Slurm's queue, asked once when a job's record is lost.
+    active: reconcile::ActiveJobs,
 }
 
 impl SlurmExecutor {
@@ -100,6 +105,7 @@ impl SlurmExecutor {
             shared: Arc::default(),
             watcher: Mutex::new(None),
             stop: Arc::default(),
+            active: reconcile::ActiveJobs::default(),
         }
     }
 
@@ -138,6 +144,46 @@ impl SlurmExecutor {
         if let Err(e) = command::run("scancel", &args, command::QUERY_TIMEOUT) {
             eprintln!("sweep: scancel {} failed: {}", args.join(" "), e.message());
         }
+    }
+
+    /// A job without a record (never submitted, or its record damaged or deleted): a
+    /// submission of it still queued or running in Slurm (same name, same directory) is
+    /// followed, with its record rebuilt from it; otherwise the job is started.
+    fn recover_lost(
+        &self,
+        launch: &Launch,
+        dir: &Path,
+        events: &UnboundedSender<ExecEvent>,
+    ) -> Result<Recovery, ExecError> {
+        let found = self
+            .active
+            .find(&launch.job, dir)
+            .map_err(|f| slurm_error("squeue", Some(&launch.job), f))?;
+        let attempt = crate::journal::JobDir::new(dir)
+            .read_state()
+            .ok()
+            .flatten()
+            .map_or(1, |s| s.attempts.max(1));
+        let Some((q, rec)) =
+            found.and_then(|q| Some((q.clone(), record::rebuilt(&q.id, &q.comment, attempt)?)))
+        else {
+            return Ok(Recovery::Start { note: None });
+        };
+        record::write(dir, &rec)?;
+        let note = format!(
+            "{}: its slurm.json was lost; slurm job {} (found by its name and directory) is {}; following it",
+            launch.job,
+            q.id,
+            q.state.to_lowercase()
+        );
+        self.track(Tracked::new(
+            &launch.job,
+            dir.to_path_buf(),
+            rec,
+            events.clone(),
+            true,
+        ));
+        Ok(Recovery::Adopted { attempt, note })
     }
 
     fn all_jobs(&self) -> Vec<String> {
@@ -185,7 +231,16 @@ impl Executor for SlurmExecutor {
             job: Some(launch.job.clone()),
             message: format!("cannot make {} absolute: {e}", launch.dir.display()),
         })?;
-        let mut rec = SlurmRecord::intent(record::read(&launch.dir)?, launch.attempt);
+        if let Some(why) = command::unrepresentable(&[&launch.dir, &self.exe]) {
+            return Err(ExecError::Unrepresentable { message: why });
+        }
+        let previous = reconcile::read_or_set_aside(
+            &launch.job,
+            &launch.dir,
+            &events,
+            "its history of earlier submissions is lost",
+        )?;
+        let mut rec = SlurmRecord::intent(previous, launch.attempt);
         record::write(&launch.dir, &rec)?;
         let after: Vec<String> = {
             let shared = self.shared.lock().expect("lock not poisoned");
@@ -228,7 +283,7 @@ impl Executor for SlurmExecutor {
             let _ = command::run("scancel", std::slice::from_ref(&id), command::QUERY_TIMEOUT);
             return Err(e.into());
         }
-        self.track(Tracked::new(&launch.job, launch.dir, id, events, false));
+        self.track(Tracked::new(&launch.job, launch.dir, rec, events, false));
         Ok(())
     }
 
@@ -241,9 +296,11 @@ impl Executor for SlurmExecutor {
         _grace: Duration,
         events: &UnboundedSender<ExecEvent>,
     ) -> Result<Recovery, ExecError> {
-        let dir = &launch.dir;
-        let Some(mut rec) = record::read(dir)? else {
-            return Ok(Recovery::Start { note: None });
+        let dir = &std::path::absolute(&launch.dir).unwrap_or_else(|_| launch.dir.clone());
+        let then = "the job is looked for in Slurm's queue by its name and directory";
+        let mut rec = match reconcile::read_or_set_aside(&launch.job, dir, events, then)? {
+            Some(rec) => rec,
+            None => return self.recover_lost(launch, dir, events),
         };
         if rec.settled {
             return Ok(Recovery::Start { note: None });
@@ -268,14 +325,15 @@ impl Executor for SlurmExecutor {
             }
         };
         let shown = queue::show(&id).map_err(|f| slurm_error("scontrol", Some(&launch.job), f))?;
-        let mut tracked = Tracked::new(&launch.job, dir.clone(), id.clone(), events.clone(), true);
+        let mut tracked = Tracked::new(&launch.job, dir.clone(), rec.clone(), events.clone(), true);
         match &shown {
             None => {
                 record::settle(dir)?;
                 Ok(Recovery::Start { note: Some(format!("{}: slurm job {id} is gone without a result; submitting it again (it resumes from its checkpoint)", launch.job)) })
             }
             Some(s) if queue::phase(&s.state) == queue::Phase::Ended => {
-                let outcome = watch::judge(dir, &id, shown.as_ref(), false);
+                let lost = watch::marker_lost(dir, &rec.token);
+                let outcome = watch::judge(dir, &id, shown.as_ref(), false, lost);
                 watch::finish(&mut tracked, outcome, &self.shared);
                 Ok(Recovery::Adopted {
                     attempt: rec.attempt,

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use super::command::{self, Failure, NOT_SHARED};
 use crate::execute::{FailureCause, Outcome};
 
-/// squeue's `--Format`: fields separated by `|`, the free-text name last.
-const FORMAT: &str = "JobID:|,State:|,Reason:|,NodeList:|,Comment:|,Name:";
+/// squeue's `--Format`: fields separated by `|`, the working directory (free text, it may
+/// hold `|`) last.
+const FORMAT: &str = "JobID:|,State:|,Reason:|,NodeList:|,Comment:|,Name:|,WorkDir:";
 
 /// One line of squeue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,7 @@ pub struct Queued {
     pub node: String,
     pub comment: String,
     pub name: String,
+    pub workdir: String,
 }
 
 /// Where a job stands in Slurm.
@@ -79,6 +81,18 @@ pub fn squeue(ids: &[String]) -> Result<HashMap<String, Queued>, Failure> {
     }
 }
 
+/// This user's jobs still queued or running (one call, whatever their number).
+pub fn active_mine() -> Result<Vec<Queued>, Failure> {
+    // SAFETY: getuid(2) cannot fail. (`--user`, not `--me`, which older Slurm lacks.)
+    let uid = unsafe { libc::getuid() };
+    let args = vec![
+        format!("--user={uid}"),
+        "--noheader".into(),
+        format!("--Format={FORMAT}"),
+    ];
+    command::run("squeue", &args, command::QUERY_TIMEOUT).map(|out| parse_squeue(&out))
+}
+
 /// Jobs of any state named `name` (to find a submission whose id was never saved).
 pub fn by_name(name: &str) -> Result<Vec<Queued>, Failure> {
     let args = vec![
@@ -93,10 +107,18 @@ pub fn by_name(name: &str) -> Result<Vec<Queued>, Failure> {
 pub fn parse_squeue(text: &str) -> Vec<Queued> {
     text.lines()
         .filter_map(|line| {
-            let f: Vec<&str> = line.splitn(6, '|').map(str::trim).collect();
-            let [id, state, reason, node, comment, name] = f[..] else {
+            let f: Vec<&str> = line.splitn(7, '|').collect();
+            let [id, state, reason, node, comment, name, workdir] = f[..] else {
                 return None;
             };
+            let (id, state, reason, node, comment, name) = (
+                id.trim(),
+                state.trim(),
+                reason.trim(),
+                node.trim(),
+                comment.trim(),
+                name.trim(),
+            );
             Some(Queued {
                 id: id.into(),
                 state: state.into(),
@@ -104,6 +126,8 @@ pub fn parse_squeue(text: &str) -> Vec<Queued> {
                 node: node.into(),
                 comment: comment.into(),
                 name: name.into(),
+                // squeue pads the last field; a directory's own trailing spaces are lost with it.
+                workdir: workdir.trim_end().into(),
             })
         })
         .collect()
@@ -327,8 +351,8 @@ mod tests {
     }
 
     #[test]
-    fn squeue_lines_are_parsed_with_the_name_last() {
-        let q = parse_squeue("12|RUNNING|None|node1|sweep:tok|sweep-ab|c\n13|PENDING|Dependency||(null)|wrap\nbad line\n");
+    fn squeue_lines_are_parsed_with_the_directory_last() {
+        let q = parse_squeue("12|RUNNING|None|node1|sweep:tok|sweep-ab|/x |y|  \n13|PENDING|Dependency||(null)|wrap|/\nbad line\n");
         assert_eq!(q.len(), 2);
         assert_eq!(
             q[0],
@@ -338,7 +362,8 @@ mod tests {
                 reason: "None".into(),
                 node: "node1".into(),
                 comment: "sweep:tok".into(),
-                name: "sweep-ab|c".into()
+                name: "sweep-ab".into(),
+                workdir: "/x |y|".into()
             }
         );
         assert_eq!(q[1].reason, "Dependency");

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal::{read_json, records_now, write_json, JournalError};
+use crate::journal::{read_json, read_tolerant, records_now, write_json, JournalError, Read};
 
 pub const FILE: &str = "slurm.json";
 
@@ -63,6 +63,25 @@ pub fn path(dir: &Path) -> PathBuf {
 
 pub fn read(dir: &Path) -> Result<Option<SlurmRecord>, JournalError> {
     read_json(&path(dir))
+}
+
+/// The record, missing, or what is wrong with it (torn, garbled, not a record).
+pub fn read_checked(dir: &Path) -> Read<SlurmRecord> {
+    read_tolerant(&path(dir))
+}
+
+/// A record rebuilt from the Slurm job that carries its token in `--comment` (`sweep:TOKEN`),
+/// for a job whose record was lost while it waited or ran.
+pub fn rebuilt(slurm_id: &str, comment: &str, attempt: u32) -> Option<SlurmRecord> {
+    let token = comment.strip_prefix("sweep:")?;
+    (!token.is_empty()).then(|| SlurmRecord {
+        token: token.to_string(),
+        slurm_id: Some(slurm_id.to_string()),
+        attempt,
+        submitted_at: records_now(),
+        settled: false,
+        earlier: Vec::new(),
+    })
 }
 
 /// Replaces the record atomically and durably (it must survive the orchestrator).

@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::hopeless::{self, Verdict};
 use super::queue::{self, Phase, Shown};
-use super::record;
+use super::reconcile;
+use super::record::{self, SlurmRecord};
 use crate::execute::{ExecEvent, FailureCause, Outcome};
 use crate::journal::JobDir;
 use crate::launch::protocol::WorkerMessage;
@@ -43,6 +45,11 @@ pub struct Tracked {
     pub job: String,
     pub dir: PathBuf,
     pub slurm_id: String,
+    /// The submission's record, as this sweep last wrote it to `slurm.json`.
+    pub record: SlurmRecord,
+    /// `slurm.json` was damaged or lost while the job waited, and written again: a start in
+    /// that moment found no token (exit 97) although the node shares the directory.
+    pub record_repaired: bool,
     pub events: UnboundedSender<ExecEvent>,
     /// Bytes of `train.log` already passed on.
     pub log_offset: u64,
@@ -51,16 +58,21 @@ pub struct Tracked {
     pub reason: String,
     /// When Slurm said COMPLETED but `result.json` was not visible here yet.
     pub completed_unseen: Option<Instant>,
+    /// A pending reason that never passes, and since when it has been seen.
+    pub hopeless: Option<(String, Instant)>,
+    /// The job was reported as one that can never start.
+    pub unservable: bool,
 }
 
 impl Tracked {
     pub fn new(
         job: &str,
         dir: PathBuf,
-        slurm_id: String,
+        record: SlurmRecord,
         events: UnboundedSender<ExecEvent>,
         from_start_of_log: bool,
     ) -> Tracked {
+        let slurm_id = record.slurm_id.clone().unwrap_or_default();
         let log_offset = if from_start_of_log {
             0
         } else {
@@ -70,11 +82,15 @@ impl Tracked {
             job: job.to_string(),
             dir,
             slurm_id,
+            record,
+            record_repaired: false,
             events,
             log_offset,
             completed_unseen: None,
             running: false,
             reason: String::new(),
+            hopeless: None,
+            unservable: false,
         }
     }
 }
@@ -172,7 +188,16 @@ fn step(t: &mut Tracked, seen: Option<(&str, &str)>, shared: &Mutex<Shared>) -> 
     forward_log(t);
     match seen.map(|(state, reason)| (queue::phase(state), reason)) {
         Some((Phase::Queued, reason)) => {
-            if !queue::ordinary_wait(reason) && reason != t.reason {
+            t.record_repaired |= reconcile::keep_record(t);
+            let verdict = hopeless::verdict(reason);
+            if verdict == Verdict::Transient {
+                t.hopeless = None;
+            } else {
+                watch_hopeless(t, reason);
+            }
+            // A reason that makes the sweep stop is said in its error, not here as well.
+            let said_in_error = matches!(verdict, Verdict::Never(_));
+            if !queue::ordinary_wait(reason) && !said_in_error && reason != t.reason {
                 t.reason = reason.to_string();
                 let text = format!(
                     "         {}: slurm job {} waits in the queue: {reason}",
@@ -205,12 +230,47 @@ fn step(t: &mut Tracked, seen: Option<(&str, &str)>, shared: &Mutex<Shared>) -> 
                     .expect("lock not poisoned")
                     .cancelled
                     .remove(&t.job);
-                let outcome = judge(&t.dir, &t.slurm_id, shown.as_ref(), cancelled);
+                let lost = t.record_repaired || marker_lost(&t.dir, &t.record.token);
+                let outcome = judge(&t.dir, &t.slurm_id, shown.as_ref(), cancelled, lost);
                 finish(t, outcome, shared);
                 Step::Ended
             }
         },
     }
+}
+
+/// Follows a pending reason that may never pass: once it has held long enough (and, for
+/// nodes that are unavailable, while none of the partition's nodes is up), the job is
+/// reported as one that can never start; the dispatcher then stops the sweep.
+fn watch_hopeless(t: &mut Tracked, reason: &str) {
+    if t.unservable {
+        return;
+    }
+    let since = match &t.hopeless {
+        Some((seen, since)) if seen == reason => *since,
+        _ => {
+            t.hopeless = Some((reason.to_string(), Instant::now()));
+            return;
+        }
+    };
+    let change = match hopeless::verdict(reason) {
+        Verdict::Never(change) if since.elapsed() >= hopeless::HOLD_NEVER => change,
+        Verdict::NodesDown(change) if since.elapsed() >= hopeless::HOLD_NODES => {
+            if hopeless::nodes_up(&t.slurm_id) {
+                // Nodes it may use are up: it waits its turn. Looked at again later.
+                t.hopeless = Some((reason.to_string(), Instant::now()));
+                return;
+            }
+            change
+        }
+        _ => return,
+    };
+    t.unservable = true;
+    let _ = t.events.send(ExecEvent::Unservable {
+        job: t.job.clone(),
+        reason: reason.to_string(),
+        message: hopeless::explain(&t.job, &t.slurm_id, reason, change),
+    });
 }
 
 /// Whether the result of a job Slurm calls COMPLETED (the worker exits 0 only after writing
@@ -229,22 +289,33 @@ fn result_visible(t: &mut Tracked) -> bool {
 /// How long a completed job's `result.json` may take to appear here.
 const RESULT_GRACE: Duration = Duration::from_secs(30);
 
-/// The outcome of an ended job; a job Slurm forgot is judged by its files.
+/// The outcome of an ended job; a job Slurm forgot is judged by its files. `marker_lost`:
+/// the job's `slurm.json` was damaged or lost while it waited, so a start that did not find
+/// its token (exit 97) in a directory it could write (its output file is here) says nothing
+/// about the filesystem: the job is submitted again.
 pub fn judge(
     dir: &std::path::Path,
     slurm_id: &str,
     shown: Option<&Shown>,
     cancelled: bool,
+    marker_lost: bool,
 ) -> Outcome {
+    let wrote_output = dir.join(format!("slurm-{slurm_id}.out")).exists();
     match shown {
-        Some(s) => queue::outcome(
-            s,
-            cancelled,
-            dir.join(format!("slurm-{slurm_id}.out")).exists(),
-        ),
+        Some(s) => match queue::outcome(s, cancelled, wrote_output) {
+            Outcome::Failed(FailureCause::NotShared { .. }) if wrote_output && marker_lost => {
+                Outcome::Failed(FailureCause::Lost)
+            }
+            other => other,
+        },
         None if JobDir::new(dir).result_path().exists() => Outcome::Done,
         None => Outcome::Failed(FailureCause::Lost),
     }
+}
+
+/// Whether `slurm.json` no longer carries `token` (damaged, missing or replaced).
+pub fn marker_lost(dir: &std::path::Path, token: &str) -> bool {
+    !matches!(record::read_checked(dir), crate::journal::Read::Ok(r) if r.token == token)
 }
 
 /// Reports the end of a job: its last progress lines, then its outcome.
@@ -254,9 +325,11 @@ pub fn finish(t: &mut Tracked, outcome: Outcome, shared: &Mutex<Shared>) {
         Outcome::Failed(_) => tail(&JobDir::new(&t.dir).stderr_path(), STDERR_TAIL),
         _ => Vec::new(),
     };
-    // Seen to its end: a later `resume` must not adopt it. A failure to write this is not
-    // worth stopping for: resume would find the same end in Slurm again.
-    let _ = record::settle(&t.dir);
+    // Seen to its end: a later `resume` must not adopt it. Written from what the watcher
+    // holds, so a record damaged meanwhile is replaced. A failure to write this is not worth
+    // stopping for: resume would find the same end in Slurm again.
+    t.record.settled = true;
+    let _ = record::write(&t.dir, &t.record);
     shared.lock().expect("lock not poisoned").ids.remove(&t.job);
     let _ = t.events.send(ExecEvent::Exited {
         job: t.job.clone(),

@@ -162,6 +162,7 @@ fn job_entry(
             JobStatus::Done => "done".into(),
             JobStatus::Pending | JobStatus::SeedAdded { .. } => "pending".into(),
             JobStatus::Damaged { .. } => "damaged".into(),
+            JobStatus::Unservable { .. } => "pending".into(),
         },
         Some(JobView::Damaged(why)) => {
             e.cause = Some(format!("damaged: {why}"));

@@ -46,4 +46,35 @@ impl<'a> Dispatcher<'a> {
         }
         Ok(())
     }
+
+    /// A file the executor keeps in the job dir (`slurm.json`) was damaged or lost: logged
+    /// like the job's other damaged files; the executor has said what follows.
+    pub(super) fn executor_damage(
+        &mut self,
+        job: &str,
+        file: String,
+        why: String,
+        moved_to: String,
+        then: &str,
+    ) -> Result<(), JournalError> {
+        let line = match moved_to.as_str() {
+            "" => format!("sweep: {job}: damaged: {file}: {why}; {then}"),
+            to => format!("sweep: {job}: damaged: {file}: {why}; moved to {to}; {then}"),
+        };
+        // Kept relative to the job directory, as for its other files: the sweep may move.
+        let moved_to = std::path::Path::new(&moved_to)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.log(
+            job,
+            JobStatus::Damaged {
+                file,
+                why,
+                moved_to,
+            },
+        )?;
+        self.display.line(&line);
+        Ok(())
+    }
 }

@@ -105,6 +105,19 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Every Slurm job record (each with its fields; a value with spaces is cut at the first).
+    pub fn all_records(&self) -> Vec<BTreeMap<String, String>> {
+        self.slurm("scontrol", &["-o", "show", "job"])
+            .lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .filter_map(|w| w.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Every Slurm job record of the sweep in `out` (finished jobs stay known for an hour):
     /// job name -> the fields of each of its records.
     pub fn records(&self, out: &Path) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {

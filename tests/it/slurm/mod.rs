@@ -8,6 +8,9 @@
 //! so fails the tests. Elsewhere, without root, the cluster tests print why and pass.
 
 mod cluster;
+mod paths;
+mod pending;
+mod record;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +23,7 @@ use crate::util::{plan_rows, run, start_run, sweep, temp_dir, write};
 use cluster::{with_cluster, Cluster};
 
 /// The tests below that use the cluster; the last one to finish stops it.
-const CLUSTER_TESTS: usize = 8;
+const CLUSTER_TESTS: usize = 12;
 
 fn json(path: &Path) -> Value {
     serde_json::from_slice(
@@ -535,8 +538,10 @@ fn executor_settings_are_checked_with_their_location() {
 /// The last cluster test stops the daemons: the count it goes by must be every one of them.
 #[test]
 fn the_cluster_test_count_is_every_cluster_test() {
-    let source =
-        std::fs::read_to_string(crate::util::repo().join("tests/it/slurm/mod.rs")).unwrap();
-    let users = source.matches(concat!("with_cluster", "() else")).count();
+    let users: usize = std::fs::read_dir(crate::util::repo().join("tests/it/slurm"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .map(|source| source.matches(concat!("with_cluster", "() else")).count())
+        .sum();
     assert_eq!(users, CLUSTER_TESTS, "update CLUSTER_TESTS");
 }
