@@ -132,6 +132,8 @@ fn l2_box_coder_is_for_fcos_and_harmonic_cls_matches_the_classification_loss() {
         &[],
     );
     assert_eq!(e.key, "base.loss.coupling.cls");
+}
+
 /// A spec with two rows, one spec-wide axis and a table with sections by width.
 const SCALED: &str = "name: t
 variants:
