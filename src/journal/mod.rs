@@ -28,7 +28,9 @@ pub const VAL_BOOTSTRAP_FILE: &str = "val_bootstrap.json";
 pub use events::EventLog;
 pub use lock::SweepLock;
 pub use reader::{JobView, RunSettings, SweepRecord};
-pub use records::{now as records_now, process_start, Event, JobResult, JobState, JobStatus};
+pub use records::{
+    now as records_now, process_start, EvalPoint, Event, JobResult, JobState, JobStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {

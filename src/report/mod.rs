@@ -7,6 +7,8 @@ mod build;
 mod caption;
 mod check;
 pub(crate) mod claims;
+pub mod clipping;
+pub mod convergence;
 mod csv;
 pub mod html;
 mod latex;
@@ -87,6 +89,8 @@ pub struct Table {
     pub delta_unit: &'static str,
     /// The paper's text against its own cells (from the reference file).
     pub text_claims: Vec<TextCheck>,
+    /// What the still-rising mark means, when a cell has it ([`convergence`]).
+    pub still_rising_note: Option<String>,
 }
 
 /// One data column: a metric, within a column group when the table has them.
@@ -130,6 +134,9 @@ pub struct Shown {
     pub seeds: String,
     /// "ok", "partial", or why there is no value ("pending", "failed (crash)", ...).
     pub status: String,
+    /// The convergence check of the cell's metric, when this column carries it: still rising
+    /// (its text then ends with [`convergence::MARK`]) or not; `None`: not judged.
+    pub still_rising: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -30,6 +30,7 @@ mod error;
 pub mod fcos;
 pub mod head;
 pub mod heads;
+pub mod interim;
 pub mod job;
 pub mod layers;
 pub mod layout;
@@ -128,6 +129,8 @@ pub struct TrainOutcome {
     pub threads: usize,
     /// The checkpoint's iteration when the run resumed.
     pub resumed_from: Option<u64>,
+    /// The val-set metrics at each point of `eval.at` ([`interim`]), the final ones last.
+    pub progress: Vec<(u64, CocoSummary)>,
 }
 
 impl TrainOutcome {
@@ -146,6 +149,21 @@ impl TrainOutcome {
             }
         }
         m
+    }
+
+    /// [`TrainOutcome::progress`] as `result.json` records it: the 12 COCO names per point.
+    pub fn progress_points(&self) -> Vec<crate::journal::EvalPoint> {
+        self.progress
+            .iter()
+            .map(|(iteration, m)| crate::journal::EvalPoint {
+                iteration: *iteration,
+                metrics: CocoSummary::NAMES
+                    .iter()
+                    .map(|n| n.to_string())
+                    .zip(m.values())
+                    .collect(),
+            })
+            .collect()
     }
 }
 

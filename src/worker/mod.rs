@@ -207,6 +207,7 @@ enum Ending {
         seconds: f64,
         device: String,
         parameters: i64,
+        progress: Vec<crate::journal::EvalPoint>,
     },
     Diverged {
         iteration: u64,
@@ -339,6 +340,8 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             parameters,
             finished_at: records_now(),
             val_bootstrap: None,
+            progress: Vec::new(),
+            extra: BTreeMap::new(),
         };
     let (result, status, code) = match ending {
         Ending::Done {
@@ -347,10 +350,14 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             seconds,
             device,
             parameters,
+            progress,
         } => (
-            result(
-                "done", metrics, iterations, seconds, device, parameters, None,
-            ),
+            JobResult {
+                progress,
+                ..result(
+                    "done", metrics, iterations, seconds, device, parameters, None,
+                )
+            },
             JobStatus::Done,
             exit::DONE,
         ),
@@ -483,6 +490,7 @@ fn run_trainer(
     match outcome {
         Ok(o) => Ending::Done {
             metrics: o.metric_map(),
+            progress: o.progress_points(),
             iterations: o.iterations,
             seconds: o.seconds,
             device: o.device,
@@ -538,6 +546,7 @@ fn run_fake(
                 seconds,
                 device: "fake".into(),
                 parameters: 0,
+                progress: Vec::new(),
             }
         }
         fake::FakeEnd::Diverged { iteration } => Ending::Diverged {
