@@ -34,7 +34,7 @@ pub fn render(t: &Table) -> String {
     }
     out += "\\bottomrule\n\\end{tabular}\n";
     if let Some(note) = &t.still_rising_note {
-        out += &format!("\\par\\smallskip\n{{\\footnotesize {}}}\n", escape(note));
+        out += &format!("\\par\\smallskip\n{{\\footnotesize {}.}}\n", escape(note));
     }
     if !t.claims.is_empty() || !t.text_claims.is_empty() {
         out += "\\par\\smallskip\n{\\footnotesize\n";
