@@ -34,6 +34,8 @@ impl Executor for SimExecutor {
                 metrics: Default::default(),
                 diverged_at: None,
                 val_bootstrap: None,
+                progress: Vec::new(),
+                extra: Default::default(),
                 iterations: 1,
                 seconds: length.as_secs_f64(),
                 device: launch.placement.to_string(),

@@ -403,6 +403,40 @@ mod tests {
     }
 
     #[test]
+    fn eval_at_defaults_without_changing_ids_and_is_checked() {
+        let plain = spec("name: t\n");
+        let cfg = &expand(&plain).unwrap()[0].config;
+        assert_eq!(cfg.eval.at, [0.5, 0.75, 1.0]);
+        assert!(
+            !canonical(cfg).contains("\"at\""),
+            "the default is not serialized, so existing ids stay"
+        );
+        let id = |t: &str| expand(&spec(t)).unwrap()[0].id.clone();
+        let written = id("name: t\nbase: {eval: {at: [0.5, 0.75, 1]}}\n");
+        assert_eq!(
+            written,
+            expand(&plain).unwrap()[0].id,
+            "the default spelled out"
+        );
+        assert_ne!(id("name: t\nbase: {eval: {at: [1.0]}}\n"), written);
+        let err = |t: &str| expand(&spec(t)).unwrap_err().to_string();
+        for bad in [
+            "[0.75, 0.5, 1]",
+            "[0.5, 0.75]",
+            "[0, 1]",
+            "[0.5, 1.5]",
+            "[]",
+        ] {
+            let e = err(&format!("name: t\nbase:\n  eval:\n    at: {bad}\n"));
+            assert!(
+                e.contains("t.yaml:4:") && e.contains("eval.at"),
+                "{bad}: {e}"
+            );
+            assert!(e.contains("ending at 1"), "{e}");
+        }
+    }
+
+    #[test]
     fn id_ignores_spelling_but_not_values() {
         let a = spec("name: t\nbase: {train: {lr: 1, iterations: 5}}\n");
         let b = spec("name: t\nbase:\n  train:\n    iterations: 5\n    lr: 1.0\n");

@@ -80,6 +80,7 @@ pub(super) fn status(dir: &Path, json: bool) -> Result<u8> {
         .ok()
         .and_then(|(s, _)| s.resources.gpu_memory_mib);
     let memory = crate::schedule::peaks::of_plan(&sweep, &record.plan.jobs, spec_mib);
+    let rising = still_rising(&record, &mut rows);
     if json {
         let doc = serde_json::json!({"spec": record.plan.spec, "counts": counts, "jobs": rows,
             "gpu_memory": crate::schedule::peaks::to_json(&memory)});
@@ -96,7 +97,53 @@ pub(super) fn status(dir: &Path, json: bool) -> Result<u8> {
             println!("{line}");
         }
     }
+    if let Some(line) = rising {
+        println!("{line}");
+    }
     Ok(code::OK)
+}
+
+/// The convergence check per row (the tables' rule, on AP): adds each job's rise over the last
+/// quarter (`last_quarter`) and its row's verdict (`still_rising`: true, false, or null when not
+/// judged) to its status row; returns the line naming the rows still rising, if any.
+fn still_rising(record: &SweepRecord, rows: &mut [serde_json::Value]) -> Option<String> {
+    use crate::report::convergence::{self, by_row, flag, last_quarter, Verdict};
+    const METRIC: &str = "AP";
+    let results: Vec<(&str, &crate::journal::JobResult)> = rows
+        .iter()
+        .filter_map(|r| {
+            let id = r["id"].as_str()?;
+            let job = record.plan.jobs.iter().find(|j| j.id == id)?;
+            Some((job.row.as_str(), record.result(id)?))
+        })
+        .collect();
+    let verdicts = by_row(&results, METRIC);
+    for r in rows.iter_mut() {
+        let id = r["id"].as_str().unwrap_or_default().to_string();
+        let rise = record
+            .result(&id)
+            .and_then(|res| last_quarter(res, METRIC))
+            .map(|e| e.last - e.at_three_quarters);
+        let verdict = verdicts
+            .iter()
+            .find(|(row, _)| Some(row.as_str()) == r["row"].as_str())
+            .and_then(|(_, c)| flag(c));
+        r["last_quarter"] = serde_json::json!(rise);
+        r["still_rising"] = serde_json::json!(verdict);
+    }
+    let named: Vec<String> = verdicts
+        .iter()
+        .filter(|(_, c)| c.verdict == Verdict::Rising)
+        .map(|(row, c)| {
+            format!(
+                "{row} ({:+.1} vs std {:.1})",
+                c.rise.unwrap_or(0.0) * 100.0,
+                c.spread.unwrap_or(0.0) * 100.0
+            )
+        })
+        .collect();
+    (!named.is_empty())
+        .then(|| format!("{}: {}", convergence::definition(METRIC), named.join(", ")))
 }
 
 fn print_row(r: &serde_json::Value) {
@@ -111,6 +158,14 @@ fn print_row(r: &serde_json::Value) {
             r["elapsed"].as_f64().unwrap_or(0.0)
         ),
         _ => String::new(),
+    };
+    let ap = match (ap.is_empty(), r["last_quarter"].as_f64()) {
+        (false, Some(rise)) => format!("{ap} ({:+.1} in the last quarter)", rise * 100.0),
+        _ => ap,
+    };
+    let ap = match r["still_rising"].as_bool() {
+        Some(true) => format!("{ap} {}", crate::report::convergence::MARK),
+        _ => ap,
     };
     let eta = r["eta"]
         .as_f64()

@@ -29,7 +29,8 @@ pub use events::EventLog;
 pub use lock::SweepLock;
 pub use reader::{JobView, RunSettings, SweepRecord};
 pub use records::{
-    now as records_now, process_start, Event, JobResult, JobState, JobStatus, TrainRecord,
+    now as records_now, process_start, EvalPoint, Event, JobResult, JobState, JobStatus,
+    TrainRecord,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -120,6 +120,23 @@ pub struct JobResult {
     /// with it; never part of `result.json`).
     #[serde(default, skip_serializing)]
     pub val_bootstrap: Option<crate::eval::coco::ImageBootstrap>,
+    /// The val-set metrics at each point of `eval.at`, the last being the final ones; empty
+    /// for results written before it (or by the fake kind).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<EvalPoint>,
+    /// Fields this build does not know (a newer build's): kept, so that they can be looked up
+    /// by name ([`JobResult::field`]) and a rewrite loses nothing.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One evaluation of the val set during training (`result.json`'s `progress`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    /// Iterations completed when it was taken.
+    pub iteration: u64,
+    /// The 12 COCO values, named as in `metrics`.
+    pub metrics: BTreeMap<String, f64>,
 }
 
 /// `result.json`'s `train`: how often gradient clipping acted.

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{caption, claims, Cell, Column, JobView, Row, Section, Shown, Table, Units};
+use super::{
+    caption, claims, convergence, Cell, Column, JobView, Row, Section, Shown, Table, Units,
+};
 use crate::plan::{PlanFile, PlannedJob};
 use crate::spec::table::{
     AxisSpec, Bold, DeltaMode, RefValue, RowKeyword, RowSource, Sections, TableReference,
@@ -212,6 +214,14 @@ pub fn build(
             views.iter().map(|(_, seed, v)| (*seed, *v)).collect();
         Some(Cell::of(&views, &c.metric))
     };
+    let results_of = |section: &str, row: &str, group: &Option<String>| {
+        let views = cells.get(&(section.to_string(), row.to_string(), group.clone()));
+        views.into_iter().flatten().filter_map(|(_, _, v)| match v {
+            Some(JobView::Result(r)) => Some(r),
+            _ => None,
+        })
+    };
+    let mut check = convergence::TableCheck::new(&spec.metrics);
     // The paper's value of a row (by its shown label) in a sub-table: keyed
     // "<sub-table>/<label>", or by the label alone.
     let paper_value = |section: &Option<String>, label: &str, c: &Column| -> Option<&RefValue> {
@@ -301,6 +311,24 @@ pub fn build(
                 base_means.push(base.as_ref().map(|b| b.mean));
                 deltas.push(delta);
                 shown.push(s);
+            }
+            // The convergence check, once per column group, marks the group's cell of its metric.
+            for g in &groups {
+                let place = convergence::cell_label(label, lay.header.as_deref(), g.as_deref());
+                let results: Vec<_> = results_of(&lay.key, key, g).collect();
+                let Some(verdict) =
+                    check.cell((lay.key.clone(), key.clone(), g.clone()), place, &results)
+                else {
+                    continue;
+                };
+                for (s, c) in shown.iter_mut().zip(&columns) {
+                    if c.group == *g && c.metric == check.metric {
+                        s.still_rising = convergence::flag(&verdict);
+                        if s.still_rising == Some(true) {
+                            s.text = format!("{} {}", s.text, convergence::MARK);
+                        }
+                    }
+                }
             }
             means.push((rows.len(), row_means, base_means));
             let base_label = base_key
@@ -430,15 +458,27 @@ pub fn build(
         .name
         .clone()
         .unwrap_or_else(|| default_title.to_string());
+    let mut caption = caption::caption(
+        &placed,
+        spec,
+        reference,
+        plan.scale.as_deref(),
+        &plan.overrides,
+    );
+    for found in [check.caption(&units), check.clipping()]
+        .into_iter()
+        .flatten()
+    {
+        caption = if caption.is_empty() {
+            found
+        } else {
+            format!("{caption} {found}")
+        };
+    }
     Table {
         title: spec.title.clone().unwrap_or_else(|| name.clone()),
-        caption: caption::caption(
-            &placed,
-            spec,
-            reference,
-            plan.scale.as_deref(),
-            &plan.overrides,
-        ),
+        caption,
+        still_rising_note: check.note(),
         name,
         row_header: spec.row_header.clone(),
         columns,

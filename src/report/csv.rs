@@ -1,5 +1,6 @@
 //! CSV: one line per table row (delta rows included), per column our mean, std, seed count
-//! and the paper's value, in the table's units; a `section` column when there are sub-tables.
+//! and the paper's value, in the table's units; a `section` column when there are sub-tables;
+//! last, the row's status and its convergence check (`still_rising`).
 
 use super::Table;
 
@@ -21,6 +22,7 @@ pub fn render(t: &Table) -> String {
         ]);
     }
     header.push("status".into());
+    header.push("still_rising".into());
     w.write_record(&header)
         .expect("writing to memory cannot fail");
     for section in &t.sections {
@@ -39,10 +41,31 @@ pub fn render(t: &Table) -> String {
                 }
             }
             rec.push(status.to_string());
+            rec.push(still_rising(t, &row.cells));
             w.write_record(&rec).expect("writing to memory cannot fail");
         }
     }
     String::from_utf8(w.into_inner().expect("flush to memory")).expect("csv of UTF-8 fields")
+}
+
+/// A row's convergence check ([`super::convergence`]): "yes" or "no" (with column groups, the
+/// groups still rising, or "no"), empty when no cell of the row was judged.
+fn still_rising(t: &Table, cells: &[super::Shown]) -> String {
+    let judged: Vec<(Option<&str>, bool)> = cells
+        .iter()
+        .zip(&t.columns)
+        .filter_map(|(cell, c)| Some((c.group.as_deref(), cell.still_rising?)))
+        .collect();
+    let rising: Vec<&str> = judged
+        .iter()
+        .filter(|(_, r)| *r)
+        .map(|(g, _)| g.unwrap_or("yes"))
+        .collect();
+    match (judged.is_empty(), rising.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => "no".into(),
+        (false, false) => rising.join("; "),
+    }
 }
 
 /// The claims of a table, one line each with every number behind the verdict, in raw metric

@@ -33,6 +33,9 @@ pub fn render(t: &Table) -> String {
         }
     }
     out += "\\bottomrule\n\\end{tabular}\n";
+    if let Some(note) = &t.still_rising_note {
+        out += &format!("\\par\\smallskip\n{{\\footnotesize {}.}}\n", escape(note));
+    }
     if !t.claims.is_empty() || !t.text_claims.is_empty() {
         out += "\\par\\smallskip\n{\\footnotesize\n";
         for claim in &t.claims {
@@ -153,6 +156,8 @@ fn math(c: char) -> Option<&'static str> {
         '≥' => "\\geq",
         '≤' => "\\leq",
         '→' => "\\to",
+        // The still-rising mark, as a superscript.
+        '†' => "^\\dagger",
         _ => return None,
     })
 }

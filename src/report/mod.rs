@@ -8,6 +8,8 @@ mod caption;
 mod check;
 mod claim_jobs;
 pub(crate) mod claims;
+pub mod clipping;
+pub mod convergence;
 mod csv;
 pub mod html;
 mod latex;
@@ -91,6 +93,8 @@ pub struct Table {
     pub delta_unit: &'static str,
     /// The paper's text against its own cells (from the reference file).
     pub text_claims: Vec<TextCheck>,
+    /// What the still-rising mark means, when a cell has it ([`convergence`]).
+    pub still_rising_note: Option<String>,
 }
 
 /// One data column: a metric, within a column group when the table has them.
@@ -134,6 +138,9 @@ pub struct Shown {
     pub seeds: String,
     /// "ok", "partial", or why there is no value ("pending", "failed (crash)", ...).
     pub status: String,
+    /// The convergence check of the cell's metric, when this column carries it: still rising
+    /// (its text then ends with [`convergence::MARK`]) or not; `None`: not judged.
+    pub still_rising: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -45,6 +45,8 @@ fn done(metrics: &[(&str, f64)]) -> JobView {
         train: None,
         peak_gpu_memory_bytes: None,
         val_bootstrap: None,
+        progress: Vec::new(),
+        extra: Default::default(),
     })
 }
 
@@ -500,7 +502,7 @@ fn renderers_agree_on_cells_bold_and_paper_values() {
     assert!(tex.contains("\\multicolumn{2}{c}{AP}"), "{tex}");
     let csv = csv(&t);
     assert!(
-        csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,status\n"),
+        csv.starts_with("Configuration,AP,AP_std,AP_seeds,AP_paper,status,still_rising\n"),
         "{csv}"
     );
     assert!(csv.contains("UGS,25.0,,1/1,23.5 (+2.2),ok"), "{csv}");
@@ -859,4 +861,104 @@ fn a_claims_jobs_are_the_ones_its_test_reads() {
         .collect();
     assert_eq!(seeds, [0, 1, 2]);
     assert_eq!(t.claims[2].verdict, Verdict::NoSuchCell);
+}
+
+/// A finished job whose `metric` was `at` at 75% of its 800 iterations and `last` at the end.
+fn done_with_progress(metric: &str, at: f64, last: f64) -> JobView {
+    let mut view = done(&[(metric, last)]);
+    if let JobView::Result(r) = &mut view {
+        r.iterations = 800;
+        r.progress = [(400, at / 2.0), (600, at), (800, last)]
+            .iter()
+            .map(|&(iteration, v)| crate::journal::EvalPoint {
+                iteration,
+                metrics: [(metric.to_string(), v)].into(),
+            })
+            .collect();
+    }
+    view
+}
+
+#[test]
+fn a_still_rising_cell_is_marked_in_every_format_and_named_in_the_caption() {
+    // Columns L1 and GIoU; in L1, "L2" rose by 4.0 against a std of 1.0; "UGS" stayed.
+    let with_reg = |id: &str, row: &str, seed: u64, reg: RegLossSpec| job(id, row, seed, reg, 32);
+    let p = plan(vec![
+        with_reg("a0", "L2", 0, RegLossSpec::L1),
+        with_reg("a1", "L2", 1, RegLossSpec::L1),
+        with_reg("b0", "UGS", 0, RegLossSpec::L1),
+        with_reg("b1", "UGS", 1, RegLossSpec::L1),
+        with_reg("c0", "L2", 0, RegLossSpec::Giou),
+    ]);
+    let views: BTreeMap<String, JobView> = [
+        ("a0", done_with_progress("AP50", 0.26, 0.30)),
+        ("a1", done_with_progress("AP50", 0.2741, 0.3141)),
+        ("b0", done_with_progress("AP50", 0.30, 0.30)),
+        ("b1", done_with_progress("AP50", 0.31, 0.31)),
+        ("c0", done_with_progress("AP50", 0.20, 0.30)),
+    ]
+    .into_iter()
+    .map(|(id, v)| (id.to_string(), v))
+    .collect();
+    let s = spec(
+        "{title: T, metrics: [AP50@black_patch, AP50], columns: {axis: loss.reg.kind, labels: {l1: L1, giou: GIoU}}}",
+    );
+    let t = build(&p, &s, None, &views, "t");
+    let md = markdown(&t);
+    assert!(
+        md.contains("| L2 | no AP50@black_patch | 30.7 ± 1.0 † |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| UGS | no AP50@black_patch | 30.5 ± 0.7 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "Still rising (†) in 1 of 2 cells judged: the mean AP50 over seeds rose from the \
+             evaluation at 75% of the schedule to the end by more than its std over seeds in L2 \
+             (L1) (+4.0 vs std 1.0). L2 (GIoU), with one seed, is not judged (no spread over \
+             seeds): its AP50 changed by +10.0 from 75% of the schedule to the end."
+        ),
+        "{md}"
+    );
+    let tex = latex(&t);
+    assert!(tex.contains("30.7 $\\pm$ 1.0 $^\\dagger$"), "{tex}");
+    assert!(
+        tex.contains("{\\footnotesize $^\\dagger$ still rising: the mean AP50 over seeds"),
+        "{tex}"
+    );
+    let text = csv(&t);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with(",status,still_rising"), "{text}");
+    assert!(
+        lines[1].starts_with("L2,") && lines[1].ends_with(",L1"),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("UGS,") && lines[2].ends_with(",no"),
+        "{text}"
+    );
+    let html = super::html::tables::table(&t);
+    assert!(html.contains("30.7 ± 1.0 †</td>"), "{html}");
+    assert!(
+        html.contains("seeds; † still rising: the mean AP50"),
+        "{html}"
+    );
+    // Results without progress: no mark, no caption sentence, an empty flag.
+    let old: BTreeMap<String, JobView> = ["a0", "a1", "b0", "b1", "c0"]
+        .iter()
+        .map(|id| (id.to_string(), done(&[("AP50", 0.3)])))
+        .collect();
+    let t = build(&p, &s, None, &old, "t");
+    assert!(
+        !markdown(&t).contains('†') && !t.caption.contains("rising"),
+        "{}",
+        t.caption
+    );
+    assert!(
+        csv(&t).lines().nth(1).unwrap().ends_with(','),
+        "{}",
+        csv(&t)
+    );
 }

@@ -7,8 +7,8 @@
 pub mod config;
 mod error;
 mod executor;
-mod implied;
 mod fetch;
+mod implied;
 mod parse;
 mod resolve;
 mod scale;

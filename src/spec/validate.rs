@@ -704,4 +704,16 @@ fn eval(c: &mut Checks, e: &EvalSpec) {
         format!("[{}]", names.join(", ")),
         &format!("each of {} at most once", all.join(", ")),
     );
+    let fractions = |v: &[f64]| {
+        let v: Vec<String> = v.iter().map(f64::to_string).collect();
+        format!("[{}]", v.join(", "))
+    };
+    c.check(
+        e.at.iter().all(|f| *f > 0.0 && *f <= 1.0)
+            && e.at.windows(2).all(|w| w[0] < w[1])
+            && e.at.last() == Some(&1.0),
+        "eval.at",
+        fractions(&e.at),
+        "fractions of train.iterations, 0 < f <= 1, increasing, ending at 1 (e.g. [0.5, 0.75, 1])",
+    );
 }

@@ -30,6 +30,7 @@ mod error;
 pub mod fcos;
 pub mod head;
 pub mod heads;
+pub mod interim;
 pub mod job;
 pub mod layers;
 pub mod layout;
@@ -133,6 +134,8 @@ pub struct TrainOutcome {
     pub resumed_from: Option<u64>,
     /// Iterations whose gradients `train.grad_clip` scaled, over the whole run (0 without it).
     pub clipped_iterations: u64,
+    /// The val-set metrics at each point of `eval.at` ([`interim`]), the final ones last.
+    pub progress: Vec<(u64, CocoSummary)>,
 }
 
 impl TrainOutcome {
@@ -151,6 +154,21 @@ impl TrainOutcome {
             }
         }
         m
+    }
+
+    /// [`TrainOutcome::progress`] as `result.json` records it: the 12 COCO names per point.
+    pub fn progress_points(&self) -> Vec<crate::journal::EvalPoint> {
+        self.progress
+            .iter()
+            .map(|(iteration, m)| crate::journal::EvalPoint {
+                iteration: *iteration,
+                metrics: CocoSummary::NAMES
+                    .iter()
+                    .map(|n| n.to_string())
+                    .zip(m.values())
+                    .collect(),
+            })
+            .collect()
     }
 }
 

@@ -11,8 +11,8 @@ use super::optim::{lr_at, Sgd};
 use super::perturb::perturb;
 use super::postprocess::detect;
 use super::synth::{Image, Object};
-use super::{DeviceChoice, Progress, TrainError, TrainOptions, TrainOutcome};
-use crate::eval::{Detection, GtSet};
+use super::{interim, DeviceChoice, Progress, TrainError, TrainOptions, TrainOutcome};
+use crate::eval::{CocoSummary, Detection, GtSet};
 use crate::spec::config::{JobConfig, Perturbation};
 use rayon::prelude::*;
 use std::path::Path;
@@ -308,10 +308,19 @@ pub fn run(
         tch::Cuda::cudnn_set_benchmark(false);
     }
     let mut s = super::job::open(cfg, device)?;
-    let resume = checkpoint::resume(job_dir, device, &mut |ck| s.restore(ck))?;
-    if resume.iteration.is_none() && resume.tainted {
-        // A checkpoint was partly copied in before it failed: start from a clean model.
-        s = super::job::open(cfg, device)?;
+    // The evaluations of `eval.at` taken so far: those of the checkpoint the run resumes from.
+    let mut progress = Vec::new();
+    let resume = checkpoint::resume(job_dir, device, &mut |ck| {
+        s.restore(ck)?;
+        progress = interim::restore(ck)?;
+        Ok(())
+    })?;
+    if resume.iteration.is_none() {
+        progress.clear();
+        if resume.tainted {
+            // A checkpoint was partly copied in before it failed: start from a clean model.
+            s = super::job::open(cfg, device)?;
+        }
     }
     if let Some(note) = resume.note {
         match &opts.notes {
@@ -332,12 +341,18 @@ pub fn run(
     let batch = t.batch_size as usize;
     let start = resumed_from.unwrap_or(0).min(t.iterations);
     let mut saved_at = resumed_from;
+    let interim_at = interim::iterations(cfg);
+    let state = |s: &dyn super::job::TrainJob, progress: &[(u64, CocoSummary)]| {
+        let mut v = s.state();
+        v.extend(interim::state(progress));
+        v
+    };
     let mut sums: Option<Vec<Tensor>> = None;
     let (mut window, mut window_start) = (0u64, Instant::now());
     for it in start..t.iterations {
         if opts.stop.load(Ordering::SeqCst) {
             if saved_at != Some(it) {
-                checkpoint::save(job_dir, it, &s.state())?;
+                checkpoint::save(job_dir, it, &state(&*s, &progress))?;
             }
             return Err(TrainError::Interrupted { iteration: it });
         }
@@ -349,9 +364,12 @@ pub fn run(
         });
         window += 1;
         let done = it + 1;
+        // An evaluation of `eval.at` is saved with a checkpoint of its iteration, so that a
+        // resumed run has it and does not take it again.
+        let interim = interim_at.contains(&done);
         let (log, save) = (
             done % t.log_every == 0 || done == t.iterations,
-            done % t.checkpoint_every == 0 || done == t.iterations,
+            done % t.checkpoint_every == 0 || done == t.iterations || interim,
         );
         if !(log || save) {
             continue;
@@ -386,14 +404,20 @@ pub fn run(
             });
             (sums, window, window_start) = (None, 0, Instant::now());
         }
+        if interim {
+            let t0 = Instant::now();
+            progress.push((done, evaluate_interim(&*s, done)?));
+            // Training speed leaves the evaluation out.
+            window_start += t0.elapsed();
+        }
         if save {
-            checkpoint::save(job_dir, done, &s.state())?;
+            checkpoint::save(job_dir, done, &state(&*s, &progress))?;
             saved_at = Some(done);
         }
     }
     if opts.stop.load(Ordering::SeqCst) {
         if saved_at != Some(t.iterations) {
-            checkpoint::save(job_dir, t.iterations, &s.state())?;
+            checkpoint::save(job_dir, t.iterations, &state(&*s, &progress))?;
         }
         return Err(TrainError::Interrupted {
             iteration: t.iterations,
@@ -410,6 +434,7 @@ pub fn run(
             .map_err(|e| TrainError::Eval(e.to_string()))
     };
     let metrics = score(&dets)?;
+    progress.push((t.iterations, metrics));
     // Val-set noise: AP and AP50 over resamples of the val images, the same resamples for every
     // job (a fixed seed), so two jobs' replicates pair up.
     let boot = crate::eval::coco::image_bootstrap(
@@ -447,5 +472,26 @@ pub fn run(
         device: device_name(device),
         threads: opts.threads,
         resumed_from,
+        progress,
     })
+}
+
+/// One evaluation of `eval.at` during training: the val set's COCO metrics now, with a line
+/// on stderr (kept in the job's `stderr.log`) saying what it found and what it cost.
+fn evaluate_interim(
+    s: &dyn super::job::TrainJob,
+    iteration: u64,
+) -> Result<CocoSummary, TrainError> {
+    let t0 = Instant::now();
+    let (dets, gt) = s.evaluate()?;
+    let m = crate::eval::coco::evaluate(&gt, &dets)
+        .map(|r| r.summary)
+        .map_err(|e| TrainError::Eval(e.to_string()))?;
+    eprintln!(
+        "evaluation at iteration {iteration}: AP {:.4}, AP50 {:.4}, {:.2} s",
+        m.ap,
+        m.ap50,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(m)
 }

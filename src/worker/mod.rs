@@ -228,6 +228,7 @@ enum Ending {
         parameters: i64,
         /// `None` for a scripted job.
         clipped_iterations: Option<u64>,
+        progress: Vec<crate::journal::EvalPoint>,
     },
     Diverged {
         iteration: u64,
@@ -400,6 +401,8 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
                 train,
                 peak_gpu_memory_bytes: peak_bytes,
                 val_bootstrap: None,
+                progress: Vec::new(),
+                extra: BTreeMap::new(),
             }
         };
     let (result, status, code) = match ending {
@@ -410,20 +413,24 @@ fn run(dir: &Path, threads: usize, device: DeviceChoice) -> i32 {
             device,
             parameters,
             clipped_iterations,
+            progress,
         } => (
-            result(
-                "done",
-                metrics,
-                iterations,
-                seconds,
-                device,
-                parameters,
-                None,
-                clipped_iterations.map(|clipped_iterations| TrainRecord {
+            JobResult {
+                progress,
+                ..result(
+                    "done",
+                    metrics,
                     iterations,
-                    clipped_iterations,
-                }),
-            ),
+                    seconds,
+                    device,
+                    parameters,
+                    None,
+                    clipped_iterations.map(|clipped_iterations| TrainRecord {
+                        iterations,
+                        clipped_iterations,
+                    }),
+                )
+            },
             JobStatus::Done,
             exit::DONE,
         ),
@@ -557,6 +564,7 @@ fn run_trainer(
     match outcome {
         Ok(o) => Ending::Done {
             metrics: o.metric_map(),
+            progress: o.progress_points(),
             iterations: o.iterations,
             seconds: o.seconds,
             device: o.device,
@@ -617,6 +625,7 @@ fn run_fake(
                 device: "fake".into(),
                 parameters: 0,
                 clipped_iterations: None,
+                progress: Vec::new(),
             }
         }
         fake::FakeEnd::Diverged { iteration } => Ending::Diverged {

@@ -2,6 +2,7 @@
 //! `sweep-worker` binary that the tests start through `sweep`.
 mod browser;
 mod compat;
+mod convergence;
 mod damage;
 mod datasets;
 mod eval_coco;

@@ -233,6 +233,8 @@ fn synthesize_500(dir: &Path) -> std::path::PathBuf {
             metrics: BTreeMap::from([("AP".to_string(), 0.2 + (n % 13) as f64 * 0.001)]),
             diverged_at: None,
             val_bootstrap: None,
+            progress: Vec::new(),
+            extra: Default::default(),
             iterations: 800,
             seconds: 30.0,
             device: "Cpu".into(),

@@ -16,7 +16,7 @@ mod page;
 mod provenance;
 mod sections;
 mod svg;
-mod tables;
+pub(crate) mod tables;
 
 use std::collections::BTreeMap;
 

@@ -154,7 +154,15 @@ fn section(t: &Table, s: &Section) -> String {
             };
             let mut title = String::new();
             if !cell.seeds.is_empty() {
-                title = format!(" title=\"{} seeds\"", escape::attr(&cell.seeds));
+                let rising = match (cell.still_rising, &t.still_rising_note) {
+                    (Some(true), Some(note)) => format!("; {note}"),
+                    _ => String::new(),
+                };
+                title = format!(
+                    " title=\"{} seeds{}\"",
+                    escape::attr(&cell.seeds),
+                    escape::attr(&rising)
+                );
             }
             out += &format!(
                 "<td class=\"ours {}\"{title}>{text}</td>",

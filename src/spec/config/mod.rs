@@ -106,6 +106,26 @@ pub struct EvalSpec {
     /// serialized config when empty, so the ids of jobs without it do not change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub perturbations: Vec<Perturbation>,
+    /// Fractions of `train.iterations` at which the val set is evaluated, increasing and
+    /// ending at 1 (the final evaluation): `result.json` keeps each as an entry of `progress`,
+    /// so a table can tell a row that still rose over its last quarter. Left out of the
+    /// serialized config at its default, so the ids of jobs written before it do not change
+    /// (an evaluation changes no training state: the final metrics are the same).
+    #[serde(
+        default = "default_eval_at",
+        skip_serializing_if = "is_default_eval_at"
+    )]
+    pub at: Vec<f64>,
+}
+
+/// `eval.at`'s default: half-way, three quarters (the start of the last quarter, which the
+/// convergence check compares with the end) and the end.
+pub fn default_eval_at() -> Vec<f64> {
+    vec![0.5, 0.75, 1.0]
+}
+
+fn is_default_eval_at(at: &[f64]) -> bool {
+    at == default_eval_at().as_slice()
 }
 
 /// A perturbation of the val images for the robustness evaluation (see
@@ -155,6 +175,7 @@ impl Default for EvalSpec {
             nms_iou: 0.6,
             max_detections: 100,
             perturbations: Vec::new(),
+            at: default_eval_at(),
         }
     }
 }
