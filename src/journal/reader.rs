@@ -11,6 +11,8 @@ use crate::expand::JobMeta;
 use crate::plan::PlanFile;
 
 /// What is known of one job when a sweep is read.
+// One per job, read once per command: boxing the result would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum JobView {
     /// Finished: `result.json` exists.
