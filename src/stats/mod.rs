@@ -10,8 +10,8 @@ mod power;
 mod ttest;
 
 pub use bootstrap::{bootstrap, percentile, Resampler, SplitMix64};
-pub use dist::{ln_gamma, reg_inc_beta, t_cdf, t_quantile, t_two_sided_p};
-pub use power::{nct_cdf, normal_cdf, power, seeds_needed, Design};
+pub use dist::{ln_gamma, nct_cdf, normal_cdf, reg_inc_beta, t_cdf, t_quantile, t_two_sided_p};
+pub use power::{power, seeds_needed, Design};
 pub use ttest::{paired, welch, Test, TestKind};
 
 /// Arithmetic mean (NaN for no values).

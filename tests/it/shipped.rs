@@ -39,7 +39,7 @@ const FULL: [FullScale; 9] = [
         24,
     ),
     ("ap_loss_t1", &["torchvision_retinanet"], &[50], "voc", 27),
-    ("harmonic", &["torchvision_fcos"], &[50], "coco", 21),
+    ("harmonic", &["torchvision_fcos"], &[50], "coco", 24),
     ("ugs_hparams", &["fcos"], &[], "visdrone", 36),
     ("ugs_main", &["retinanet", "fcos"], &[], "visdrone", 12),
 ];
