@@ -113,10 +113,11 @@ impl TrainJob for TvSession {
     fn evaluate(&self) -> Result<(Vec<Detection>, GtSet), TrainError> {
         self.try_evaluate()
     }
-    fn evaluate_perturbed(&self, _: Perturbation) -> Result<(Vec<Detection>, GtSet), TrainError> {
-        Err(TrainError::Unsupported {
-            what: "robustness evaluations of the torchvision detectors".into(),
-        })
+    fn evaluate_perturbed(
+        &self,
+        kind: Perturbation,
+    ) -> Result<(Vec<Detection>, GtSet), TrainError> {
+        self.try_evaluate_perturbed(kind)
     }
     fn parameter_count(&self) -> i64 {
         TvSession::parameter_count(self)

@@ -117,6 +117,17 @@ pub fn black_patch(img: &Tensor, boxes: &[[f32; 4]]) -> Tensor {
     out
 }
 
+/// Black-Patch with each channel's own black (the value a raw 0 takes in that channel).
+fn black_patch_per_channel(img: &Tensor, boxes: &[[f32; 4]], black: &[f64]) -> Tensor {
+    let out = img.copy();
+    for p in patches(img, boxes) {
+        for (c, &v) in black.iter().enumerate() {
+            let _ = p.view(&out).get(c as i64).fill_(v);
+        }
+    }
+    out
+}
+
 /// Flip-Patch: the centre patch of every box replaced by itself flipped left/right,
 /// top/bottom or both (uniformly at random from `rng`).
 pub fn flip_patch(img: &Tensor, boxes: &[[f32; 4]], rng: &mut Rng) -> Tensor {
@@ -220,6 +231,38 @@ pub fn perturb(
         Perturbation::RandomPatch => random_patch(img, boxes, &mut rng),
         Perturbation::GaussianNoise => gaussian_noise(img, &mut rng),
     }
+}
+
+/// As [`perturb`], for a raw `[3, H, W]` image in [0, 1] of a detector that normalises each
+/// channel with `mean` and `std` itself (torchvision's): the perturbation acts on the image as
+/// that detector sees it (black = a raw 0, the noise N(0, 0.01) in its normalised units, the
+/// same random stream as [`perturb`]), and the image comes back raw, for the detector's own
+/// transform.
+pub fn perturb_raw(
+    kind: Perturbation,
+    raw: &Tensor,
+    boxes: &[[f32; 4]],
+    seed: u64,
+    index: usize,
+    mean: [f64; 3],
+    std: [f64; 3],
+) -> Tensor {
+    let channel = |v: [f64; 3]| {
+        Tensor::from_slice(&v)
+            .to_kind(raw.kind())
+            .to_device(raw.device())
+            .view([3, 1, 1])
+    };
+    let (m, s) = (channel(mean), channel(std));
+    let x = (raw - &m) / &s;
+    let out = match kind {
+        Perturbation::BlackPatch => {
+            let black: Vec<f64> = mean.iter().zip(&std).map(|(m, s)| -m / s).collect();
+            black_patch_per_channel(&x, boxes, &black)
+        }
+        _ => perturb(kind, &x, boxes, seed, index),
+    };
+    out * &s + &m
 }
 
 #[cfg(test)]
@@ -422,5 +465,36 @@ mod tests {
             Perturbation::BlackPatch.metric_key("AP50"),
             "AP50@black_patch"
         );
+    }
+
+    #[test]
+    fn raw_perturbations_act_in_the_detectors_normalised_space() {
+        let (mean, std) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+        let raw = (image(24, 20, 9) * 0.2 + 0.5).clamp(0.0, 1.0);
+        let boxes = [[2.0, 3.0, 14.0, 15.0]];
+        // Black: a raw 0 inside the patch, the image untouched elsewhere.
+        let out = perturb_raw(Perturbation::BlackPatch, &raw, &boxes, 1, 0, mean, std);
+        let mask = patch_mask(&boxes, 24, 20);
+        let inside = out.masked_select(&mask.unsqueeze(0).expand([3, 20, 24], false));
+        assert!(inside.abs().max().double_value(&[]) < 1e-6);
+        let outside = (&out - &raw)
+            .masked_select(&mask.logical_not().unsqueeze(0).expand([3, 20, 24], false));
+        assert!(outside.abs().max().double_value(&[]) < 1e-6);
+        // Noise: the stream of `perturb`, scaled by each channel's std.
+        let noisy = perturb_raw(Perturbation::GaussianNoise, &raw, &[], 3, 5, mean, std);
+        let zero = Tensor::zeros([3, 20, 24], (Kind::Float, Device::Cpu));
+        let unit = perturb(Perturbation::GaussianNoise, &zero, &[], 3, 5);
+        for c in 0..3 {
+            let want = unit.get(c) * std[c as usize];
+            let got = noisy.get(c) - raw.get(c);
+            assert!(
+                (got - want).abs().max().double_value(&[]) < 1e-5,
+                "channel {c}"
+            );
+        }
+        // Flips move raw values, whatever the normalisation.
+        let flipped = perturb_raw(Perturbation::FlipPatch, &raw, &boxes, 1, 0, mean, std);
+        let same_space = perturb(Perturbation::FlipPatch, &raw, &boxes, 1, 0);
+        assert!((flipped - same_space).abs().max().double_value(&[]) < 1e-6);
     }
 }

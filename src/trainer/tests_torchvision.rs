@@ -119,3 +119,23 @@ fn trains_resumes_bit_identically_and_evaluates(cfg: &JobConfig, tag: &str) {
     };
     assert_eq!(strip(curve(&whole)), strip(curve(&parts)));
 }
+
+/// The robustness evaluations on torchvision's RetinaNet: each perturbation changes what the
+/// detector sees, and the same one twice gives the same detections (seeded streams).
+#[test]
+fn torchvision_retinanet_evaluates_perturbed_val_sets_reproducibly() {
+    let _turn = super::tests::serial();
+    let mut cfg = tv();
+    if let DetectorSpec::TorchvisionRetinanet(d) = &mut cfg.model.detector {
+        d.score_thresh = 0.0; // an untrained head scores ≈ 0.01: keep its candidates
+    }
+    let session = super::tv_session::TvSession::new(&cfg, tch::Device::Cpu).unwrap();
+    let (clean, _) = session.try_evaluate().unwrap();
+    assert!(!clean.is_empty());
+    for kind in Perturbation::ALL {
+        let (a, _) = session.try_evaluate_perturbed(kind).unwrap();
+        let (b, _) = session.try_evaluate_perturbed(kind).unwrap();
+        assert_eq!(a, b, "{kind:?} twice");
+        assert_ne!(a, clean, "{kind:?} changes the detections");
+    }
+}

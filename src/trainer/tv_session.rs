@@ -21,13 +21,16 @@ use super::detectors::retinanet::{RetinaNet, RetinaNetConfig, Target};
 use super::losses::{self, ClsLoss, Reg, RegLoss};
 use super::objective::Objective;
 use super::optim::Sgd;
+use super::perturb::perturb_raw;
 use super::postprocess::Det;
 use super::synth::Object;
 use super::transform::Transform;
 use super::weights;
 use super::TrainError;
 use crate::eval::{Detection, GtSet};
-use crate::spec::config::{BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig, ResnetSpec};
+use crate::spec::config::{
+    BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig, Perturbation, ResnetSpec,
+};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +64,8 @@ pub struct TvSession {
     /// Normalise the classification loss per image (torchvision's focal loss) or per batch.
     per_image: bool,
     batch: usize,
+    /// The job's seed: the robustness evaluations' random streams start from it.
+    seed: u64,
     pub weighting: Weighting,
 }
 
@@ -167,6 +172,7 @@ impl TvSession {
                 ClsLossSpec::Focal { .. } | ClsLossSpec::CeOhem { .. }
             ),
             batch: t.batch_size as usize,
+            seed: t.seed,
             weighting: Weighting::new(&cfg.loss.weights),
             data,
             vs,
@@ -285,6 +291,23 @@ impl TvSession {
     /// Detections on the val split (COCO records in the original images' pixels) and its
     /// ground truth.
     pub fn try_evaluate(&self) -> Result<(Vec<Detection>, GtSet), TrainError> {
+        self.try_evaluate_with(None)
+    }
+
+    /// As [`TvSession::try_evaluate`], on the val images perturbed by `kind` before the
+    /// detector's transform (seeded by the job seed and each image's index; see
+    /// [`super::perturb::perturb_raw`]). The ground truth is the same.
+    pub fn try_evaluate_perturbed(
+        &self,
+        kind: Perturbation,
+    ) -> Result<(Vec<Detection>, GtSet), TrainError> {
+        self.try_evaluate_with(Some(kind))
+    }
+
+    fn try_evaluate_with(
+        &self,
+        perturbation: Option<Perturbation>,
+    ) -> Result<(Vec<Detection>, GtSet), TrainError> {
         let _guard = tch::no_grad_guard();
         let n = self.data.len(Split::Val);
         let score = self.cls.score();
@@ -297,6 +320,20 @@ impl TvSession {
                     .map(|i| data.raw_image(Split::Val, i, false))
                     .collect::<Result<Vec<_>, _>>()
             })?;
+            let mut images = images;
+            if let Some(kind) = perturbation {
+                for (j, img) in images.iter_mut().enumerate() {
+                    img.pixels = perturb_raw(
+                        kind,
+                        &img.pixels,
+                        &img.boxes,
+                        self.seed,
+                        first + j,
+                        self.transform.mean,
+                        self.transform.std,
+                    );
+                }
+            }
             let (list, _) = self.prepare(&images);
             let found = self.detect(&list, score)?;
             for (j, (boxes, scores, labels)) in found.iter().enumerate() {
