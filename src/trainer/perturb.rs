@@ -110,11 +110,8 @@ fn patches(img: &Tensor, boxes: &[[f32; 4]]) -> Vec<Patch> {
 
 /// Black-Patch: the centre patch of every box set to a raw pixel value of 0 ([`BLACK`]).
 pub fn black_patch(img: &Tensor, boxes: &[[f32; 4]]) -> Tensor {
-    let out = img.copy();
-    for p in patches(img, boxes) {
-        let _ = p.view(&out).fill_(BLACK);
-    }
-    out
+    let channels = img.size()[0] as usize;
+    black_patch_per_channel(img, boxes, &vec![BLACK; channels])
 }
 
 /// Black-Patch with each channel's own black (the value a raw 0 takes in that channel).

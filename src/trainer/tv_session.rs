@@ -314,13 +314,12 @@ impl TvSession {
         let mut dets = Vec::new();
         for first in (0..n).step_by(EVAL_BATCH) {
             let data = &self.data;
-            let images = self.pool.install(|| {
+            let mut images = self.pool.install(|| {
                 (first..(first + EVAL_BATCH).min(n))
                     .into_par_iter()
                     .map(|i| data.raw_image(Split::Val, i, false))
                     .collect::<Result<Vec<_>, _>>()
             })?;
-            let mut images = images;
             if let Some(kind) = perturbation {
                 for (j, img) in images.iter_mut().enumerate() {
                     img.pixels = perturb_raw(
