@@ -20,7 +20,8 @@ use std::process::Command;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use trainer::detectors::retinanet::{RetinaNet, RetinaNetConfig, Target};
-use trainer::losses::{focal::Focal, l1::L1};
+use trainer::losses::{focal::Focal, l1::L1, Reg};
+use trainer::objective::{Normalise, Objective};
 use trainer::optim::Sgd;
 use trainer::transform::Transform;
 
@@ -53,6 +54,17 @@ fn ours(steps: usize) -> f64 {
     let vs = VarStore::new(Device::Cpu);
     let model = RetinaNet::new(&vs.root(), &RetinaNetConfig::torchvision(50, 91));
     let mut opt = Sgd::new(&vs, 0.9, 1e-4, None);
+    // torchvision's RetinaNet objective: focal (α 0.25, γ 2) + L1, normalised per image.
+    let focal = Focal {
+        alpha: 0.25,
+        gamma: 2.0,
+    };
+    let objective = Objective::of_parts(
+        Box::new(focal),
+        Reg::Plain(Box::new(L1)),
+        None,
+        Normalise::PER_IMAGE,
+    );
     let transform = Transform::torchvision(SIZE, SIZE);
     let images: Vec<Tensor> = (0..BATCH)
         .map(|_| Tensor::rand([3, SIZE as i64, SIZE as i64], (Kind::Float, Device::Cpu)))
@@ -75,11 +87,7 @@ fn ours(steps: usize) -> f64 {
             .collect();
         let out = model.forward(&list.tensors);
         let anchors = model.anchors(&list.tensors, &out.features);
-        let focal = Focal {
-            alpha: 0.25,
-            gamma: 2.0,
-        };
-        let l = model.losses(&out, &anchors, &targets, &focal, &L1, true);
+        let l = model.terms(&objective, &out, &anchors, &targets);
         opt.zero_grad();
         (l.cls_backprop + l.reg).backward();
         opt.step(0.001);

@@ -47,7 +47,6 @@ pub fn validate(cfg: &JobConfig) -> Vec<Problem> {
     train(&mut c, &cfg.train);
     losses(&mut c, &cfg.loss);
     eval(&mut c, &cfg.eval);
-    torchvision_limits(&mut c, cfg);
     combinations(&mut c, cfg);
     if let Some(f) = &cfg.fake {
         c.check(f.iterations >= 1, "fake.iterations", f.iterations, ">= 1");
@@ -344,14 +343,17 @@ fn model(c: &mut Checks, m: &ModelSpec) {
 
 /// Pairs of choices that cannot work together.
 fn combinations(c: &mut Checks, cfg: &JobConfig) {
-    if let (DetectorSpec::TorchvisionFcos(_), RegLossSpec::Ugs(_)) =
-        (&cfg.model.detector, &cfg.loss.reg)
-    {
+    let whole_weights = match &cfg.model.detector {
+        DetectorSpec::TorchvisionRetinanet(d) => d.weights.as_ref(),
+        DetectorSpec::TorchvisionFcos(d) => d.weights.as_ref(),
+        _ => None,
+    };
+    if let (Some(w), RegLossSpec::Ugs(_)) = (whole_weights, &cfg.loss.reg) {
         c.check(
             false,
-            "loss.reg.kind",
-            "ugs",
-            "a loss other than ugs with model.detector torchvision_fcos (its head regresses four distances, not the distributions UGS needs)",
+            "model.detector.weights",
+            w.display(),
+            "no model.detector.weights with loss.reg ugs (its distribution head's bbox_reg has n + 1 outputs per side, torchvision's has 1); start from model.backbone.weights",
         );
     }
     let fcos = matches!(
@@ -501,24 +503,6 @@ fn torchvision_fcos(c: &mut Checks, d: &TorchvisionFcosSpec) {
 /// What torchvision's RetinaNet does not run: UGS's distribution head and the harmonic
 /// coupling (FCOS's objective is the tiny detectors', harmonic coupling included; UGS is
 /// refused for it in `combinations`).
-fn torchvision_limits(c: &mut Checks, cfg: &JobConfig) {
-    if !matches!(cfg.model.detector, DetectorSpec::TorchvisionRetinanet(_)) {
-        return;
-    }
-    c.check(
-        !matches!(cfg.loss.reg, RegLossSpec::Ugs(_)),
-        "loss.reg.kind",
-        "ugs",
-        "a loss other than ugs with torchvision_retinanet (its head has no distribution branch)",
-    );
-    c.check(
-        cfg.loss.coupling.is_none(),
-        "loss.coupling",
-        "harmonic",
-        "none with torchvision_retinanet",
-    );
-}
-
 fn train(c: &mut Checks, t: &TrainSpec) {
     c.check(t.iterations >= 1, "train.iterations", t.iterations, ">= 1");
     c.check(t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1");

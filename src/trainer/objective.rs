@@ -11,14 +11,19 @@
 //! FPN levels along `∇L_UM` and re-runs the head's regression branch for `γ·L^ur`. With the
 //! harmonic coupling ([`losses::harmonic`]) each positive's classification cross-entropy and
 //! regression loss are coupled after both are known.
+//!
+//! Normalisation ([`Normalise`]): the tiny detectors and torchvision's FCOS divide each sum by
+//! the batch's positives; torchvision's RetinaNet divides per image by that image's positives
+//! and averages over the images (its regression always, its classification with the per-anchor
+//! losses focal and CE + OHEM; a ranking loss sees the whole batch at once).
 
 use super::layout::Layout;
 use super::losses::harmonic::Harmonic;
 use super::losses::{self, reduce, ClsBatch, ClsLoss, Reg, Score, Space};
 use super::model::{Detector, HeadOutput};
 use super::priors::Targets;
-use crate::spec::config::{CouplingSpec, DetectorSpec, JobConfig};
-use tch::{Reduction, Tensor};
+use crate::spec::config::{ClsLossSpec, CouplingSpec, DetectorSpec, JobConfig};
+use tch::{Kind, Reduction, Tensor};
 
 /// The `curves.csv` column of [`Terms::harmonic_neg`].
 pub const HARMONIC_NEG_COLUMN: &str = "harmonic_neg_multiplier";
@@ -29,6 +34,55 @@ pub struct Objective {
     cls: Box<dyn ClsLoss>,
     reg: Reg,
     harmonic: Option<Harmonic>,
+    normalise: Normalise,
+}
+
+/// Which sums are divided per image (by the image's positives, then averaged over the images)
+/// rather than by the batch's positives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Normalise {
+    /// The classification loss (and the harmonic coupling's classification part).
+    pub cls_per_image: bool,
+    /// The regression loss (and UGS's parts).
+    pub reg_per_image: bool,
+}
+
+impl Normalise {
+    /// torchvision's RetinaNet with a per-anchor classification loss.
+    pub const PER_IMAGE: Normalise = Normalise {
+        cls_per_image: true,
+        reg_per_image: true,
+    };
+
+    /// The detector's own rule: per image for torchvision's RetinaNet (its classification only
+    /// with the per-anchor losses), per batch otherwise.
+    pub fn of(cfg: &JobConfig) -> Normalise {
+        let retina = matches!(cfg.model.detector, DetectorSpec::TorchvisionRetinanet(_));
+        let per_anchor = matches!(
+            cfg.loss.cls,
+            ClsLossSpec::Focal { .. } | ClsLossSpec::CeOhem { .. }
+        );
+        Normalise {
+            cls_per_image: retina && per_anchor,
+            reg_per_image: retina,
+        }
+    }
+}
+
+/// Each positive's share of a per-image or per-batch mean: `1/(B·max(1, P_b))` for a positive of
+/// image `b`, or `1/max(1, P)`.
+fn positive_shares(t: &Targets, images: i64, per_image: bool) -> Tensor {
+    let kind = t.weight.kind();
+    if !per_image {
+        return t.weight.ones_like() / t.num_pos.max(1) as f64;
+    }
+    let n = t.labels.size()[0] / images.max(1);
+    let image = t.pos.divide_scalar_mode(n, "floor");
+    let counts = image
+        .bincount::<Tensor>(None, images)
+        .to_kind(kind)
+        .clamp_min(1.0);
+    (counts.index_select(0, &image) * images as f64).reciprocal()
 }
 
 /// The FPN levels a head ran on and its regression branch alone (distribution logits
@@ -56,13 +110,33 @@ pub struct Terms {
 
 impl Objective {
     pub fn new(cfg: &JobConfig) -> Objective {
-        let signed = matches!(cfg.model.detector, DetectorSpec::Retinanet { .. });
+        // RetinaNet regresses signed deltas, FCOS non-negative distances.
+        let signed = matches!(
+            cfg.model.detector,
+            DetectorSpec::Retinanet { .. } | DetectorSpec::TorchvisionRetinanet(_)
+        );
         Objective {
             cls: losses::build(&cfg.loss.cls),
             reg: losses::build_reg(&cfg.loss.reg, signed),
             harmonic: cfg.loss.coupling.as_ref().map(|c| match c {
                 CouplingSpec::Harmonic { detach, .. } => Harmonic { detach: *detach },
             }),
+            normalise: Normalise::of(cfg),
+        }
+    }
+
+    /// An objective of given parts (tests against a reference's own losses).
+    pub fn of_parts(
+        cls: Box<dyn ClsLoss>,
+        reg: Reg,
+        harmonic: Option<Harmonic>,
+        normalise: Normalise,
+    ) -> Objective {
+        Objective {
+            cls,
+            reg,
+            harmonic,
+            normalise,
         }
     }
 
@@ -113,14 +187,25 @@ impl Objective {
         branch: Option<RegBranch>,
     ) -> Terms {
         let (b, classes) = (out.cls.size()[0], out.cls.size()[2]);
-        let logits = out.cls.view([-1, classes]);
+        let logits = out.cls.reshape([-1, classes]);
         let num_pos = t.num_pos.max(1) as f64;
-        let cls = self.cls.loss(&ClsBatch {
-            logits: &logits,
-            labels: &t.labels,
-            num_pos,
-            images: b,
-        });
+        let cls = if self.normalise.cls_per_image {
+            self.cls_per_image(out, t)
+        } else {
+            self.cls.loss(&ClsBatch {
+                logits: &logits,
+                labels: &t.labels,
+                num_pos,
+                images: b,
+            })
+        };
+        let norm = self.normalise;
+        // The regression's weights: each positive's share of the mean, times its own weight.
+        let (reg_weight, reg_weight_sum) = if norm.reg_per_image {
+            (&t.weight * positive_shares(t, b, true), 1.0)
+        } else {
+            (t.weight.shallow_clone(), t.weight_sum)
+        };
         let mut ugs_parts = None;
         let mut per_box = match &self.reg {
             Reg::Plain(loss) => {
@@ -135,7 +220,7 @@ impl Objective {
                 let at = |l: &Tensor| l.view([-1, 4, bins]).index_select(0, &t.pos);
                 let dist = out.reg_logits.as_ref().expect("a distribution head");
                 let terms = u.terms(&at(dist), &t.encoded);
-                let um = reduce(&terms.um, &t.weight, t.weight_sum);
+                let um = reduce(&terms.um, &reg_weight, reg_weight_sum);
                 let (s, kind) = (&u.spec, terms.ce.kind());
                 let ur = if s.gamma > 0.0 {
                     let branch = branch.expect("UGS runs on a head with a regression branch");
@@ -149,7 +234,7 @@ impl Objective {
                     terms.ce.zeros_like()
                 };
                 let per_box = &terms.ce + &terms.um * s.lambda + &ur * s.gamma;
-                let r = |x: &Tensor| reduce(x, &t.weight, t.weight_sum).detach();
+                let r = |x: &Tensor| reduce(x, &reg_weight, reg_weight_sum).detach();
                 ugs_parts = Some([r(&terms.ce), um.detach().to_kind(kind), r(&ur)]);
                 per_box
             }
@@ -162,14 +247,15 @@ impl Objective {
             let ce = self.cls.score().positive_ce(&pos_logits, &class);
             harmonic_neg = Some(Harmonic::negative_fraction(&ce, &per_box));
             let coupled = h.couple(&ce, &per_box);
-            let extra = coupled.cls_extra.sum(ce.kind()) / num_pos;
+            let shares = positive_shares(t, b, norm.cls_per_image).to_kind(ce.kind());
+            let extra = (coupled.cls_extra * shares).sum(ce.kind());
             // Not `+=` (in place): for a loss that is a function, `cls_value` is
             // `cls_backprop.detach()`, which shares its storage, so the add would reach both.
             cls_value = cls_value.g_add(&extra.detach());
             cls_backprop = cls_backprop.g_add(&extra);
             per_box = coupled.reg_per_box;
         }
-        let reg = reduce(&per_box, &t.weight, t.weight_sum);
+        let reg = reduce(&per_box, &reg_weight, reg_weight_sum);
         let ctr = match (&out.ctr, &t.centerness) {
             (Some(ctr), Some(target)) => {
                 let logits = ctr.view([-1]).index_select(0, &t.pos);
@@ -190,6 +276,33 @@ impl Objective {
             ctr,
             ugs: ugs_parts,
             harmonic_neg,
+        }
+    }
+}
+
+impl Objective {
+    /// The classification loss of each image divided by its positives, averaged over the
+    /// images (torchvision's RetinaNet).
+    fn cls_per_image(&self, out: &HeadOutput, t: &Targets) -> losses::ClsOut {
+        let (b, n) = (out.cls.size()[0], out.cls.size()[1]);
+        let labels = t.labels.view([b, n]);
+        let fg = Vec::<i64>::try_from(labels.gt(0).sum_dim_intlist(1, false, Kind::Int64))
+            .expect("positives per image");
+        let per: Vec<_> = (0..b)
+            .map(|i| {
+                self.cls.loss(&ClsBatch {
+                    logits: &out.cls.get(i),
+                    labels: &labels.get(i),
+                    num_pos: fg[i as usize].max(1) as f64,
+                    images: 1,
+                })
+            })
+            .collect();
+        let kind = out.cls.kind();
+        let mean = |v: Vec<&Tensor>| Tensor::stack(&v, 0).sum(kind) / b.max(1) as f64;
+        losses::ClsOut {
+            backprop: mean(per.iter().map(|o| &o.backprop).collect()),
+            value: mean(per.iter().map(|o| &o.value).collect()),
         }
     }
 }

@@ -11,8 +11,9 @@
 
 use crate::trainer::detectors::retinanet::{Forward, RetinaNet, RetinaNetConfig, Target};
 use crate::trainer::losses::{
-    focal::Focal, giou::Giou, l1::L1, smooth_l1::SmoothL1, RegLoss, Score,
+    focal::Focal, giou::Giou, l1::L1, smooth_l1::SmoothL1, Reg, RegLoss, Score,
 };
+use crate::trainer::objective::{Normalise, Objective, Terms};
 use crate::trainer::transform::Transform;
 use crate::trainer::weights;
 use std::collections::BTreeMap;
@@ -261,18 +262,25 @@ fn compare_forward(g: &Golden, r: &Run) -> Result<(), String> {
     Ok(())
 }
 
-fn compare_losses(g: &Golden, m: &RetinaNet, r: &Run, anchors: &[Tensor]) -> Result<(), String> {
+/// torchvision's RetinaNet objective: focal (α 0.25, γ 2) and `reg`, normalised per image.
+fn torchvision_terms(m: &RetinaNet, r: &Run, anchors: &[Tensor], reg: Box<dyn RegLoss>) -> Terms {
     let focal = Focal {
         alpha: 0.25,
         gamma: 2.0,
     };
+    let objective =
+        Objective::of_parts(Box::new(focal), Reg::Plain(reg), None, Normalise::PER_IMAGE);
+    m.terms(&objective, &r.out, anchors, &r.targets)
+}
+
+fn compare_losses(g: &Golden, m: &RetinaNet, r: &Run, anchors: &[Tensor]) -> Result<(), String> {
     let regs: [(&str, Box<dyn RegLoss>); 3] = [
         ("l1", Box::new(L1)),
         ("smooth_l1", Box::new(SmoothL1 { beta: 1.0 })),
         ("giou", Box::new(Giou)),
     ];
     for (name, reg) in regs {
-        let l = m.losses(&r.out, anchors, &r.targets, &focal, reg.as_ref(), true);
+        let l = torchvision_terms(m, r, anchors, reg);
         scalar_close(
             "classification loss",
             &l.cls,
@@ -336,17 +344,7 @@ fn retinanet_matches_torchvision_outputs_losses_gradients_and_detections() {
     compare_detections(&g, &m, &r, &r.anchors).unwrap();
     drop(_guard);
     // Gradients of torchvision's default objective (focal + L1).
-    let l = m.losses(
-        &r.out,
-        &r.anchors,
-        &r.targets,
-        &Focal {
-            alpha: 0.25,
-            gamma: 2.0,
-        },
-        &L1,
-        true,
-    );
+    let l = torchvision_terms(&m, &r, &r.anchors, Box::new(L1));
     (l.cls_backprop + l.reg).backward();
     let vars = vs.variables();
     close(

@@ -71,6 +71,47 @@ fn torchvision_fcos_trains_resumes_bit_identically_and_evaluates() {
     trains_resumes_bit_identically_and_evaluates(&cfg, "tv-fcos");
 }
 
+/// UGS (with UR) and the harmonic coupling through whole jobs on torchvision's detectors: their
+/// terms are logged, and a UGS job resumes bit-identically (its perturbation is deterministic).
+#[test]
+fn ugs_and_harmonic_run_whole_jobs_on_torchvision_detectors() {
+    let ugs = RegLossSpec::Ugs(UgsSpec {
+        in_labels: true,
+        lambda: 0.5,
+        gamma: 0.1,
+        rho: 0.5,
+        ..Default::default()
+    });
+    let harmonic = Some(CouplingSpec::Harmonic {
+        detach: false,
+        cls: HarmonicCls::Focal,
+    });
+    let names = |cfg: &JobConfig, tag: &str| -> Vec<String> {
+        let (r, seen) = run_job(cfg, &fresh_dir(tag), None);
+        r.unwrap();
+        seen[0].losses.iter().map(|(n, _)| n.clone()).collect()
+    };
+    let mut retina_ugs = tv();
+    retina_ugs.loss.reg = ugs.clone();
+    assert_eq!(
+        names(&retina_ugs, "tv-ugs-names"),
+        ["total", "cls", "reg", "ugs_ce", "ugs_um", "ugs_ur"]
+    );
+    trains_resumes_bit_identically_and_evaluates(&retina_ugs, "tv-ugs");
+    let mut fcos_ugs = tv_fcos();
+    fcos_ugs.loss.reg = ugs;
+    assert_eq!(
+        names(&fcos_ugs, "tv-fcos-ugs"),
+        ["total", "cls", "reg", "ctr", "ugs_ce", "ugs_um", "ugs_ur"]
+    );
+    let mut retina_harmonic = tv();
+    retina_harmonic.loss.coupling = harmonic;
+    assert_eq!(
+        names(&retina_harmonic, "tv-harmonic"),
+        ["total", "cls", "reg", super::objective::HARMONIC_NEG_COLUMN]
+    );
+}
+
 #[test]
 fn torchvision_fcos_loss_falls_on_a_small_set() {
     let mut cfg = tv_fcos();

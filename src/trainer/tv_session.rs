@@ -18,7 +18,7 @@ use super::datasets::Dataset;
 use super::detectors::fcos::FcosParams;
 use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig, Target};
-use super::losses::{self, ClsLoss, Reg, RegLoss};
+use super::losses;
 use super::objective::Objective;
 use super::optim::Sgd;
 use super::perturb::perturb_raw;
@@ -28,9 +28,7 @@ use super::transform::Transform;
 use super::weights;
 use super::TrainError;
 use crate::eval::{Detection, GtSet};
-use crate::spec::config::{
-    BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig, Perturbation, ResnetSpec,
-};
+use crate::spec::config::{BackboneSpec, DetectorSpec, JobConfig, Perturbation, ResnetSpec};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,14 +37,11 @@ use tch::{nn::VarStore, Device, Kind, Tensor};
 /// Images per forward pass at evaluation.
 const EVAL_BATCH: usize = 4;
 
-/// The detector of a session. RetinaNet computes its losses itself (torchvision's per-image
-/// normalisation); FCOS through the tiny detectors' [`Objective`] (with a center-ness term).
+/// The detector of a session. Both compute their terms with the job's [`Objective`]
+/// (RetinaNet normalised per image as torchvision does; FCOS with a center-ness term).
 pub enum TvModel {
     Retina(Box<RetinaNet>),
-    Fcos {
-        model: Box<FcosModel>,
-        objective: Objective,
-    },
+    Fcos(Box<FcosModel>),
 }
 
 /// One torchvision-detector job's model, data, losses and optimizer.
@@ -59,10 +54,7 @@ pub struct TvSession {
     picker: Picker,
     pool: rayon::ThreadPool,
     pub opt: Sgd,
-    cls: Box<dyn ClsLoss>,
-    reg: Box<dyn RegLoss>,
-    /// Normalise the classification loss per image (torchvision's focal loss) or per batch.
-    per_image: bool,
+    objective: Objective,
     batch: usize,
     /// The job's seed: the robustness evaluations' random streams start from it.
     seed: u64,
@@ -77,8 +69,13 @@ fn resnet(cfg: &JobConfig) -> &ResnetSpec {
     }
 }
 
-/// The RetinaNet config of a `torchvision_retinanet` job.
-pub fn retinanet_config(cfg: &JobConfig, num_classes: i64) -> RetinaNetConfig {
+/// The RetinaNet config of a `torchvision_retinanet` job (`grid`: its objective's distribution
+/// grid, with UGS).
+pub fn retinanet_config(
+    cfg: &JobConfig,
+    num_classes: i64,
+    grid: Option<&[f64]>,
+) -> RetinaNetConfig {
     let DetectorSpec::TorchvisionRetinanet(d) = &cfg.model.detector else {
         panic!("a torchvision_retinanet job")
     };
@@ -90,11 +87,12 @@ pub fn retinanet_config(cfg: &JobConfig, num_classes: i64) -> RetinaNetConfig {
     c.nms_thresh = d.nms_thresh;
     c.detections_per_img = d.detections_per_img as i64;
     c.topk_candidates = d.topk_candidates as i64;
+    c.grid = grid.map(<[f64]>::to_vec);
     c
 }
 
-/// The FCOS config of a `torchvision_fcos` job.
-pub fn fcos_config(cfg: &JobConfig, num_classes: i64) -> FcosModelConfig {
+/// The FCOS config of a `torchvision_fcos` job (`grid` as [`retinanet_config`]).
+pub fn fcos_config(cfg: &JobConfig, num_classes: i64, grid: Option<&[f64]>) -> FcosModelConfig {
     let (params, num_convs) =
         FcosParams::of_spec(&cfg.model.detector).expect("a torchvision_fcos job");
     let DetectorSpec::TorchvisionFcos(d) = &cfg.model.detector else {
@@ -106,6 +104,7 @@ pub fn fcos_config(cfg: &JobConfig, num_classes: i64) -> FcosModelConfig {
     c.fpn_channels = d.fpn_channels;
     c.num_convs = num_convs;
     c.params = params;
+    c.grid = grid.map(<[f64]>::to_vec);
     c
 }
 
@@ -133,14 +132,16 @@ impl TvSession {
         tch::manual_seed(cfg.train.seed as i64);
         let vs = VarStore::new(device);
         let classes = data.num_classes() as i64;
+        let objective = Objective::new(cfg);
+        let grid = objective.grid();
         let model = match cfg.model.detector {
-            DetectorSpec::TorchvisionFcos(_) => TvModel::Fcos {
-                model: Box::new(FcosModel::new(&vs.root(), &fcos_config(cfg, classes))),
-                objective: Objective::new(cfg),
-            },
+            DetectorSpec::TorchvisionFcos(_) => TvModel::Fcos(Box::new(FcosModel::new(
+                &vs.root(),
+                &fcos_config(cfg, classes, grid),
+            ))),
             _ => TvModel::Retina(Box::new(RetinaNet::new(
                 &vs.root(),
-                &retinanet_config(cfg, classes),
+                &retinanet_config(cfg, classes, grid),
             ))),
         };
         if let Some(path) = &resnet(cfg).weights {
@@ -149,10 +150,6 @@ impl TvSession {
         if let Some(path) = &detector_weights {
             weights::load_expecting(&vs, path, weights::WeightsKind::Detector)?;
         }
-        let reg = match losses::build_reg(&cfg.loss.reg, true) {
-            Reg::Plain(r) => r,
-            Reg::Ugs(_) => panic!("ugs is rejected for torchvision detectors by the spec"),
-        };
         let threads = tch::get_num_threads().max(1) as usize;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -165,12 +162,7 @@ impl TvSession {
             transform: Transform::torchvision(min_size, max_size),
             picker: data.picker(t.seed),
             pool,
-            cls: losses::build(&cfg.loss.cls),
-            reg,
-            per_image: matches!(
-                cfg.loss.cls,
-                ClsLossSpec::Focal { .. } | ClsLossSpec::CeOhem { .. }
-            ),
+            objective,
             batch: t.batch_size as usize,
             seed: t.seed,
             weighting: Weighting::new(&cfg.loss.weights),
@@ -220,30 +212,20 @@ impl TvSession {
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let (list, targets) = self.prepare(&images);
-        let mut extras = Vec::new();
-        let (terms, ctr) = match &self.model {
+        let t = match &self.model {
             TvModel::Retina(m) => {
                 let out = m.forward(&list.tensors);
                 let anchors = m.anchors(&list.tensors, &out.features);
-                let l = m.losses(
-                    &out,
-                    &anchors,
-                    &targets,
-                    self.cls.as_ref(),
-                    self.reg.as_ref(),
-                    self.per_image,
-                );
-                ((l.cls_backprop, l.cls, l.reg), None)
+                m.terms(&self.objective, &out, &anchors, &targets)
             }
-            TvModel::Fcos { model, objective } => {
+            TvModel::Fcos(model) => {
                 let objects: Vec<Vec<Object>> = targets.iter().map(objects_of).collect();
                 let refs: Vec<&[Object]> = objects.iter().map(Vec::as_slice).collect();
-                let t = model.train_terms(objective, &list.tensors, &refs)?;
-                extras = t.logged_extras();
-                ((t.cls_backprop, t.cls, t.reg), t.ctr)
+                model.train_terms(&self.objective, &list.tensors, &refs)?
             }
         };
-        let (cls_backprop, cls, reg) = terms;
+        let extras = t.logged_extras();
+        let (cls_backprop, cls, reg, ctr) = (t.cls_backprop, t.cls, t.reg, t.ctr);
         let (wc, wr) = self.weighting.observe(it, &cls, &reg);
         let mut total = &cls_backprop * wc + &reg * wr;
         let mut logged = &cls * wc + reg.detach() * wr;
@@ -263,14 +245,12 @@ impl TvSession {
 
     /// Names of the values [`TvSession::try_step`] returns.
     pub fn loss_names(&self) -> Vec<&'static str> {
-        match &self.model {
+        let mut v = match &self.model {
             TvModel::Retina(_) => vec!["total", "cls", "reg"],
-            TvModel::Fcos { objective, .. } => {
-                let mut v = vec!["total", "cls", "reg", "ctr"];
-                v.extend(objective.extra_names());
-                v
-            }
-        }
+            TvModel::Fcos(_) => vec!["total", "cls", "reg", "ctr"],
+        };
+        v.extend(self.objective.extra_names());
+        v
     }
 
     /// Model variables (frozen ones included), momentum buffers and the task weights' state.
@@ -310,7 +290,7 @@ impl TvSession {
     ) -> Result<(Vec<Detection>, GtSet), TrainError> {
         let _guard = tch::no_grad_guard();
         let n = self.data.len(Split::Val);
-        let score = self.cls.score();
+        let score = self.objective.score();
         let mut dets = Vec::new();
         for first in (0..n).step_by(EVAL_BATCH) {
             let data = &self.data;
@@ -362,7 +342,7 @@ impl TvSession {
                     .map(|d| (d.boxes, d.scores, d.labels))
                     .collect()
             }
-            TvModel::Fcos { model, .. } => {
+            TvModel::Fcos(model) => {
                 let sizes: Vec<[i64; 2]> = list.image_sizes.iter().map(|&(h, w)| [h, w]).collect();
                 model
                     .detect(&list.tensors, &sizes, score)?

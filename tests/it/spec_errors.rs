@@ -113,8 +113,8 @@ fn missing_spec_file() {
 }
 
 #[test]
-fn torchvision_fcos_refuses_ugs_and_channels_its_group_norm_cannot_split() {
-    let text = "name: x\nbase:\n  model:\n    detector: {kind: torchvision_fcos, fpn_channels: 48}\n    backbone: {kind: resnet, depth: 18}\n  loss:\n    reg: {kind: ugs}\n";
+fn torchvision_fcos_refuses_coco_weights_with_ugs_and_channels_its_group_norm_cannot_split() {
+    let text = "name: x\nbase:\n  model:\n    detector: {kind: torchvision_fcos, fpn_channels: 48, weights: coco.safetensors}\n    backbone: {kind: resnet, depth: 18}\n  loss:\n    reg: {kind: ugs}\n";
     let err = plan_error("tv-fcos", text, &[]);
     assert!(
         err.contains("model.detector.fpn_channels: 48 is out of range; allowed: a multiple of 32"),
@@ -122,9 +122,9 @@ fn torchvision_fcos_refuses_ugs_and_channels_its_group_norm_cannot_split() {
     );
     assert!(err.contains("s.yaml:4:"), "{err}");
     assert!(
-        err.contains("loss.reg.kind: ugs is out of range; allowed: a loss other than ugs"),
+        err.contains("model.detector.weights: coco.safetensors is out of range; allowed: no model.detector.weights with loss.reg ugs"),
         "{err}"
     );
-    assert!(err.contains("s.yaml:7:"), "{err}");
+    assert!(!err.contains("loss.reg.kind"), "{err}");
     assert!(!err.contains("model.detector.kind"), "{err}");
 }

@@ -26,7 +26,7 @@ use crate::spec::config::DetectorSpec;
 use crate::trainer::head::HeadOutput;
 use crate::trainer::heads::fcos::FcosHead;
 use crate::trainer::losses::Score;
-use crate::trainer::objective::{Objective, Terms};
+use crate::trainer::objective::{Objective, RegBranch, Terms};
 use crate::trainer::postprocess::{nms, Det};
 use crate::trainer::priors::{Assignment, Targets};
 use crate::trainer::synth::Object;
@@ -230,9 +230,10 @@ impl FcosDetector {
         classes: i64,
         num_convs: i64,
         params: FcosParams,
+        grid: Option<&[f64]>,
     ) -> FcosDetector {
         FcosDetector {
-            head: FcosHead::new(&(vs / "head"), channels, classes, num_convs),
+            head: FcosHead::new(&(vs / "head"), channels, classes, num_convs, grid),
             params,
         }
     }
@@ -316,9 +317,21 @@ impl FcosDetector {
     }
 
     /// The loss terms of head outputs `out` on targets `t` (from [`FcosDetector::assign`]) with
-    /// the losses of `objective`.
-    pub fn terms(&self, objective: &Objective, out: &HeadOutput, t: &Targets) -> Terms {
-        objective.terms_of(out, &decode, t, None)
+    /// the losses of `objective`; `levels`: the FPN levels the head ran on (UGS re-runs its
+    /// regression branch on them, perturbed).
+    pub fn terms(
+        &self,
+        objective: &Objective,
+        out: &HeadOutput,
+        t: &Targets,
+        levels: &[Tensor],
+    ) -> Terms {
+        let rerun = |moved: &[Tensor]| self.head.reg_logits(moved);
+        let branch = RegBranch {
+            levels,
+            reg_logits: &rerun,
+        };
+        objective.terms_of(out, &decode, t, Some(branch))
     }
 
     /// One training batch end to end: the head on FPN `levels` (`[B, C, h, w]`, P3–P7) of a
@@ -337,7 +350,7 @@ impl FcosDetector {
         let t = self
             .assign(&anchors, objects)
             .to_device(&anchors.priors_tensor(device), device);
-        Ok(self.terms(objective, &out, &t))
+        Ok(self.terms(objective, &out, &t, levels))
     }
 
     /// Detections of a batch from its FPN `levels`, as [`FcosDetector::detect`].

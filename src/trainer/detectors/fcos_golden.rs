@@ -105,7 +105,7 @@ fn compare(tweak: Tweak) -> Vec<(&'static str, String)> {
     let _guard = tch::no_grad_guard();
     let g = golden();
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let mut det = FcosDetector::new(&vs.root(), 64, 3, 4, FcosParams::default());
+    let mut det = FcosDetector::new(&vs.root(), 64, 3, 4, FcosParams::default(), None);
     vs.load(&g.weights)
         .expect("every head parameter is in the file");
     if tweak == Tweak::PerturbWeight {
@@ -205,7 +205,7 @@ fn compare(tweak: Tweak) -> Vec<(&'static str, String)> {
         .assign(&anchors, &refs)
         .to_device(&anchors.priors_tensor(Device::Cpu), Device::Cpu);
     let objective = Objective::new(&JobConfig::default());
-    let terms = det.terms(&objective, &out, &t);
+    let terms = det.terms(&objective, &out, &t, &feats);
     let l = &g.json["losses"];
     let ours = [&terms.cls, &terms.reg, terms.ctr.as_ref().unwrap()].map(|t| t.double_value(&[]));
     let theirs =
@@ -349,7 +349,7 @@ fn close_scaled(what: &str, a: &[f64], b: &[f64], tol: f64) -> Result<(), String
 fn fcos_gradients_match_torchvision() {
     let g = golden();
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let det = FcosDetector::new(&vs.root(), 64, 3, 4, FcosParams::default());
+    let det = FcosDetector::new(&vs.root(), 64, 3, 4, FcosParams::default(), None);
     vs.load(&g.weights)
         .expect("every head parameter is in the file");
     let feats: Vec<Tensor> = (0..5)

@@ -29,6 +29,8 @@ pub struct FcosModelConfig {
     /// Convolutions per head tower.
     pub num_convs: i64,
     pub params: FcosParams,
+    /// The points of a distribution regression (UGS); `None`: torchvision's distances.
+    pub grid: Option<Vec<f64>>,
 }
 
 impl FcosModelConfig {
@@ -41,6 +43,7 @@ impl FcosModelConfig {
             fpn_channels: 256,
             num_convs: 4,
             params: FcosParams::default(),
+            grid: None,
         }
     }
 }
@@ -63,6 +66,7 @@ impl FcosModel {
             cfg.num_classes,
             cfg.num_convs,
             cfg.params.clone(),
+            cfg.grid.as_deref(),
         );
         FcosModel {
             body,

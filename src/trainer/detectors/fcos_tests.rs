@@ -2,10 +2,8 @@
 //! (the values against torchvision are in `fcos_golden`).
 
 use super::fcos::{Anchors, FcosDetector, FcosParams};
-use crate::spec::config::{
-    ClsLossSpec, CouplingSpec, DetectorSpec, HarmonicCls, IouForm, JobConfig, RegLossSpec,
-    TorchvisionFcosSpec,
-};
+use super::loss_matrix::{check_ugs_terms, every_loss};
+use crate::spec::config::{ClsLossSpec, DetectorSpec, JobConfig, TorchvisionFcosSpec};
 use crate::trainer::losses::Score;
 use crate::trainer::objective::Objective;
 use crate::trainer::synth::Object;
@@ -43,55 +41,15 @@ fn spec_fields_become_the_detector_parameters() {
     assert_eq!(FcosParams::of_spec(&DetectorSpec::default()), None);
 }
 
-fn losses() -> Vec<(ClsLossSpec, RegLossSpec, Option<CouplingSpec>)> {
-    let cls = [
-        ClsLossSpec::Focal {
-            alpha: 0.25,
-            gamma: 2.0,
-        },
-        ClsLossSpec::CeOhem { neg_pos_ratio: 3.0 },
-        ClsLossSpec::Auc {
-            delta: 1.0,
-            minibatch: true,
-        },
-        ClsLossSpec::Ap {
-            delta: 1.0,
-            interpolate: true,
-            minibatch: true,
-        },
-    ];
-    let reg = [
-        RegLossSpec::L1,
-        RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 },
-        RegLossSpec::l2(),
-        RegLossSpec::Iou { form: IouForm::Log },
-        RegLossSpec::Giou,
-        RegLossSpec::Diou,
-        RegLossSpec::Ciou,
-        RegLossSpec::Hiou { gamma: 0.5 },
-    ];
-    let mut v: Vec<_> = cls
-        .iter()
-        .flat_map(|c| reg.iter().map(|r| (c.clone(), r.clone(), None)))
-        .collect();
-    let harmonic = Some(CouplingSpec::Harmonic {
-        detach: false,
-        cls: HarmonicCls::Focal,
-    });
-    v.push((cls[0].clone(), RegLossSpec::Giou, harmonic.clone()));
-    v.push((cls[0].clone(), RegLossSpec::Hiou { gamma: 0.5 }, harmonic));
-    v
-}
-
 #[test]
-fn every_paper_loss_but_ugs_trains_the_fcos_head() {
-    tch::manual_seed(3);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let det = FcosDetector::new(&vs.root(), 32, 3, 1, FcosParams::default());
+fn every_paper_loss_trains_the_fcos_head() {
     let grids = [[8, 8], [4, 4], [2, 2], [1, 1], [1, 1]];
     let levels: Vec<Tensor> = grids
         .iter()
-        .map(|g| Tensor::randn([2, 32, g[0], g[1]], (Kind::Float, Device::Cpu)))
+        // Leaves that need a gradient, as FPN levels do (UGS differentiates L_UM by them).
+        .map(|g| {
+            Tensor::randn([2, 32, g[0], g[1]], (Kind::Float, Device::Cpu)).requires_grad_(true)
+        })
         .collect();
     let objs = [
         Object {
@@ -104,12 +62,17 @@ fn every_paper_loss_but_ugs_trains_the_fcos_head() {
         },
     ];
     let images: [&[Object]; 2] = [&objs, &[]];
-    for (cls, reg, coupling) in losses() {
+    for (cls, reg, coupling) in every_loss() {
         let mut cfg = JobConfig::default();
         cfg.loss.cls = cls.clone();
         cfg.loss.reg = reg.clone();
         cfg.loss.coupling = coupling.clone();
+        cfg.model.detector = DetectorSpec::TorchvisionFcos(TorchvisionFcosSpec::default());
         let objective = Objective::new(&cfg);
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let params = FcosParams::default();
+        let det = FcosDetector::new(&vs.root(), 32, 3, 1, params, objective.grid());
         let terms = det
             .train_terms(&objective, &levels, [64, 64], &images)
             .unwrap();
@@ -122,6 +85,7 @@ fn every_paper_loss_but_ugs_trains_the_fcos_head() {
         }
         total.backward();
         let what = format!("{cls:?} + {reg:?} + {coupling:?}");
+        check_ugs_terms(&terms, &reg, &what);
         for t in [&terms.cls, &terms.reg, ctr] {
             let v = t.double_value(&[]);
             assert!(v.is_finite() && v > 0.0, "{what}: a loss term is {v}");

@@ -9,5 +9,9 @@ mod fcos_golden;
 pub mod fcos_model;
 #[cfg(test)]
 mod fcos_tests;
+#[cfg(test)]
+mod loss_matrix;
 pub mod matcher;
 pub mod retinanet;
+#[cfg(test)]
+mod retinanet_tests;

@@ -9,8 +9,10 @@
 //!
 //! Losses, per image as torchvision computes them and then averaged over the batch: the
 //! classification loss of every non-ignored anchor divided by `max(1, foreground anchors)`, and
-//! the regression loss summed over the foreground anchors divided by the same count. Both come
-//! from the loss registry ([`crate::trainer::losses`]); torchvision's defaults are the sigmoid
+//! the regression loss summed over the foreground anchors divided by the same count. The
+//! matching gives the registry's targets ([`RetinaNet::targets`]); the job's
+//! [`Objective`] computes the terms, so every paper loss, UGS (on a distribution head) and the
+//! harmonic coupling work here as on the tiny detectors. torchvision's defaults are the sigmoid
 //! focal loss (α 0.25, γ 2) and L1 on the deltas. A registry loss that ranks the whole batch
 //! (AUC-, AP-loss with `minibatch`) sees the batch at once, divided by all its foreground anchors.
 
@@ -19,9 +21,12 @@ use super::box_coder::BoxCoder;
 use super::matcher::{Matcher, BELOW_LOW, BETWEEN};
 use crate::trainer::backbones::{resnet_fpn, ResNet};
 use crate::trainer::box_ops::{batched_nms, box_iou, clip_boxes_to_image};
+use crate::trainer::head::HeadOutput;
 use crate::trainer::heads::retinanet::{LevelOutput, RetinaNetHead};
-use crate::trainer::losses::{ClsBatch, ClsLoss, RegLoss, Score, Space};
+use crate::trainer::losses::Score;
 use crate::trainer::necks::Fpn;
+use crate::trainer::objective::{Objective, RegBranch, Terms};
+use crate::trainer::priors::Targets;
 use tch::{nn, Kind, Tensor};
 
 /// Everything that shapes a torchvision RetinaNet.
@@ -44,6 +49,8 @@ pub struct RetinaNetConfig {
     pub nms_thresh: f64,
     pub detections_per_img: i64,
     pub topk_candidates: i64,
+    /// The points of a distribution regression (UGS); `None`: torchvision's plain deltas.
+    pub grid: Option<Vec<f64>>,
 }
 
 impl RetinaNetConfig {
@@ -63,6 +70,7 @@ impl RetinaNetConfig {
             nms_thresh: 0.5,
             detections_per_img: 300,
             topk_candidates: 1000,
+            grid: None,
         }
     }
 }
@@ -73,15 +81,6 @@ impl RetinaNetConfig {
 pub struct Target {
     pub boxes: Tensor,
     pub labels: Tensor,
-}
-
-/// The two losses of a batch: what to back-propagate and what to log for the classification
-/// (they differ for the ranking losses), and the regression loss.
-#[derive(Debug)]
-pub struct Losses {
-    pub cls_backprop: Tensor,
-    pub cls: Tensor,
-    pub reg: Tensor,
 }
 
 /// Detections of one image: `boxes [D, 4]`, `scores [D]`, `labels [D]` (logit columns).
@@ -112,11 +111,21 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// `[B, N, K]` logits and `[B, N, 4]` deltas over all levels.
-    pub fn concat(&self) -> (Tensor, Tensor) {
-        let cls: Vec<&Tensor> = self.levels.iter().map(|l| &l.cls_logits).collect();
-        let reg: Vec<&Tensor> = self.levels.iter().map(|l| &l.bbox_regression).collect();
-        (Tensor::cat(&cls, 1), Tensor::cat(&reg, 1))
+    /// The outputs over all levels: `[B, N, K]` logits, `[B, N, 4]` deltas (and their
+    /// distribution logits `[B, N, 4, n + 1]` with a distribution head).
+    pub fn head_output(&self) -> HeadOutput {
+        let cat = |f: &dyn Fn(&LevelOutput) -> &Tensor| {
+            let v: Vec<&Tensor> = self.levels.iter().map(f).collect();
+            Tensor::cat(&v, 1)
+        };
+        let distribution = self.levels.iter().all(|l| l.reg_logits.is_some());
+        HeadOutput {
+            cls: cat(&|l| &l.cls_logits),
+            reg: cat(&|l| &l.bbox_regression),
+            ctr: None,
+            reg_logits: distribution
+                .then(|| cat(&|l| l.reg_logits.as_ref().expect("a distribution head"))),
+        }
     }
 }
 
@@ -131,6 +140,7 @@ impl RetinaNet {
             cfg.fpn_channels,
             anchor_generator.per_location(),
             cfg.num_classes,
+            cfg.grid.as_deref(),
         );
         RetinaNet {
             body,
@@ -191,82 +201,55 @@ impl RetinaNet {
         labels
     }
 
-    /// The losses of a batch against `targets` (one per image).
-    /// `per_image`: divide the classification loss per image (torchvision's focal loss) rather
-    /// than over the batch (a ranking loss that sees the whole batch).
-    pub fn losses(
+    /// The registry's targets of a batch against `targets` (one per image): every anchor's
+    /// label over the batch (`[B·A]`), and per foreground anchor its index, anchor, matched box
+    /// and the box coder's deltas.
+    pub fn targets(&self, anchors: &[Tensor], targets: &[Target]) -> Targets {
+        let anchors = Tensor::cat(anchors, 0);
+        let a = anchors.size()[0];
+        let (mut labels, mut pos, mut priors, mut boxes) = (vec![], vec![], vec![], vec![]);
+        for (i, t) in targets.iter().enumerate() {
+            let matched = self.match_image(&anchors, t);
+            labels.push(Self::registry_labels(&matched, t));
+            let fg = matched.ge(0).nonzero().squeeze_dim(1);
+            boxes.push(t.boxes.index_select(0, &matched.index_select(0, &fg)));
+            priors.push(anchors.index_select(0, &fg));
+            pos.push(fg + i as i64 * a);
+        }
+        let (priors, boxes) = (Tensor::cat(&priors, 0), Tensor::cat(&boxes, 0));
+        let pos = Tensor::cat(&pos, 0);
+        let p = pos.size()[0];
+        Targets {
+            labels: Tensor::cat(&labels, 0),
+            encoded: self.coder.encode(&boxes, &priors),
+            weight: Tensor::ones([p], (Kind::Float, anchors.device())),
+            pos,
+            priors,
+            boxes,
+            centerness: None,
+            num_pos: p as usize,
+            weight_sum: p as f64,
+        }
+    }
+
+    /// The loss terms of a batch against `targets` (one per image) with `objective`'s losses,
+    /// normalised as its [`Normalise`](crate::trainer::objective::Normalise) says (torchvision's
+    /// per image for this detector).
+    pub fn terms(
         &self,
+        objective: &Objective,
         out: &Forward,
         anchors: &[Tensor],
         targets: &[Target],
-        cls_loss: &dyn ClsLoss,
-        reg_loss: &dyn RegLoss,
-        per_image: bool,
-    ) -> Losses {
-        let (cls, reg) = out.concat();
-        let anchors = Tensor::cat(anchors, 0);
-        let b = targets.len() as i64;
-        let matched: Vec<Tensor> = targets
-            .iter()
-            .map(|t| self.match_image(&anchors, t))
-            .collect();
-        let labels: Vec<Tensor> = matched
-            .iter()
-            .zip(targets)
-            .map(|(m, t)| Self::registry_labels(m, t))
-            .collect();
-        let fg: Vec<i64> = matched
-            .iter()
-            .map(|m| m.ge(0).sum(Kind::Int64).int64_value(&[]))
-            .collect();
-        let k = cls.size()[2];
-        let (cls_backprop, cls_value) = if per_image {
-            let per: Vec<_> = (0..b)
-                .map(|i| {
-                    cls_loss.loss(&ClsBatch {
-                        logits: &cls.get(i),
-                        labels: &labels[i as usize],
-                        num_pos: fg[i as usize].max(1) as f64,
-                        images: 1,
-                    })
-                })
-                .collect();
-            let mean = |v: Vec<&Tensor>| Tensor::stack(&v, 0).sum(cls.kind()) / b as f64;
-            (
-                mean(per.iter().map(|o| &o.backprop).collect()),
-                mean(per.iter().map(|o| &o.value).collect()),
-            )
-        } else {
-            let o = cls_loss.loss(&ClsBatch {
-                logits: &cls.reshape([-1, k]),
-                labels: &Tensor::cat(&labels, 0),
-                num_pos: fg.iter().sum::<i64>().max(1) as f64,
-                images: b,
-            });
-            (o.backprop, o.value)
+    ) -> Terms {
+        let t = self.targets(anchors, targets);
+        let rerun = |moved: &[Tensor]| self.head.reg_logits(moved);
+        let branch = RegBranch {
+            levels: &out.features,
+            reg_logits: &rerun,
         };
-        // A batch without foreground still has a (zero) gradient path to the regression.
-        let mut per_image_reg = vec![reg.sum(reg.kind()) * 0.0];
-        for (i, t) in targets.iter().enumerate() {
-            let pos = matched[i].ge(0).nonzero().squeeze_dim(1);
-            if pos.numel() == 0 {
-                continue;
-            }
-            let pred = reg.get(i as i64).index_select(0, &pos);
-            let a = anchors.index_select(0, &pos);
-            let gt = t.boxes.index_select(0, &matched[i].index_select(0, &pos));
-            let per_box = match reg_loss.space() {
-                Space::Encoded => reg_loss.per_box(&pred, &self.coder.encode(&gt, &a)),
-                Space::Boxes => reg_loss.per_box(&self.coder.decode(&pred, &a), &gt),
-            };
-            per_image_reg.push(per_box.sum(reg.kind()) / fg[i].max(1) as f64);
-        }
-        let reg_total = Tensor::stack(&per_image_reg, 0).sum(reg.kind());
-        Losses {
-            cls_backprop,
-            cls: cls_value.detach(),
-            reg: reg_total / b.max(1) as f64,
-        }
+        let decode = |p: &Tensor, a: &Tensor| self.coder.decode(p, a);
+        objective.terms_of(&out.head_output(), &decode, &t, Some(branch))
     }
 
     /// torchvision's `postprocess_detections`: detections per image in the batch's pixels,

@@ -9,6 +9,10 @@
 //! names under the path the head is built at (`head.classification_head.conv.0.weight`,
 //! `head.classification_head.conv.1.weight` (the GroupNorm), …, `head.regression_head.bbox_reg.bias`,
 //! `head.regression_head.bbox_ctrness.weight`), so torchvision's weights load unchanged.
+//!
+//! With a distribution grid (UGS) `bbox_reg` has `4·(n + 1)` outputs, the logits of each side
+//! over the grid's points (`[0, α]` in anchor sizes), and the distances are their expectation
+//! (no ReLU: the points are ≥ 0). torchvision's detector weights then do not load into it.
 
 use crate::trainer::head::HeadOutput;
 use tch::nn::{self, ConvConfig, GroupNormConfig, Module};
@@ -75,12 +79,22 @@ pub struct FcosHead {
     bbox_reg: nn::Conv2D,
     bbox_ctrness: nn::Conv2D,
     classes: i64,
+    /// The points `[n + 1]` of a distribution head (UGS).
+    grid: Option<Tensor>,
 }
 
 impl FcosHead {
     /// The head at `vs` (torchvision: `head`) for FPN levels of `channels` channels (a multiple
-    /// of 32, for the GroupNorm) and `classes` logits per location.
-    pub fn new(vs: &nn::Path, channels: i64, classes: i64, num_convs: i64) -> FcosHead {
+    /// of 32, for the GroupNorm) and `classes` logits per location; `grid`: the points of a
+    /// distribution regression (UGS).
+    pub fn new(
+        vs: &nn::Path,
+        channels: i64,
+        classes: i64,
+        num_convs: i64,
+        grid: Option<&[f64]>,
+    ) -> FcosHead {
+        let bins = grid.map_or(1, |g| g.len() as i64);
         let cls = vs / "classification_head";
         let reg = vs / "regression_head";
         let prior = -((1.0 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY).ln();
@@ -88,15 +102,41 @@ impl FcosHead {
             cls_conv: Tower::new(&(&cls / "conv"), channels, num_convs),
             cls_logits: conv3x3(&cls / "cls_logits", channels, classes, prior),
             reg_conv: Tower::new(&(&reg / "conv"), channels, num_convs),
-            bbox_reg: conv3x3(&reg / "bbox_reg", channels, 4, 0.0),
+            bbox_reg: conv3x3(&reg / "bbox_reg", channels, 4 * bins, 0.0),
             bbox_ctrness: conv3x3(&reg / "bbox_ctrness", channels, 1, 0.0),
             classes,
+            grid: grid.map(|g| {
+                Tensor::from_slice(g)
+                    .to_kind(tch::Kind::Float)
+                    .to_device(vs.device())
+            }),
         }
+    }
+
+    fn bins(&self) -> i64 {
+        self.grid.as_ref().map_or(1, |g| g.size()[0])
+    }
+
+    /// The regression branch alone on `levels`, as distribution logits `[B, N, 4, n + 1]`:
+    /// UGS's refinement step on perturbed levels.
+    pub fn reg_logits(&self, levels: &[Tensor]) -> Tensor {
+        let bins = self.bins();
+        let outs: Vec<Tensor> = levels
+            .iter()
+            .map(|p| {
+                let r = self.reg_conv.forward(p);
+                flat(&self.bbox_reg.forward(&r), 4 * bins)
+            })
+            .collect();
+        let t = Tensor::cat(&outs, 1);
+        let (b, n) = (t.size()[0], t.size()[1]);
+        t.view([b, n, 4, bins])
     }
 
     /// Outputs flattened over (level, y, x): `cls [B, N, K]` logits, `reg [B, N, 4]` ltrb in
     /// anchor sizes (≥ 0), `ctr [B, N]` center-ness logits.
     pub fn forward(&self, levels: &[Tensor]) -> HeadOutput {
+        let bins = self.bins();
         let (mut cls, mut reg, mut ctr) = (vec![], vec![], vec![]);
         for p in levels {
             cls.push(flat(
@@ -104,14 +144,24 @@ impl FcosHead {
                 self.classes,
             ));
             let r = self.reg_conv.forward(p);
-            reg.push(flat(&self.bbox_reg.forward(&r).relu(), 4));
+            reg.push(flat(&self.bbox_reg.forward(&r), 4 * bins));
             ctr.push(flat(&self.bbox_ctrness.forward(&r), 1).squeeze_dim(2));
         }
+        let reg = Tensor::cat(&reg, 1);
+        let (reg, reg_logits) = match &self.grid {
+            None => (reg.relu(), None),
+            Some(grid) => {
+                let (b, n) = (reg.size()[0], reg.size()[1]);
+                let logits = reg.view([b, n, 4, bins]);
+                let probs = logits.softmax(-1, logits.kind());
+                (probs.matmul(&grid.to_kind(logits.kind())), Some(logits))
+            }
+        };
         HeadOutput {
             cls: Tensor::cat(&cls, 1),
-            reg: Tensor::cat(&reg, 1),
+            reg,
             ctr: Some(Tensor::cat(&ctr, 1)),
-            reg_logits: None,
+            reg_logits,
         }
     }
 }

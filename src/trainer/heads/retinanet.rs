@@ -8,6 +8,11 @@
 //!
 //! Per level the outputs are reshaped as torchvision does: `[B, A·K, H, W]` →
 //! `[B, H·W·A, K]` (location-major, then anchor), and `[B, A·4, H, W]` → `[B, H·W·A, 4]`.
+//!
+//! With a distribution grid (UGS) `bbox_reg` has `A·4·(n + 1)` outputs: per anchor, per side,
+//! the logits over the grid's points; the deltas are their expectation. Its shape then differs
+//! from torchvision's, so a torchvision detector's weights do not load into it (the ImageNet
+//! backbone's do).
 
 use crate::trainer::layers::{Conv2d, ConvInit, ConvShape};
 use tch::nn;
@@ -64,11 +69,13 @@ impl Subnet {
     }
 }
 
-/// The outputs of one level: class logits `[B, H·W·A, K]` and deltas `[B, H·W·A, 4]`.
+/// The outputs of one level: class logits `[B, H·W·A, K]` and deltas `[B, H·W·A, 4]` (with a
+/// distribution grid: their logits `[B, H·W·A, 4, n + 1]` too).
 #[derive(Debug)]
 pub struct LevelOutput {
     pub cls_logits: Tensor,
     pub bbox_regression: Tensor,
+    pub reg_logits: Option<Tensor>,
 }
 
 /// torchvision's `RetinaNetHead`.
@@ -76,11 +83,21 @@ pub struct LevelOutput {
 pub struct RetinaNetHead {
     classification: Subnet,
     regression: Subnet,
+    /// The points `[n + 1]` of a distribution head (UGS).
+    grid: Option<Tensor>,
 }
 
 impl RetinaNetHead {
-    pub fn new(p: &nn::Path, in_channels: i64, anchors: i64, classes: i64) -> RetinaNetHead {
+    /// `grid`: the points of a distribution regression (UGS), else plain deltas.
+    pub fn new(
+        p: &nn::Path,
+        in_channels: i64,
+        anchors: i64,
+        classes: i64,
+        grid: Option<&[f64]>,
+    ) -> RetinaNetHead {
         let prior = -((1.0 - 0.01) / 0.01f64).ln();
+        let bins = grid.map_or(1, |g| g.len() as i64);
         RetinaNetHead {
             classification: Subnet::new(
                 &(p / "classification_head"),
@@ -94,10 +111,15 @@ impl RetinaNetHead {
                 &(p / "regression_head"),
                 in_channels,
                 "bbox_reg",
-                4,
+                4 * bins,
                 anchors,
                 0.0,
             ),
+            grid: grid.map(|g| {
+                Tensor::from_slice(g)
+                    .to_kind(tch::Kind::Float)
+                    .to_device(p.device())
+            }),
         }
     }
 
@@ -105,10 +127,38 @@ impl RetinaNetHead {
     pub fn forward(&self, levels: &[Tensor]) -> Vec<LevelOutput> {
         levels
             .iter()
-            .map(|x| LevelOutput {
-                cls_logits: self.classification.forward(x),
-                bbox_regression: self.regression.forward(x),
+            .map(|x| {
+                let r = self.regression.forward(x);
+                let (bbox_regression, reg_logits) = match &self.grid {
+                    None => (r, None),
+                    Some(grid) => {
+                        let logits = self.as_distribution(r);
+                        let probs = logits.softmax(-1, logits.kind());
+                        (probs.matmul(&grid.to_kind(logits.kind())), Some(logits))
+                    }
+                };
+                LevelOutput {
+                    cls_logits: self.classification.forward(x),
+                    bbox_regression,
+                    reg_logits,
+                }
             })
             .collect()
+    }
+
+    /// The regression subnet alone on `levels`, as distribution logits `[B, N, 4, n + 1]` over
+    /// all levels: UGS's refinement step on perturbed levels.
+    pub fn reg_logits(&self, levels: &[Tensor]) -> Tensor {
+        let outs: Vec<Tensor> = levels
+            .iter()
+            .map(|x| self.as_distribution(self.regression.forward(x)))
+            .collect();
+        Tensor::cat(&outs, 1)
+    }
+
+    /// `[B, N, 4·(n + 1)]` → `[B, N, 4, n + 1]`.
+    fn as_distribution(&self, r: Tensor) -> Tensor {
+        let s = r.size();
+        r.view([s[0], s[1], 4, -1])
     }
 }
