@@ -27,7 +27,7 @@ type FullScale = (
 );
 
 const FULL: [FullScale; 9] = [
-    ("ablation_ugs", &["fcos"], &[], "visdrone", 15),
+    ("ablation_ugs", &["torchvision_fcos"], &[50], "visdrone", 15),
     ("alwa_t1", &["torchvision_retinanet"], &[50], "voc", 99),
     ("alwa_t2", &["torchvision_retinanet"], &[50, 101], "voc", 54),
     ("alwa_t7_t8", &["torchvision_retinanet"], &[50], "voc", 72),
@@ -40,8 +40,14 @@ const FULL: [FullScale; 9] = [
     ),
     ("ap_loss_t1", &["torchvision_retinanet"], &[50], "voc", 27),
     ("harmonic", &["torchvision_fcos"], &[50], "coco", 24),
-    ("ugs_hparams", &["fcos"], &[], "visdrone", 36),
-    ("ugs_main", &["retinanet", "fcos"], &[], "visdrone", 12),
+    ("ugs_hparams", &["torchvision_fcos"], &[50], "visdrone", 36),
+    (
+        "ugs_main",
+        &["torchvision_retinanet", "torchvision_fcos"],
+        &[50],
+        "visdrone",
+        12,
+    ),
 ];
 
 /// The data and weights layout the full scales name (README, "Running at the papers' scale"),
@@ -201,7 +207,10 @@ fn a_full_plan_without_data_names_every_missing_path_and_how_to_get_it() {
                 "weights/resnet50-0676ba61.safetensors",
             ],
         ),
-        ("ugs_main", &["data/visdrone"]),
+        (
+            "ugs_main",
+            &["data/visdrone", "weights/resnet50-0676ba61.safetensors"],
+        ),
         (
             "ap_loss",
             &["data/VOCdevkit", "weights/resnet50-0676ba61.safetensors"],
