@@ -12,4 +12,5 @@ pub mod fcos_model;
 mod fcos_tests;
 pub mod matcher;
 pub mod retinanet;
+pub mod rpn;
 pub mod sampler;
