@@ -8,8 +8,9 @@ runs here):
                        FrozenBatchNorm2d statistics and the RPN head randomised so that they
                        matter); the second stage is not part of this comparison
   io.safetensors       the raw images, the targets, the transformed batch, the FPN levels, the
-                       RPN head's outputs per level, the anchors, the proposals (training and
-                       test counts), the anchors the sampler drew, and gradients of the losses
+                       RPN head's outputs per level, the anchors, the proposals (the fixture's
+                       training and test counts, and torchvision's default test counts), the
+                       anchors the sampler drew, and gradients of the losses
   golden.json          sizes, settings, the two RPN losses and counts
 
 Run with the project's venv (scripts/libtorch-env.sh); torchvision==0.26.0 (the release for
@@ -192,6 +193,14 @@ def main(out):
         eval_proposals, _ = model.rpn(image_list, feats)
     for i, p in enumerate(eval_proposals):
         io[f"eval_proposals{i}"] = p
+    # torchvision's default test-time counts (1000 / 1000): over 1000 boxes per image reach the
+    # NMS, which then runs level by level (batched_nms' non-trick path).
+    model.rpn._pre_nms_top_n = {"training": 2000, "testing": 1000}
+    model.rpn._post_nms_top_n = {"training": 2000, "testing": 1000}
+    with torch.no_grad():
+        default_proposals, _ = model.rpn(image_list, feats)
+    for i, p in enumerate(default_proposals):
+        io[f"default_proposals{i}"] = p
 
     state = {k: v for k, v in model.state_dict().items() if k.startswith(("backbone.", "rpn."))}
     save_safetensors(os.path.join(out, "weights.safetensors"), state)
@@ -204,7 +213,8 @@ def main(out):
         "levels": len(levels),
         "losses": {k: float(v.detach()) for k, v in losses.items()},
         "sampled": drawn,
-        "proposals": {"train": [len(p) for p in proposals], "eval": [len(p) for p in eval_proposals]},
+        "proposals": {"train": [len(p) for p in proposals], "eval": [len(p) for p in eval_proposals],
+                      "default": [len(p) for p in default_proposals]},
         "objectness_std": [float(o.detach().std()) for o in objectness],
         "deltas_std": [float(d.detach().std()) for d in deltas],
     }

@@ -21,7 +21,6 @@ use super::sampler::BalancedSampler;
 use crate::trainer::heads::rpn::{flatten_level, RpnHead, RpnLevel};
 use tch::{nn, Tensor};
 
-pub use loss::RpnLosses;
 pub use proposals::Proposals;
 
 /// Everything that shapes torchvision's RPN; [`RpnConfig::torchvision`] gives

@@ -10,8 +10,8 @@
 //! A wrong NMS threshold, one positive anchor moved by a pixel, or one other negative drawn
 //! must each make the comparison fail, so the tolerances cannot hide a real difference.
 
-use super::loss::torchvision_box_loss;
-use super::{Rpn, RpnConfig, RpnLosses, RpnOutput};
+use super::loss::{torchvision_box_loss, RpnLosses};
+use super::{Rpn, RpnConfig, RpnOutput};
 use crate::trainer::backbones::{resnet_fpn_maxpool, ResNet};
 use crate::trainer::box_ops::box_iou;
 use crate::trainer::detectors::sampler::Replay;
@@ -128,7 +128,8 @@ fn compare_forward(g: &Golden, r: &Run) -> Result<(), String> {
     close_abs("anchors", &r.out.anchors, g.t("anchors"), 1e-4)
 }
 
-/// `which` "train" or "eval": each image's proposals, in order.
+/// `which` "train", "eval" or "default" (torchvision's test counts): each image's proposals,
+/// in order.
 fn compare_proposals(g: &Golden, out: &RpnOutput, which: &str) -> Result<(), String> {
     for (i, p) in out.proposals.iter().enumerate() {
         let want = g.t(&format!("{which}_proposals{i}"));
@@ -223,6 +224,21 @@ fn rpn_matches_torchvision_head_anchors_proposals_losses_and_gradients() {
     let _guard = tch::no_grad_guard();
     let e = run(&g, &m, false);
     compare_proposals(&g, &e.out, "eval").unwrap();
+}
+
+#[test]
+fn rpn_matches_torchvision_at_its_default_test_counts() {
+    // 1000 per level before NMS: over 1000 boxes per image, NMS level by level.
+    let g = golden();
+    let d = RpnConfig::torchvision();
+    let m = model(&g, |c| {
+        c.pre_nms_top_n_test = d.pre_nms_top_n_test;
+        c.post_nms_top_n_test = d.post_nms_top_n_test;
+    });
+    let _guard = tch::no_grad_guard();
+    let r = run(&g, &m, false);
+    assert_eq!(r.out.proposals[0].boxes.size()[0], 1000);
+    compare_proposals(&g, &r.out, "default").unwrap();
 }
 
 #[test]
