@@ -1,5 +1,6 @@
 //! Paper-scale detectors built as torchvision builds them, and the parts they share:
-//! anchors ([`anchors`]), the box coder ([`box_coder`]) and the IoU matcher ([`matcher`]).
+//! anchors ([`anchors`]), the box coder ([`box_coder`]), the IoU matcher ([`matcher`]) and
+//! Faster R-CNN's balanced sampler ([`sampler`]).
 
 pub mod anchors;
 pub mod box_coder;
@@ -15,3 +16,5 @@ pub mod matcher;
 pub mod retinanet;
 #[cfg(test)]
 mod retinanet_tests;
+pub mod rpn;
+pub mod sampler;

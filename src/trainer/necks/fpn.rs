@@ -1,7 +1,10 @@
-//! torchvision's `FeaturePyramidNetwork` with the `LastLevelP6P7` block, as
-//! `retinanet_resnet50_fpn` and `fcos_resnet50_fpn` build it through `_resnet_fpn_extractor`
-//! (`returned_layers=[2, 3, 4]`, `LastLevelP6P7(256, 256)`): laterals on C3–C5, P6 a 3×3
-//! stride-2 convolution of P5 (P5 because in == out channels), P7 one of `relu(P6)`.
+//! torchvision's `FeaturePyramidNetwork` with its two extra blocks, as `_resnet_fpn_extractor`
+//! wires them:
+//! - `LastLevelP6P7(256, 256)` for `retinanet_resnet50_fpn` and `fcos_resnet50_fpn`
+//!   (`returned_layers=[2, 3, 4]`): laterals on C3–C5, P6 a 3×3 stride-2 convolution of P5 (P5
+//!   because in == out channels), P7 one of `relu(P6)`;
+//! - `LastLevelMaxPool` for `fasterrcnn_resnet50_fpn` (`returned_layers=[1, 2, 3, 4]`): laterals
+//!   on C2–C5 and a parameter-free `pool` level, `max_pool2d(P5, kernel 1, stride 2)`.
 //!
 //! Names (under the caller's path, torchvision's `backbone.fpn`): `inner_blocks.{i}.0`,
 //! `layer_blocks.{i}.0`, `extra_blocks.p6`, `extra_blocks.p7`, each with `weight` and `bias`.
@@ -11,28 +14,37 @@ use crate::trainer::layers::{Conv2d, ConvInit, ConvShape};
 use tch::nn;
 use tch::Tensor;
 
+/// The levels torchvision's extra FPN block adds after the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraBlock {
+    /// `LastLevelP6P7`: two convolutions (RetinaNet, FCOS).
+    P6P7,
+    /// `LastLevelMaxPool`: one parameter-free level (Faster R-CNN's `pool`).
+    MaxPool,
+}
+
 /// What the FPN is built from.
 #[derive(Debug, Clone)]
 pub struct FpnSpec {
-    /// Channels of the backbone levels it takes (C3, C4, C5 for the detectors).
+    /// Channels of the backbone levels it takes (C3, C4, C5 for the one-stage detectors,
+    /// C2–C5 for Faster R-CNN).
     pub in_channels: Vec<i64>,
     pub out_channels: i64,
-    /// Add P6 and P7 (`LastLevelP6P7`).
-    pub p6p7: bool,
+    pub extra: Option<ExtraBlock>,
 }
 
 #[derive(Debug)]
-struct P6P7 {
-    p6: Conv2d,
-    p7: Conv2d,
+enum Extra {
+    P6P7 { p6: Conv2d, p7: Conv2d },
+    MaxPool,
 }
 
-/// FPN P3–P5 (+ P6, P7).
+/// FPN levels of the backbone's (+ the extra block's).
 #[derive(Debug)]
 pub struct Fpn {
     inner: Vec<Conv2d>,
     layer: Vec<Conv2d>,
-    extra: Option<P6P7>,
+    extra: Option<Extra>,
 }
 
 impl Fpn {
@@ -61,9 +73,12 @@ impl Fpn {
             })
             .collect();
         // torchvision's LastLevelP6P7(256, 256): in == out channels, so P6 reads P5.
-        let extra = spec.p6p7.then(|| P6P7 {
-            p6: conv(p / "extra_blocks" / "p6", ConvShape::same(c, c, 3, 2)),
-            p7: conv(p / "extra_blocks" / "p7", ConvShape::same(c, c, 3, 2)),
+        let extra = spec.extra.map(|e| match e {
+            ExtraBlock::P6P7 => Extra::P6P7 {
+                p6: conv(p / "extra_blocks" / "p6", ConvShape::same(c, c, 3, 2)),
+                p7: conv(p / "extra_blocks" / "p7", ConvShape::same(c, c, 3, 2)),
+            },
+            ExtraBlock::MaxPool => Extra::MaxPool,
         });
         Fpn {
             inner,
@@ -72,7 +87,8 @@ impl Fpn {
         }
     }
 
-    /// P3.. of the backbone levels `feats` (C3, C4, C5), finest first.
+    /// The pyramid of the backbone levels `feats` (C3–C5, or C2–C5), finest first, then the
+    /// extra block's levels.
     pub fn forward(&self, feats: &[Tensor]) -> Vec<Tensor> {
         let n = feats.len();
         let mut last = self.inner[n - 1].forward(&feats[n - 1]);
@@ -83,11 +99,18 @@ impl Fpn {
             last = lateral + last.upsample_nearest2d([h, w], None, None);
             results.insert(0, self.layer[i].forward(&last));
         }
-        if let Some(e) = &self.extra {
-            let p6 = e.p6.forward(&results[n - 1]);
-            let p7 = e.p7.forward(&p6.relu());
-            results.push(p6);
-            results.push(p7);
+        match &self.extra {
+            Some(Extra::P6P7 { p6, p7 }) => {
+                let p6 = p6.forward(&results[n - 1]);
+                let p7 = p7.forward(&p6.relu());
+                results.push(p6);
+                results.push(p7);
+            }
+            Some(Extra::MaxPool) => {
+                let pool = results[n - 1].max_pool2d([1, 1], [2, 2], [0, 0], [1, 1], false);
+                results.push(pool);
+            }
+            None => {}
         }
         results
     }

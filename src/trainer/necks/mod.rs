@@ -2,4 +2,4 @@
 
 pub mod fpn;
 
-pub use fpn::{Fpn, FpnSpec};
+pub use fpn::{ExtraBlock, Fpn, FpnSpec};
