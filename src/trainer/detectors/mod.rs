@@ -11,3 +11,5 @@ pub mod fcos_model;
 mod fcos_tests;
 pub mod matcher;
 pub mod retinanet;
+pub mod roi_heads;
+pub mod roi_sampling;
