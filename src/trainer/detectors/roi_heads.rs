@@ -210,7 +210,8 @@ impl RoiHeads {
     }
 
     /// The training forward: sample, pool the sampled proposals with `pool`, run the head, and
-    /// compute the two losses with `cls` and `reg`.
+    /// compute the two losses with `cls` and `reg`. The targets' labels are class columns
+    /// (`1..=K`; 0 is the background), their boxes in the proposals' pixels.
     pub fn forward_train(
         &self,
         pool: &dyn Fn(&[Tensor]) -> Tensor,

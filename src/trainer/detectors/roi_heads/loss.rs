@@ -19,7 +19,7 @@
 use super::{HeadOutput, RoiHeads, TrainingSamples};
 use crate::trainer::detectors::retinanet::Losses;
 use crate::trainer::losses::{ClsBatch, ClsLoss, RegLoss, Score, Space};
-use tch::{Kind, Reduction, Tensor};
+use tch::{Reduction, Tensor};
 
 /// The box head's classification loss.
 #[derive(Debug, Clone, Copy)]
@@ -81,8 +81,8 @@ impl RoiHeads {
                             num_pos: num_pos.max(1) as f64,
                             images: 1,
                         });
-                        backprop = backprop + o.backprop;
-                        value = value + o.value;
+                        backprop += o.backprop;
+                        value += o.value;
                     }
                     start += rows;
                 }
@@ -121,7 +121,7 @@ mod tests {
     use super::super::{RoiHeadsConfig, TrainingSamples};
     use super::*;
     use crate::trainer::losses::{focal::Focal, giou::Giou, smooth_l1::SmoothL1};
-    use tch::{nn, Device};
+    use tch::{nn, Device, Kind};
 
     fn heads() -> (nn::VarStore, RoiHeads) {
         let vs = nn::VarStore::new(Device::Cpu);
