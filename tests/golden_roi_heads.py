@@ -35,7 +35,8 @@ Written to OUT_DIR:
                        grad_fc6_weight, grad_pooled, eval_proposals<i>, eval_pooled,
                        eval_class_logits, eval_box_regression, det_{boxes,scores,labels}<i>
                        and <set>_det_* for each of SETS
-  golden.json          sizes, settings, the two losses, detection counts
+  golden.json          sizes, settings, the two losses, the regression loss under L1, GIoU,
+                       DIoU and CIoU (torchvision.ops on the same positives), detection counts
 """
 
 import json
@@ -186,6 +187,33 @@ def main(out):
     for i, (l, t) in enumerate(zip(record["labels"], record["regression_targets"])):
         io[f"sampled_labels{i}"], io[f"regression_targets{i}"] = l, t
 
+    # The regression through other losses, as torchvision.ops computes them on the positives:
+    # their class's deltas against the encoded targets (L1), or decoded against the matched
+    # ground truth (the IoU family); summed and divided by the sampled count, as fastrcnn_loss.
+    labels = torch.cat(record["labels"])
+    n = labels.numel()
+    pos = torch.where(labels > 0)[0]
+    pred = record["box_regression"].detach().reshape(n, -1, 4)[pos, labels[pos]]
+    encoded = torch.cat(record["regression_targets"])[pos]
+    sampled, matched = [], []
+    for i, (p, t) in enumerate(zip(proposals, targets)):
+        sp = torch.cat([p, t["boxes"]])[io[f"sampled{i}"]]
+        sampled.append(sp)
+        if t["boxes"].numel() == 0:
+            matched.append(torch.zeros_like(sp))
+        else:
+            m = heads.proposal_matcher(torchvision.ops.box_iou(t["boxes"], sp)).clamp(min=0)
+            matched.append(t["boxes"][m])
+    decoded = heads.box_coder.decode_single(pred, torch.cat(sampled)[pos])
+    gt = torch.cat(matched)[pos]
+    ops = torchvision.ops
+    registry = {
+        "l1": torch.nn.functional.l1_loss(pred, encoded, reduction="sum") / n,
+        "giou": ops.generalized_box_iou_loss(decoded, gt, reduction="sum") / n,
+        "diou": ops.distance_box_iou_loss(decoded, gt, reduction="sum") / n,
+        "ciou": ops.complete_box_iou_loss(decoded, gt, reduction="sum") / n,
+    }
+
     # The same forward from a known seed: only the draws matter.
     torch.manual_seed(SEED)
     with torch.no_grad():
@@ -226,6 +254,7 @@ def main(out):
         "batch_size_per_image": BATCH_PER_IMAGE, "positive_fraction": POSITIVE_FRACTION, "seed": SEED,
         "image_sizes": [list(s) for s in IMAGE_SIZES], "sets": SETS,
         "losses": {k: float(v.detach()) for k, v in losses.items()},
+        "registry_losses": {k: float(v) for k, v in registry.items()},
         "detections": {n: [int(d[1].numel()) for d in per_image] for n, per_image in dets.items()},
         "positives": [int((l > 0).sum()) for l in record["labels"]],
     }

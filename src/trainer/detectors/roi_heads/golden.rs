@@ -2,7 +2,8 @@
 //! apart from the pooling: we are fed torchvision's pooled features and replay its sampler's
 //! draws. Compared: the labels before sampling and the sampled indices (exactly), the sampled
 //! labels (exactly) and regression targets (1e-4 relative), the head's outputs (1e-4 relative),
-//! the two losses (1e-4), the gradients of their sum for `fc6.weight` and the pooled features
+//! the two losses (1e-4), the regression loss under L1, GIoU, DIoU and CIoU from the registry
+//! against torchvision.ops on the same positives (1e-4 relative), the gradients of their sum for `fc6.weight` and the pooled features
 //! (1e-3 relative), and the eval detections under torchvision's defaults and a stricter set (same
 //! count and labels, boxes within 1e-2 px, scores within 1e-4). From torchvision's seed, our
 //! [`TorchDraw`] must draw what torchvision drew (torch's `randperm`, same generator). Box coder weights (1, 1, 1, 1) or another score
@@ -12,7 +13,8 @@ use super::loss::BoxClassLoss;
 use super::{RoiHeads, RoiHeadsConfig};
 use crate::trainer::detectors::retinanet::{Detections, Target};
 use crate::trainer::detectors::roi_sampling::{Draw, TorchDraw};
-use crate::trainer::losses::{smooth_l1::SmoothL1, Score};
+use crate::trainer::losses::diou::{Ciou, Diou};
+use crate::trainer::losses::{giou::Giou, l1::L1, smooth_l1::SmoothL1, RegLoss, Score};
 use crate::trainer::torchvision_golden::fixture;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -319,6 +321,21 @@ fn compare(tweak: Tweak) -> Vec<(&'static str, String)> {
             1e-4,
         ),
     );
+    // Other registry losses on the same positives, against torchvision.ops (1e-4 relative).
+    let others: [(&str, &dyn RegLoss); 4] = [
+        ("l1", &L1),
+        ("giou", &Giou),
+        ("diou", &Diou),
+        ("ciou", &Ciou),
+    ];
+    for (name, reg) in others {
+        let ours = h
+            .losses(&out.head, s, &BoxClassLoss::Softmax, reg)
+            .reg
+            .double_value(&[]);
+        let theirs = g.json["registry_losses"][name].as_f64().unwrap();
+        check("losses", scalar_close(name, ours / theirs, 1.0, 1e-4));
+    }
     (&l.cls_backprop + &l.reg).backward();
     let fc6 = vs.variables()["roi_heads.box_head.fc6.weight"].grad();
     check(
