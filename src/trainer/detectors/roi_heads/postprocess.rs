@@ -99,7 +99,32 @@ impl RoiHeads {
 
 #[cfg(test)]
 mod tests {
+    use super::super::RoiHeadsConfig;
     use super::*;
+    use tch::{nn, Device};
+
+    #[test]
+    fn an_image_without_proposals_has_no_detections() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut cfg = RoiHeadsConfig::torchvision(3);
+        (cfg.pooled_channels, cfg.representation) = (2, 8);
+        let h = RoiHeads::new(&(vs.root() / "roi_heads"), &cfg);
+        let p = Tensor::from_slice(&[0f32, 0., 10., 10., 5., 5., 25., 30., 2., 4., 12., 16.])
+            .view([3, 4]);
+        let out = HeadOutput {
+            // Class 2 certain for every proposal; zero deltas.
+            class_logits: Tensor::from_slice(&[0f32, 0., 20.])
+                .view([1, 3])
+                .repeat([3, 1]),
+            box_regression: Tensor::zeros([3, 12], (Kind::Float, Device::Cpu)),
+        };
+        let empty = Tensor::zeros([0, 4], (Kind::Float, Device::Cpu));
+        let d = h.postprocess(&out, &[p, empty], &[(20, 40), (30, 30)], Score::Softmax);
+        // No two overlap by IoU 0.5: all three stay, the second clipped to 20 px high.
+        assert_eq!(Vec::<i64>::try_from(&d[0].labels).unwrap(), vec![2, 2, 2]);
+        assert_eq!(d[0].boxes.select(1, 3).max().double_value(&[]), 20.0);
+        assert_eq!(d[1].boxes.size(), vec![0, 4]);
+    }
 
     #[test]
     fn small_boxes_are_removed_on_either_side() {
