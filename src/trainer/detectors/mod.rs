@@ -16,5 +16,7 @@ pub mod matcher;
 pub mod retinanet;
 #[cfg(test)]
 mod retinanet_tests;
+pub mod roi_heads;
+pub mod roi_sampling;
 pub mod rpn;
 pub mod sampler;
