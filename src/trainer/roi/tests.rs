@@ -186,6 +186,19 @@ fn roi_align_of_no_boxes_is_empty() {
     assert_eq!(out.size(), [0, 3, 7, 7]);
 }
 
+#[test]
+fn roi_align_of_boxes_that_sample_nothing_is_zero() {
+    // Inverted aligned boxes with adaptive sampling have grids <= 0: no taps at all.
+    let input = Tensor::ones([1, 3, 4, 4], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+    let rois =
+        Tensor::from_slice(&[0.0f32, 3.0, 3.0, 1.0, 1.0, 0.0, 3.0, 1.0, 1.0, 2.0]).view([2, 5]);
+    let out = roi_align(&input, &rois, (2, 2), 1.0, 0, true);
+    assert_eq!(out.size(), [2, 3, 2, 2]);
+    assert_eq!(out.abs().sum(Kind::Float).double_value(&[]), 0.0);
+    out.sum(Kind::Float).backward();
+    assert_eq!(input.grad().abs().sum(Kind::Float).double_value(&[]), 0.0);
+}
+
 fn pool_inputs(g: &Golden, levels: usize) -> (Vec<Tensor>, Vec<Tensor>, Vec<(i64, i64)>) {
     let feats = (0..levels)
         .map(|l| g.t(&format!("pool.feat{l}")).set_requires_grad(true))
