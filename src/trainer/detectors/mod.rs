@@ -1,8 +1,10 @@
 //! Paper-scale detectors built as torchvision builds them, and the parts they share:
-//! anchors ([`anchors`]), the box coder ([`box_coder`]) and the IoU matcher ([`matcher`]).
+//! anchors ([`anchors`], SSD's [`default_boxes`]), the box coder ([`box_coder`]) and the IoU
+//! matcher ([`matcher`]).
 
 pub mod anchors;
 pub mod box_coder;
+pub mod default_boxes;
 pub mod fcos;
 #[cfg(test)]
 mod fcos_golden;
@@ -11,3 +13,7 @@ pub mod fcos_model;
 mod fcos_tests;
 pub mod matcher;
 pub mod retinanet;
+pub mod ssd;
+#[cfg(test)]
+mod ssd_golden;
+pub mod ssd_loss;

@@ -2,3 +2,4 @@
 
 pub mod fcos;
 pub mod retinanet;
+pub mod ssd;
