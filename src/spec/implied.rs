@@ -2,7 +2,7 @@
 //! settings to a typed config (before validation, so every job id already includes them).
 //!
 //! - `train.grad_clip`: 10 for the tiny detectors (what keeps L2 on FCOS distances trainable);
-//!   none for `torchvision_retinanet` and `torchvision_fcos`, whose training follows torchvision's
+//!   none for `torchvision_retinanet`, `torchvision_fcos` and `torchvision_ssd`, whose training follows torchvision's
 //!   detection reference scripts (`references/detection/train.py`), which clip no gradients. A
 //!   spec that writes `train.grad_clip` (a number or null) keeps what it wrote.
 //! - `loss.reg.ur_scope` (UGS): `image` when UR is on (γ > 0) and the spec does not say;
@@ -12,7 +12,11 @@ use super::config::{JobConfig, RegLossSpec, UrScope};
 use super::yaml::Value;
 
 /// Detector kinds whose training copies torchvision's reference recipe (no gradient clipping).
-const REFERENCE_RECIPE_DETECTORS: [&str; 2] = ["torchvision_retinanet", "torchvision_fcos"];
+const REFERENCE_RECIPE_DETECTORS: [&str; 3] = [
+    "torchvision_retinanet",
+    "torchvision_fcos",
+    "torchvision_ssd",
+];
 
 /// Fills, in the settings tree, the defaults that depend on which keys were written.
 pub fn fill_written_defaults(value: &mut Value) {

@@ -1,5 +1,6 @@
 //! The training session of a torchvision-layout detector (RetinaNet,
-//! [`super::detectors::retinanet::RetinaNet`], or FCOS, [`super::detectors::fcos_model::FcosModel`]):
+//! [`super::detectors::retinanet::RetinaNet`], FCOS, [`super::detectors::fcos_model::FcosModel`],
+//! or SSD300, [`super::detectors::ssd::Ssd`]):
 //! raw images through torchvision's transform ([`super::transform`]), torchvision's matching
 //! and losses through the loss registry, SGD, and evaluation with torchvision's
 //! post-processing, detections mapped back to each original image.
@@ -18,6 +19,8 @@ use super::datasets::Dataset;
 use super::detectors::fcos::FcosParams;
 use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig, Target};
+use super::detectors::ssd::{Ssd, SsdConfig};
+use super::detectors::ssd_loss::SsdCls;
 use super::losses::{self, ClsLoss, Reg, RegLoss};
 use super::objective::Objective;
 use super::optim::Sgd;
@@ -47,6 +50,8 @@ pub enum TvModel {
         model: Box<FcosModel>,
         objective: Objective,
     },
+    /// SSD300 computes its losses itself (over the batch, as torchvision's).
+    Ssd(Box<Ssd>),
 }
 
 /// One torchvision-detector job's model, data, losses and optimizer.
@@ -60,6 +65,7 @@ pub struct TvSession {
     pool: rayon::ThreadPool,
     pub opt: Sgd,
     cls: Box<dyn ClsLoss>,
+    cls_spec: ClsLossSpec,
     reg: Box<dyn RegLoss>,
     /// Normalise the classification loss per image (torchvision's focal loss) or per batch.
     per_image: bool,
@@ -75,6 +81,32 @@ fn resnet(cfg: &JobConfig) -> &ResnetSpec {
         BackboneSpec::Resnet(r) => r,
         _ => panic!("a torchvision detector on a resnet backbone (the spec validates it)"),
     }
+}
+
+/// The ImageNet weights of a torchvision detector's backbone.
+fn backbone_weights(cfg: &JobConfig) -> Option<&PathBuf> {
+    match &cfg.model.backbone {
+        BackboneSpec::Resnet(r) => r.weights.as_ref(),
+        BackboneSpec::Vgg16(v) => v.weights.as_ref(),
+        BackboneSpec::TinyResnet { .. } => None,
+    }
+}
+
+/// The SSD300 config of a `torchvision_ssd` job.
+pub fn ssd_config(cfg: &JobConfig, classes: i64) -> SsdConfig {
+    let (DetectorSpec::TorchvisionSsd(d), BackboneSpec::Vgg16(v)) =
+        (&cfg.model.detector, &cfg.model.backbone)
+    else {
+        panic!("a torchvision_ssd job on vgg16 (the spec validates it)")
+    };
+    let mut c = SsdConfig::torchvision(classes);
+    c.trainable_layers = v.trainable_layers;
+    c.iou_thresh = d.iou_thresh;
+    c.score_thresh = d.score_thresh;
+    c.nms_thresh = d.nms_thresh;
+    c.detections_per_img = d.detections_per_img as i64;
+    c.topk_candidates = d.topk_candidates as i64;
+    c
 }
 
 /// The RetinaNet config of a `torchvision_retinanet` job.
@@ -114,6 +146,7 @@ fn detector_input(d: &DetectorSpec) -> (u32, u32, Option<PathBuf>) {
     match d {
         DetectorSpec::TorchvisionRetinanet(d) => (d.min_size, d.max_size, d.weights.clone()),
         DetectorSpec::TorchvisionFcos(d) => (d.min_size, d.max_size, d.weights.clone()),
+        DetectorSpec::TorchvisionSsd(d) => (300, 300, d.weights.clone()),
         _ => panic!("a torchvision detector (the caller dispatches on it)"),
     }
 }
@@ -138,12 +171,15 @@ impl TvSession {
                 model: Box::new(FcosModel::new(&vs.root(), &fcos_config(cfg, classes))),
                 objective: Objective::new(cfg),
             },
+            DetectorSpec::TorchvisionSsd(_) => {
+                TvModel::Ssd(Box::new(Ssd::new(&vs.root(), &ssd_config(cfg, classes))))
+            }
             _ => TvModel::Retina(Box::new(RetinaNet::new(
                 &vs.root(),
                 &retinanet_config(cfg, classes),
             ))),
         };
-        if let Some(path) = &resnet(cfg).weights {
+        if let Some(path) = backbone_weights(cfg) {
             weights::load_expecting(&vs, path, weights::WeightsKind::Backbone)?;
         }
         if let Some(path) = &detector_weights {
@@ -162,10 +198,14 @@ impl TvSession {
         Ok(TvSession {
             device,
             opt: Sgd::new(&vs, t.momentum, t.weight_decay, t.grad_clip),
-            transform: Transform::torchvision(min_size, max_size),
+            transform: match model {
+                TvModel::Ssd(_) => Transform::ssd300(),
+                _ => Transform::torchvision(min_size, max_size),
+            },
             picker: data.picker(t.seed),
             pool,
             cls: losses::build(&cfg.loss.cls),
+            cls_spec: cfg.loss.cls.clone(),
             reg,
             per_image: matches!(
                 cfg.loss.cls,
@@ -235,6 +275,12 @@ impl TvSession {
                 );
                 ((l.cls_backprop, l.cls, l.reg), None)
             }
+            TvModel::Ssd(m) => {
+                let out = m.forward(&list.tensors);
+                let anchors = m.anchors(&list.tensors, &out.features);
+                let l = m.losses(&out, &anchors, &targets, self.ssd_cls(), self.reg.as_ref());
+                ((l.cls_backprop, l.cls, l.reg), None)
+            }
             TvModel::Fcos { model, objective } => {
                 let objects: Vec<Vec<Object>> = targets.iter().map(objects_of).collect();
                 let refs: Vec<&[Object]> = objects.iter().map(Vec::as_slice).collect();
@@ -264,7 +310,7 @@ impl TvSession {
     /// Names of the values [`TvSession::try_step`] returns.
     pub fn loss_names(&self) -> Vec<&'static str> {
         match &self.model {
-            TvModel::Retina(_) => vec!["total", "cls", "reg"],
+            TvModel::Retina(_) | TvModel::Ssd(_) => vec!["total", "cls", "reg"],
             TvModel::Fcos { objective, .. } => {
                 let mut v = vec!["total", "cls", "reg", "ctr"];
                 v.extend(objective.extra_names());
@@ -362,6 +408,14 @@ impl TvSession {
                     .map(|d| (d.boxes, d.scores, d.labels))
                     .collect()
             }
+            TvModel::Ssd(m) => {
+                let out = m.forward(&list.tensors);
+                let anchors = m.anchors(&list.tensors, &out.features);
+                m.postprocess(&out, &anchors, &list.image_sizes, self.ssd_score())
+                    .into_iter()
+                    .map(|d| (d.boxes, d.scores, d.labels))
+                    .collect()
+            }
             TvModel::Fcos { model, .. } => {
                 let sizes: Vec<[i64; 2]> = list.image_sizes.iter().map(|&(h, w)| [h, w]).collect();
                 model
@@ -371,6 +425,24 @@ impl TvSession {
                     .collect()
             }
         })
+    }
+
+    /// SSD's classification loss: torchvision's own for `ce_ohem`, else the registry's.
+    fn ssd_cls(&self) -> SsdCls<'_> {
+        match self.cls_spec {
+            ClsLossSpec::CeOhem { neg_pos_ratio } => SsdCls::Torchvision {
+                neg_to_pos_ratio: neg_pos_ratio,
+            },
+            _ => SsdCls::Registry(self.cls.as_ref()),
+        }
+    }
+
+    /// SSD's scores: torchvision's softmax with `ce_ohem`, else the registry loss's.
+    fn ssd_score(&self) -> Option<losses::Score> {
+        match self.ssd_cls() {
+            SsdCls::Torchvision { .. } => None,
+            SsdCls::Registry(l) => Some(l.score()),
+        }
     }
 
     pub fn parameter_count(&self) -> i64 {
