@@ -11,6 +11,8 @@ src/trainer/detectors/ssd_golden.rs compares ours against:
   io.safetensors              the raw images, the targets, the transformed batch, the default
                               boxes, the per-level head outputs, the matched indices, gradients
                               of the summed losses, and the eval-mode detections
+  photo.png                   an 8-bit image and, in io.safetensors, torchvision's detections
+                              on it (what `sweep predict --detector ssd` must write)
   golden.json                 the two losses, sizes, counts, and which SSD parameter each
                               VGG16 tensor becomes in `ssd300_vgg16`
 
@@ -143,6 +145,12 @@ def main(out):
     model.eval()
     with torch.no_grad():
         dets = model([i.clone() for i in images])
+        # A photo as `sweep predict` reads it: 8-bit RGB on disk.
+        from PIL import Image
+        photo = (torch.rand(3, 90, 120, generator=g) * 255).round().to(torch.uint8)
+        Image.fromarray(photo.permute(1, 2, 0).numpy()).save(os.path.join(out, "photo.png"))
+        pd = model([photo.float() / 255.0])[0]
+        io["photo_boxes"], io["photo_scores"], io["photo_labels"] = pd["boxes"], pd["scores"], pd["labels"]
     for i, d in enumerate(dets):
         io[f"det_boxes{i}"] = d["boxes"]
         io[f"det_scores{i}"] = d["scores"]

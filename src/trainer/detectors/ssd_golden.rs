@@ -3,47 +3,30 @@
 //! the same transformed batch, default boxes and per-level head outputs (1e-4 relative), the same
 //! matches, the two losses (1e-4), gradients of their sum for a head weight, a VGG weight and
 //! `scale_weight` (1e-3 relative), and the same eval detections (count and labels, boxes within
-//! 1e-2 px, scores within 1e-4). A wrong default-box scale or a 2:1 negative ratio must break
-//! the match; an ImageNet VGG16 state dict loads where torchvision puts it.
+//! 1e-2 px, scores within 1e-4), also through `sweep predict --detector ssd` on an 8-bit photo.
+//! A wrong default-box scale or a 2:1 negative ratio must break the match; an ImageNet VGG16
+//! state dict loads where torchvision puts it.
 
 use super::default_boxes::DefaultBoxGenerator;
 use super::retinanet::{Forward, Target};
 use super::ssd::{Ssd, SsdConfig};
 use super::ssd_loss::SsdCls;
 use crate::trainer::losses::{ce_ohem::CeOhem, smooth_l1::SmoothL1};
-use crate::trainer::tests_golden_detectors::{close, close_abs, scalar_close};
+use crate::trainer::tests_golden_detectors::{
+    assert_predictions_match, close, close_abs, scalar_close, Golden,
+};
 use crate::trainer::torchvision_golden::fixture;
 use crate::trainer::transform::Transform;
 use crate::trainer::weights;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
-struct Golden {
-    io: BTreeMap<String, Tensor>,
-    meta: serde_json::Value,
-    dir: PathBuf,
-}
-
-impl Golden {
-    fn t(&self, name: &str) -> &Tensor {
-        self.io
-            .get(name)
-            .unwrap_or_else(|| panic!("fixture has no {name}"))
-    }
-    fn loss(&self, which: &str) -> f64 {
-        self.meta["losses"][which].as_f64().unwrap()
-    }
-}
-
 fn golden() -> Golden {
-    let dir = fixture("golden_ssd.py").unwrap_or_else(|e| panic!("{e}"));
-    let io = Tensor::read_safetensors(dir.join("io.safetensors"))
-        .unwrap()
-        .into_iter()
-        .collect();
-    let meta = serde_json::from_slice(&std::fs::read(dir.join("golden.json")).unwrap()).unwrap();
-    Golden { io, meta, dir }
+    Golden::load(fixture("golden_ssd.py").unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn loss(g: &Golden, which: &str) -> f64 {
+    g.meta["losses"][which].as_f64().unwrap()
 }
 
 fn model(g: &Golden, boxes: DefaultBoxGenerator) -> (VarStore, Ssd) {
@@ -143,10 +126,10 @@ fn compare_losses(g: &Golden, m: &Ssd, r: &Run, ratio: f64) -> Result<(), String
     scalar_close(
         "classification loss",
         &l.cls,
-        g.loss("classification"),
+        loss(g, "classification"),
         1e-4,
     )?;
-    scalar_close("regression loss", &l.reg, g.loss("bbox_regression"), 1e-4)
+    scalar_close("regression loss", &l.reg, loss(g, "bbox_regression"), 1e-4)
 }
 
 fn compare_detections(g: &Golden, m: &Ssd, r: &Run) -> Result<(), String> {
@@ -193,7 +176,7 @@ fn ssd300_matches_torchvision_outputs_losses_gradients_and_detections() {
         SsdCls::Registry(&registry),
         &SmoothL1 { beta: 1.0 },
     );
-    scalar_close("registry ce_ohem", &l.cls, g.loss("classification"), 1e-4).unwrap();
+    scalar_close("registry ce_ohem", &l.cls, loss(&g, "classification"), 1e-4).unwrap();
     let fg = m.matches(&r.anchors, &r.targets)[0]
         .ge(0)
         .sum(Kind::Int64)
@@ -284,4 +267,34 @@ fn an_imagenet_vgg16_loads_where_torchvisions_ssd_puts_it() {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert_eq!(frozen, want);
+}
+
+#[test]
+fn predict_writes_torchvisions_ssd_detections_as_coco_results() {
+    use crate::trainer::predict::{predict, DetectorKind, Labels, PredictOptions};
+    let g = golden();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/tmp")
+        .join(format!("predict-ssd-{}", std::process::id()));
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(g.dir.join("photo.png"), images.join("photo.png")).unwrap();
+    let out = dir.join("dt.json");
+    let written = predict(&PredictOptions {
+        detector: DetectorKind::Ssd,
+        weights: g.dir.join("weights.safetensors"),
+        depth: 0,
+        num_classes: 6,
+        fpn_channels: 0,
+        min_size: 0,
+        max_size: 0,
+        images,
+        coco: None,
+        labels: Labels::Direct,
+        out: out.clone(),
+        device: Device::Cpu,
+    })
+    .unwrap();
+    assert_predictions_match(&g, &out, written);
+    let _ = std::fs::remove_dir_all(&dir);
 }
