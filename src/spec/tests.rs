@@ -335,7 +335,7 @@ fn a_missing_data_set_or_weights_file_says_how_to_get_it() {
 
 #[test]
 fn torchvision_ssd_runs_on_vgg16_and_vgg16_only_under_it() {
-    let ssd = "{model: {detector: {kind: torchvision_ssd}, backbone: {kind: vgg16}}, loss: {cls: {kind: ce_ohem}, reg: {kind: smooth_l1}}}";
+    let ssd = "{model: {detector: {kind: torchvision_ssd}, backbone: {kind: vgg16}}, loss: {cls: {kind: ce_ohem}, reg: {kind: smooth_l1, beta: 1}}}";
     resolve(ssd, &[]).unwrap();
     for (base, sets, key, says) in [
         (

@@ -75,7 +75,7 @@ pub enum DetectorSpec {
     /// default box), box coder weights (10, 10, 5, 5), input resized to 300×300 with the VGG
     /// mean and 0–255 pixels, and its post-processing (these fields). With `loss.cls` `ce_ohem`
     /// it trains torchvision's own loss (softmax with a background column, hard negatives at
-    /// `neg_pos_ratio`); torchvision's regression loss is `smooth_l1` (β 1).
+    /// `neg_pos_ratio`); torchvision's regression loss is `smooth_l1` with `beta: 1`.
     TorchvisionSsd(TorchvisionSsdSpec),
 }
 
