@@ -26,6 +26,7 @@ pub(crate) fn caption(
                 DetectorSpec::Retinanet { .. } => "RetinaNet-style",
                 DetectorSpec::TorchvisionRetinanet(_) => "torchvision RetinaNet",
                 DetectorSpec::TorchvisionFcos(_) => "FCOS (torchvision)",
+                DetectorSpec::TorchvisionSsd(_) => "SSD300 (torchvision)",
             }));
             if names.len() == 1 {
                 format!("{} detector", names[0])
@@ -39,7 +40,7 @@ pub(crate) fn caption(
                 .iter()
                 .filter_map(|p| match &p.job.config.model.backbone {
                     BackboneSpec::TinyResnet { width, .. } => Some(*width),
-                    BackboneSpec::Resnet(_) => None,
+                    BackboneSpec::Resnet(_) | BackboneSpec::Vgg16(_) => None,
                 }),
         );
         let mut backbones = Vec::new();
@@ -55,6 +56,14 @@ pub(crate) fn caption(
                     "torchvision's ResNet-{}-FPN {}",
                     r.depth,
                     if r.weights.is_some() {
+                        "trained from ImageNet weights"
+                    } else {
+                        "trained from scratch"
+                    }
+                )),
+                BackboneSpec::Vgg16(v) => Some(format!(
+                    "torchvision's VGG16 {}",
+                    if v.weights.is_some() {
                         "trained from ImageNet weights"
                     } else {
                         "trained from scratch"

@@ -2,7 +2,7 @@
 //! settings to a typed config (before validation, so every job id already includes them).
 //!
 //! - `train.grad_clip`: 10 for the tiny detectors (what keeps L2 on FCOS distances trainable);
-//!   none for `torchvision_retinanet` and `torchvision_fcos`, whose training follows torchvision's
+//!   none for `torchvision_retinanet`, `torchvision_fcos` and `torchvision_ssd`, whose training follows torchvision's
 //!   detection reference scripts (`references/detection/train.py`), which clip no gradients. A
 //!   spec that writes `train.grad_clip` (a number or null) keeps what it wrote.
 //! - `loss.reg.ur_scope` (UGS): `image` when UR is on (γ > 0) and the spec does not say;
@@ -12,7 +12,22 @@ use super::config::{JobConfig, RegLossSpec, UrScope};
 use super::yaml::Value;
 
 /// Detector kinds whose training copies torchvision's reference recipe (no gradient clipping).
-const REFERENCE_RECIPE_DETECTORS: [&str; 2] = ["torchvision_retinanet", "torchvision_fcos"];
+const REFERENCE_RECIPE_DETECTORS: [&str; 3] = [
+    "torchvision_retinanet",
+    "torchvision_fcos",
+    "torchvision_ssd",
+];
+
+/// The settings tree of the defaults a spec is laid over, without the keys whose default
+/// depends on other settings (else they would look written, and [`fill_written_defaults`]
+/// could not tell): a section's serde default fills them when nothing else does.
+pub fn defaults_tree() -> Value {
+    let mut base = super::yaml::to_value(&JobConfig::default());
+    if let Some(train) = base.get_mut("train").and_then(Value::as_mapping_mut) {
+        train.remove("grad_clip");
+    }
+    base
+}
 
 /// Fills, in the settings tree, the defaults that depend on which keys were written.
 pub fn fill_written_defaults(value: &mut Value) {
@@ -58,6 +73,25 @@ mod tests {
         let mut cfg: JobConfig = serde_yaml::from_value(v).unwrap();
         fill_dependent_defaults(&mut cfg);
         cfg
+    }
+
+    /// The spec's defaults tree leaves `train.grad_clip` unwritten, so the detector's rule
+    /// decides it once a spec is laid over the tree.
+    #[test]
+    fn grad_clip_default_depends_on_the_detector_under_the_defaults_tree() {
+        let on_tree = |yaml: &str| {
+            let mut v = defaults_tree();
+            super::super::resolve::merge(&mut v, serde_yaml::from_str(yaml).unwrap());
+            fill_written_defaults(&mut v);
+            let cfg: JobConfig = serde_yaml::from_value(v).unwrap();
+            cfg.train.grad_clip
+        };
+        assert_eq!(on_tree("{}"), Some(10.0));
+        for kind in REFERENCE_RECIPE_DETECTORS {
+            assert_eq!(on_tree(&format!("model: {{detector: {{kind: {kind}}}}}")), None);
+            let written = format!("model: {{detector: {{kind: {kind}}}}}\ntrain: {{grad_clip: 5}}");
+            assert_eq!(on_tree(&written), Some(5.0));
+        }
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub fn parse(
         description: file.description,
         // Every default written out, so `loss.cls.gamma: 1` tweaks the default focal loss.
         base: {
-            let mut base = yaml::to_value(&JobConfig::default());
+            let mut base = super::implied::defaults_tree();
             resolve::merge(&mut base, Value::Mapping(file.base));
             base
         },

@@ -332,3 +332,45 @@ fn a_missing_data_set_or_weights_file_says_how_to_get_it() {
         "{w}"
     );
 }
+
+#[test]
+fn torchvision_ssd_runs_on_vgg16_and_vgg16_only_under_it() {
+    let ssd = "{model: {detector: {kind: torchvision_ssd}, backbone: {kind: vgg16}}, loss: {cls: {kind: ce_ohem}, reg: {kind: smooth_l1, beta: 1}}}";
+    resolve(ssd, &[]).unwrap();
+    for (base, sets, key, says) in [
+        (
+            "{model: {detector: {kind: torchvision_ssd}, backbone: {kind: resnet}}}",
+            vec![],
+            "model.backbone.kind",
+            "vgg16",
+        ),
+        (
+            "{model: {detector: {kind: torchvision_retinanet}, backbone: {kind: vgg16}}}",
+            vec![],
+            "model.backbone.kind",
+            "torchvision_ssd",
+        ),
+        (
+            ssd,
+            vec!["model.backbone.trainable_layers=6"],
+            "model.backbone.trainable_layers",
+            "0 to 5",
+        ),
+        (
+            ssd,
+            vec!["model.detector.iou_thresh=0"],
+            "model.detector.iou_thresh",
+            "(0, 1]",
+        ),
+        (
+            ssd,
+            vec!["loss.reg.kind=ugs"],
+            "loss.reg.kind",
+            "torchvision_ssd",
+        ),
+    ] {
+        let e = one_error(base, &sets);
+        assert!(e.key.ends_with(key), "{key}: {e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+}

@@ -47,6 +47,7 @@ pub fn validate(cfg: &JobConfig) -> Vec<Problem> {
     train(&mut c, &cfg.train);
     losses(&mut c, &cfg.loss);
     eval(&mut c, &cfg.eval);
+    torchvision_limits(&mut c, cfg);
     combinations(&mut c, cfg);
     if let Some(f) = &cfg.fake {
         c.check(f.iterations >= 1, "fake.iterations", f.iterations, ">= 1");
@@ -271,6 +272,7 @@ fn model(c: &mut Checks, m: &ModelSpec) {
         m.detector,
         DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_)
     );
+    let ssd = matches!(m.detector, DetectorSpec::TorchvisionSsd(_));
     match &m.backbone {
         BackboneSpec::TinyResnet { width, blocks } => {
             c.check(
@@ -278,6 +280,12 @@ fn model(c: &mut Checks, m: &ModelSpec) {
                 "model.backbone.kind",
                 "tiny_resnet",
                 "resnet (torchvision_retinanet and torchvision_fcos run on torchvision's ResNet)",
+            );
+            c.check(
+                !ssd,
+                "model.backbone.kind",
+                "tiny_resnet",
+                "vgg16 (torchvision_ssd runs on torchvision's VGG16)",
             );
             c.check(
                 (8..=512).contains(width) && width % 8 == 0,
@@ -292,7 +300,18 @@ fn model(c: &mut Checks, m: &ModelSpec) {
                 "four stages of 1 to 8 blocks",
             );
         }
-        BackboneSpec::Resnet(r) => resnet(c, r, tv),
+        BackboneSpec::Resnet(r) => {
+            c.check(
+                !ssd,
+                "model.backbone.kind",
+                "resnet",
+                "vgg16 (torchvision_ssd runs on torchvision's VGG16)",
+            );
+            if !ssd {
+                resnet(c, r, tv);
+            }
+        }
+        BackboneSpec::Vgg16(v) => vgg16(c, v, ssd),
     }
     match &m.detector {
         DetectorSpec::Fcos {
@@ -338,6 +357,44 @@ fn model(c: &mut Checks, m: &ModelSpec) {
         }
         DetectorSpec::TorchvisionRetinanet(d) => torchvision_retinanet(c, d),
         DetectorSpec::TorchvisionFcos(d) => torchvision_fcos(c, d),
+        DetectorSpec::TorchvisionSsd(d) => torchvision_ssd(c, d),
+    }
+}
+
+fn vgg16(c: &mut Checks, v: &Vgg16Spec, ssd: bool) {
+    c.check(
+        ssd,
+        "model.backbone.kind",
+        "vgg16",
+        "tiny_resnet for fcos and retinanet, resnet for torchvision_retinanet and torchvision_fcos (vgg16 is torchvision_ssd's)",
+    );
+    c.check(
+        v.trainable_layers <= 5,
+        "model.backbone.trainable_layers",
+        v.trainable_layers,
+        "0 to 5",
+    );
+    if let Some(w) = &v.weights {
+        c.exists("model.backbone.weights", w, false, WEIGHTS_FILE);
+    }
+}
+
+fn torchvision_ssd(c: &mut Checks, d: &TorchvisionSsdSpec) {
+    c.check(
+        d.iou_thresh > 0.0 && d.iou_thresh <= 1.0,
+        "model.detector.iou_thresh",
+        d.iou_thresh,
+        "in (0, 1]",
+    );
+    thresholds(
+        c,
+        d.score_thresh,
+        d.nms_thresh,
+        d.detections_per_img,
+        d.topk_candidates,
+    );
+    if let Some(w) = &d.weights {
+        c.exists("model.detector.weights", w, false, WEIGHTS_FILE);
     }
 }
 
@@ -500,9 +557,26 @@ fn torchvision_fcos(c: &mut Checks, d: &TorchvisionFcosSpec) {
     }
 }
 
-/// What torchvision's RetinaNet does not run: UGS's distribution head and the harmonic
-/// coupling (FCOS's objective is the tiny detectors', harmonic coupling included; UGS is
-/// refused for it in `combinations`).
+/// What torchvision's SSD does not run: UGS (its head has no distribution branch) and the
+/// harmonic coupling (its losses are torchvision's own, outside the objective).
+fn torchvision_limits(c: &mut Checks, cfg: &JobConfig) {
+    if !matches!(cfg.model.detector, DetectorSpec::TorchvisionSsd(_)) {
+        return;
+    }
+    c.check(
+        !matches!(cfg.loss.reg, RegLossSpec::Ugs(_)),
+        "loss.reg.kind",
+        "ugs",
+        "a loss other than ugs with torchvision_ssd (its head has no distribution branch)",
+    );
+    c.check(
+        cfg.loss.coupling.is_none(),
+        "loss.coupling",
+        "harmonic",
+        "none with torchvision_ssd",
+    );
+}
+
 fn train(c: &mut Checks, t: &TrainSpec) {
     c.check(t.iterations >= 1, "train.iterations", t.iterations, ">= 1");
     c.check(t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1");

@@ -44,6 +44,9 @@ pub fn fill(cfg: &mut JobConfig) {
     if let BackboneSpec::Resnet(r) = &mut cfg.model.backbone {
         r.weights_sha256 = r.weights.as_deref().and_then(sha256);
     }
+    if let BackboneSpec::Vgg16(v) = &mut cfg.model.backbone {
+        v.weights_sha256 = v.weights.as_deref().and_then(sha256);
+    }
     match &mut cfg.model.detector {
         DetectorSpec::TorchvisionRetinanet(d) => {
             d.weights_sha256 = d.weights.as_deref().and_then(sha256)
@@ -51,6 +54,7 @@ pub fn fill(cfg: &mut JobConfig) {
         DetectorSpec::TorchvisionFcos(d) => {
             d.weights_sha256 = d.weights.as_deref().and_then(sha256)
         }
+        DetectorSpec::TorchvisionSsd(d) => d.weights_sha256 = d.weights.as_deref().and_then(sha256),
         _ => {}
     }
 }

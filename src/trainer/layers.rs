@@ -18,6 +18,8 @@ pub enum ConvInit {
     KaimingUniformA1,
     /// `normal_(std)` (the RetinaNet and FCOS heads).
     Normal(f64),
+    /// `xavier_uniform_` (SSD's extra layers and heads).
+    XavierUniform,
 }
 
 /// A 2-D convolution with torchvision's parameter names.
@@ -27,6 +29,7 @@ pub struct Conv2d {
     pub bias: Option<Tensor>,
     stride: i64,
     padding: i64,
+    dilation: i64,
 }
 
 /// The shape and placement of a [`Conv2d`].
@@ -91,6 +94,17 @@ impl Conv2d {
                     p.device(),
                 )
             }
+            ConvInit::XavierUniform => {
+                let bound = (6.0 / ((s.cin + s.cout) * receptive) as f64).sqrt();
+                nn::init::init(
+                    Init::Uniform {
+                        lo: -bound,
+                        up: bound,
+                    },
+                    &dims,
+                    p.device(),
+                )
+            }
             ConvInit::Normal(std) => nn::init::init(
                 Init::Randn {
                     mean: 0.0,
@@ -112,7 +126,13 @@ impl Conv2d {
             }),
             stride: s.stride,
             padding: s.padding,
+            dilation: 1,
         }
+    }
+
+    /// The same convolution with its kernel dilated (SSD's atrous fc6).
+    pub fn dilated(self, dilation: i64) -> Conv2d {
+        Conv2d { dilation, ..self }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -121,7 +141,7 @@ impl Conv2d {
             self.bias.as_ref(),
             [self.stride, self.stride],
             [self.padding, self.padding],
-            [1, 1],
+            [self.dilation, self.dilation],
             1,
         )
     }

@@ -1,8 +1,8 @@
-//! `sweep predict`: a torchvision-layout RetinaNet or FCOS from a weights file, run on a COCO split
+//! `sweep predict`: a torchvision-layout RetinaNet, FCOS or SSD300 from a weights file, run on a COCO split
 //! or a folder of images, written as a COCO results JSON that `sweep eval` scores.
 //!
 //! As torchvision's reference evaluation does: one image per batch, the transform's
-//! `min_size` / `max_size`, the detector's post-processing, boxes mapped back to the original
+//! `min_size` / `max_size` (SSD300: 300×300), the detector's post-processing, boxes mapped back to the original
 //! image. Labels become category ids as `labels` says: torchvision's COCO models predict the
 //! category id itself (91 columns, `direct`); a model trained here predicts the index of the
 //! category in id order (`sorted`).
@@ -10,6 +10,7 @@
 use super::datasets::transform::decode;
 use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig};
+use super::detectors::ssd::{Ssd, SsdConfig};
 use super::losses::Score;
 use super::transform::Transform;
 use super::tv_session::{dets_tensors, host_dets};
@@ -33,12 +34,16 @@ pub enum DetectorKind {
     Retinanet,
     /// `fcos_resnet50_fpn`'s layout (torchvision's thresholds).
     Fcos,
+    /// `ssd300_vgg16`'s layout (torchvision's thresholds; `depth`, `fpn_channels` and the
+    /// sizes are not read).
+    Ssd,
 }
 
 /// The model `predict` runs.
 enum Model {
     Retina(Box<RetinaNet>),
     Fcos(Box<FcosModel>),
+    Ssd(Box<Ssd>),
 }
 
 /// What to run and on what.
@@ -140,9 +145,19 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
             cfg.fpn_channels = o.fpn_channels;
             Model::Fcos(Box::new(FcosModel::new(&vs.root(), &cfg)))
         }
+        // `num_classes` columns, the background's included.
+        DetectorKind::Ssd => Model::Ssd(Box::new(Ssd::new(
+            &vs.root(),
+            &SsdConfig::torchvision(o.num_classes - 1),
+        ))),
     };
     weights::load_expecting(&vs, &o.weights, weights::WeightsKind::Detector)?;
-    let transform = Transform::torchvision(o.min_size, o.max_size);
+    let transform = match model {
+        Model::Ssd(_) => Transform::ssd300(),
+        _ => Transform::torchvision(o.min_size, o.max_size),
+    };
+    // SSD's labels are classes, column − 1 (column 0 is its background).
+    let column_offset = usize::from(matches!(model, Model::Ssd(_)));
     let _guard = tch::no_grad_guard();
     let mut rows = Vec::new();
     for (id, path) in &images {
@@ -169,13 +184,21 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
                 let d = m.detect(&list.tensors, &[[ih, iw]], Score::Sigmoid)?;
                 dets_tensors(&d[0], o.device)
             }
+            Model::Ssd(m) => {
+                let out = m.forward(&list.tensors);
+                let anchors = m.anchors(&list.tensors, &out.features);
+                let d = m
+                    .postprocess(&out, &anchors, &list.image_sizes, None)
+                    .remove(0);
+                (d.boxes, d.scores, d.labels)
+            }
         };
         let boxes =
             Transform::postprocess_boxes(&d_boxes, list.image_sizes[0], (h as i64, w as i64));
         for det in host_dets(&boxes, &d_scores, &d_labels) {
             let category = match o.labels {
                 // Columns that are no category of the file (torchvision's unused ids) go.
-                Labels::Direct => Some(det.class as u64)
+                Labels::Direct => Some((det.class + column_offset) as u64)
                     .filter(|c| o.coco.is_none() || cats.binary_search(c).is_ok()),
                 Labels::Sorted => cats.get(det.class).copied(),
             };

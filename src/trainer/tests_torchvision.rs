@@ -56,6 +56,28 @@ fn tv_fcos() -> JobConfig {
     cfg
 }
 
+/// [`tv`] with torchvision's SSD300 on VGG16 and a registry loss (AP-loss, sigmoid scores).
+fn tv_ssd() -> JobConfig {
+    let mut cfg = tv();
+    cfg.model.detector = DetectorSpec::TorchvisionSsd(Default::default());
+    cfg.model.backbone = BackboneSpec::Vgg16(Vgg16Spec {
+        trainable_layers: 5,
+        ..Default::default()
+    });
+    cfg.loss.cls = ClsLossSpec::Ap {
+        delta: 1.0,
+        interpolate: true,
+        minibatch: true,
+    };
+    cfg.loss.reg = RegLossSpec::SmoothL1 { beta: 1.0 };
+    cfg
+}
+
+#[test]
+fn torchvision_ssd_trains_resumes_bit_identically_and_evaluates() {
+    trains_resumes_bit_identically_and_evaluates(&tv_ssd(), "tv-ssd");
+}
+
 #[test]
 fn torchvision_retinanet_trains_resumes_bit_identically_and_evaluates() {
     trains_resumes_bit_identically_and_evaluates(&tv(), "tv");

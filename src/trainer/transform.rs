@@ -5,7 +5,8 @@
 //! `align_corners=False`, the scale recomputed from the sizes as `recompute_scale_factor=True`
 //! does), and pad the batch with zeros at the right and bottom to a multiple of
 //! `size_divisible`. Boxes follow with torchvision's float32 ratios, and detections go back to
-//! the original image with the inverse ratios ([`Transform::postprocess_boxes`]).
+//! the original image with the inverse ratios ([`Transform::postprocess_boxes`]). With
+//! `fixed_size` (SSD) every image is resized to that size instead.
 
 use tch::{Kind, Tensor};
 
@@ -22,6 +23,8 @@ pub struct Transform {
     pub mean: [f64; 3],
     pub std: [f64; 3],
     pub size_divisible: i64,
+    /// Every image resized to this `(height, width)` instead (torchvision's `fixed_size`, SSD).
+    pub fixed_size: Option<(i64, i64)>,
 }
 
 /// A padded batch and the size of each image in it before padding.
@@ -42,11 +45,28 @@ impl Transform {
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
             size_divisible: 32,
+            fixed_size: None,
+        }
+    }
+
+    /// `ssd300_vgg16`'s: every image to 300×300, mean (0.48235, 0.45882, 0.40784) and std 1/255
+    /// (pixels back in 0–255 around the mean), no padding (`size_divisible` 1).
+    pub fn ssd300() -> Transform {
+        Transform {
+            min_size: 300,
+            max_size: 300,
+            mean: [0.48235, 0.45882, 0.40784],
+            std: [1.0 / 255.0; 3],
+            size_divisible: 1,
+            fixed_size: Some((300, 300)),
         }
     }
 
     /// The resized `(height, width)` of an image of `(h, w)`.
     pub fn resized_size(&self, h: i64, w: i64) -> (i64, i64) {
+        if let Some(size) = self.fixed_size {
+            return size;
+        }
         let (short, long) = (h.min(w) as f64, h.max(w) as f64);
         let scale = (self.min_size as f64 / short).min(self.max_size as f64 / long);
         (

@@ -1,5 +1,6 @@
 //! The training session of a torchvision-layout detector (RetinaNet,
-//! [`super::detectors::retinanet::RetinaNet`], or FCOS, [`super::detectors::fcos_model::FcosModel`]):
+//! [`super::detectors::retinanet::RetinaNet`], FCOS, [`super::detectors::fcos_model::FcosModel`],
+//! or SSD300, [`super::detectors::ssd::Ssd`]):
 //! raw images through torchvision's transform ([`super::transform`]), torchvision's matching
 //! and losses through the loss registry, SGD, and evaluation with torchvision's
 //! post-processing, detections mapped back to each original image.
@@ -18,8 +19,10 @@ use super::datasets::Dataset;
 use super::detectors::fcos::FcosParams;
 use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig, Target};
-use super::losses;
-use super::objective::Objective;
+use super::detectors::ssd::{Ssd, SsdConfig};
+use super::detectors::ssd_loss::SsdCls;
+use super::losses::{self, ClsLoss, Reg, RegLoss};
+use super::objective::{Objective, Terms};
 use super::optim::Sgd;
 use super::perturb::perturb_raw;
 use super::postprocess::Det;
@@ -28,7 +31,9 @@ use super::transform::Transform;
 use super::weights;
 use super::TrainError;
 use crate::eval::{Detection, GtSet};
-use crate::spec::config::{BackboneSpec, DetectorSpec, JobConfig, Perturbation, ResnetSpec};
+use crate::spec::config::{
+    BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig, Perturbation, ResnetSpec,
+};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +47,36 @@ const EVAL_BATCH: usize = 4;
 pub enum TvModel {
     Retina(Box<RetinaNet>),
     Fcos(Box<FcosModel>),
+    /// SSD300 computes its losses itself (over the batch, as torchvision's).
+    Ssd(Box<SsdJob>),
+}
+
+/// SSD300 and its losses: torchvision's own classification loss for `ce_ohem`, else the
+/// registry's (see [`SsdCls`]).
+pub struct SsdJob {
+    pub model: Ssd,
+    cls: Box<dyn ClsLoss>,
+    cls_spec: ClsLossSpec,
+    reg: Box<dyn RegLoss>,
+}
+
+impl SsdJob {
+    fn cls(&self) -> SsdCls<'_> {
+        match self.cls_spec {
+            ClsLossSpec::CeOhem { neg_pos_ratio } => SsdCls::Torchvision {
+                neg_to_pos_ratio: neg_pos_ratio,
+            },
+            _ => SsdCls::Registry(self.cls.as_ref()),
+        }
+    }
+
+    /// SSD's scores: torchvision's softmax with `ce_ohem`, else the registry loss's.
+    fn score(&self) -> Option<losses::Score> {
+        match self.cls() {
+            SsdCls::Torchvision { .. } => None,
+            SsdCls::Registry(l) => Some(l.score()),
+        }
+    }
 }
 
 /// One torchvision-detector job's model, data, losses and optimizer.
@@ -67,6 +102,32 @@ fn resnet(cfg: &JobConfig) -> &ResnetSpec {
         BackboneSpec::Resnet(r) => r,
         _ => panic!("a torchvision detector on a resnet backbone (the spec validates it)"),
     }
+}
+
+/// The ImageNet weights of a torchvision detector's backbone.
+fn backbone_weights(cfg: &JobConfig) -> Option<&PathBuf> {
+    match &cfg.model.backbone {
+        BackboneSpec::Resnet(r) => r.weights.as_ref(),
+        BackboneSpec::Vgg16(v) => v.weights.as_ref(),
+        BackboneSpec::TinyResnet { .. } => None,
+    }
+}
+
+/// The SSD300 config of a `torchvision_ssd` job.
+pub fn ssd_config(cfg: &JobConfig, classes: i64) -> SsdConfig {
+    let (DetectorSpec::TorchvisionSsd(d), BackboneSpec::Vgg16(v)) =
+        (&cfg.model.detector, &cfg.model.backbone)
+    else {
+        panic!("a torchvision_ssd job on vgg16 (the spec validates it)")
+    };
+    let mut c = SsdConfig::torchvision(classes);
+    c.trainable_layers = v.trainable_layers;
+    c.iou_thresh = d.iou_thresh;
+    c.score_thresh = d.score_thresh;
+    c.nms_thresh = d.nms_thresh;
+    c.detections_per_img = d.detections_per_img as i64;
+    c.topk_candidates = d.topk_candidates as i64;
+    c
 }
 
 /// The RetinaNet config of a `torchvision_retinanet` job (`grid`: its objective's distribution
@@ -113,6 +174,7 @@ fn detector_input(d: &DetectorSpec) -> (u32, u32, Option<PathBuf>) {
     match d {
         DetectorSpec::TorchvisionRetinanet(d) => (d.min_size, d.max_size, d.weights.clone()),
         DetectorSpec::TorchvisionFcos(d) => (d.min_size, d.max_size, d.weights.clone()),
+        DetectorSpec::TorchvisionSsd(d) => (300, 300, d.weights.clone()),
         _ => panic!("a torchvision detector (the caller dispatches on it)"),
     }
 }
@@ -139,12 +201,21 @@ impl TvSession {
                 &vs.root(),
                 &fcos_config(cfg, classes, grid),
             ))),
+            DetectorSpec::TorchvisionSsd(_) => TvModel::Ssd(Box::new(SsdJob {
+                model: Ssd::new(&vs.root(), &ssd_config(cfg, classes)),
+                cls: losses::build(&cfg.loss.cls),
+                cls_spec: cfg.loss.cls.clone(),
+                reg: match losses::build_reg(&cfg.loss.reg, true) {
+                    Reg::Plain(r) => r,
+                    Reg::Ugs(_) => panic!("ugs is refused for torchvision_ssd by the spec"),
+                },
+            })),
             _ => TvModel::Retina(Box::new(RetinaNet::new(
                 &vs.root(),
                 &retinanet_config(cfg, classes, grid),
             ))),
         };
-        if let Some(path) = &resnet(cfg).weights {
+        if let Some(path) = backbone_weights(cfg) {
             weights::load_expecting(&vs, path, weights::WeightsKind::Backbone)?;
         }
         if let Some(path) = &detector_weights {
@@ -159,7 +230,10 @@ impl TvSession {
         Ok(TvSession {
             device,
             opt: Sgd::new(&vs, t.momentum, t.weight_decay, t.grad_clip),
-            transform: Transform::torchvision(min_size, max_size),
+            transform: match model {
+                TvModel::Ssd(_) => Transform::ssd300(),
+                _ => Transform::torchvision(min_size, max_size),
+            },
             picker: data.picker(t.seed),
             pool,
             objective,
@@ -223,6 +297,21 @@ impl TvSession {
                 let refs: Vec<&[Object]> = objects.iter().map(Vec::as_slice).collect();
                 model.train_terms(&self.objective, &list.tensors, &refs)?
             }
+            TvModel::Ssd(j) => {
+                let out = j.model.forward(&list.tensors);
+                let anchors = j.model.anchors(&list.tensors, &out.features);
+                let l = j
+                    .model
+                    .losses(&out, &anchors, &targets, j.cls(), j.reg.as_ref());
+                Terms {
+                    cls_backprop: l.cls_backprop,
+                    cls: l.cls,
+                    reg: l.reg,
+                    ctr: None,
+                    ugs: None,
+                    harmonic_neg: None,
+                }
+            }
         };
         let extras = t.logged_extras();
         let (cls_backprop, cls, reg, ctr) = (t.cls_backprop, t.cls, t.reg, t.ctr);
@@ -246,7 +335,7 @@ impl TvSession {
     /// Names of the values [`TvSession::try_step`] returns.
     pub fn loss_names(&self) -> Vec<&'static str> {
         let mut v = match &self.model {
-            TvModel::Retina(_) => vec!["total", "cls", "reg"],
+            TvModel::Retina(_) | TvModel::Ssd(_) => vec!["total", "cls", "reg"],
             TvModel::Fcos(_) => vec!["total", "cls", "reg", "ctr"],
         };
         v.extend(self.objective.extra_names());
@@ -338,6 +427,15 @@ impl TvSession {
                 let out = m.forward(&list.tensors);
                 let anchors = m.anchors(&list.tensors, &out.features);
                 m.postprocess(&out, &anchors, &list.image_sizes, score)
+                    .into_iter()
+                    .map(|d| (d.boxes, d.scores, d.labels))
+                    .collect()
+            }
+            TvModel::Ssd(j) => {
+                let out = j.model.forward(&list.tensors);
+                let anchors = j.model.anchors(&list.tensors, &out.features);
+                j.model
+                    .postprocess(&out, &anchors, &list.image_sizes, j.score())
                     .into_iter()
                     .map(|d| (d.boxes, d.scores, d.labels))
                     .collect()

@@ -1,7 +1,12 @@
 //! Loading torchvision's weights: a whole detector's state dict (keys `backbone.body.*`,
 //! `backbone.fpn.*`, `head.*`, as `retinanet_resnet50_fpn_coco-eeacb38b.pth` holds them) or an
 //! ImageNet classifier's (`conv1.weight`, `layer1.0.bn1.running_mean`, `fc.*`, as
-//! `resnet50-0676ba61.pth`), which goes into `backbone.body` without its `fc`.
+//! `resnet50-0676ba61.pth`), which goes into `backbone.body` without its `fc`, or VGG16's
+//! (`features.N.*`, as `vgg16_features-amdegroot-88682ab5.pth`), which goes into SSD300's
+//! extractor without its `classifier` as torchvision's `SSDFeatureExtractorVGG` splits it:
+//! `features.0`–`features.22` stay `backbone.features.N`, `features.23`–`features.29` (pool4,
+//! conv5) become `backbone.extra.0.{N − 23}`; fc6, fc7, the extras and the L2 scale keep their
+//! initialisation.
 //!
 //! The file is safetensors (`scripts/convert-weights` turns a `.pth` into one with the
 //! project's torch). Loading is strict: every model tensor the file should cover must be there
@@ -27,6 +32,32 @@ pub enum WeightsKind {
 
 /// Prefix of the backbone body in the detectors' names.
 pub const BODY: &str = "backbone.body.";
+
+/// VGG16 layers that SSD300 keeps in `backbone.features` (the rest, up to conv5_3, open
+/// `backbone.extra.0`).
+const VGG_FEATURES: usize = 23;
+
+/// Where a backbone state dict's key goes in the model (`None`: dropped, the classifier).
+fn backbone_key(vgg: bool, k: &str) -> Option<String> {
+    if !vgg {
+        return (!k.starts_with("fc.")).then(|| format!("{BODY}{k}"));
+    }
+    let rest = k.strip_prefix("features.")?;
+    let (n, param) = rest.split_once('.')?;
+    Some(match n.parse::<usize>() {
+        Ok(i) if i >= VGG_FEATURES => format!("backbone.extra.0.{}.{param}", i - VGG_FEATURES),
+        _ => format!("backbone.features.{rest}"),
+    })
+}
+
+/// Whether a backbone state dict must cover the model variable `name`.
+fn backbone_covers(vgg: bool, name: &str) -> bool {
+    if !vgg {
+        return name.starts_with(BODY);
+    }
+    name.starts_with("backbone.features.")
+        || (name.starts_with("backbone.extra.0.") && !name.starts_with("backbone.extra.0.7."))
+}
 
 /// Lowercase hex SHA-256 of a file's bytes.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -87,17 +118,17 @@ fn load_tensors(
     file: &BTreeMap<String, Tensor>,
 ) -> Result<WeightsKind, TrainError> {
     let kind = kind_of(file);
+    let vars = vs.variables();
+    let vgg = vars.keys().any(|k| k.starts_with("backbone.features."));
     let mapped: BTreeMap<String, &Tensor> = file
         .iter()
         .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
-        .filter(|(k, _)| kind == WeightsKind::Detector || !k.starts_with("fc."))
-        .map(|(k, t)| match kind {
-            WeightsKind::Detector => (k.clone(), t),
-            WeightsKind::Backbone => (format!("{BODY}{k}"), t),
+        .filter_map(|(k, t)| match kind {
+            WeightsKind::Detector => Some((k.clone(), t)),
+            WeightsKind::Backbone => backbone_key(vgg, k).map(|k| (k, t)),
         })
         .collect();
-    let vars = vs.variables();
-    let covered = |name: &str| kind == WeightsKind::Detector || name.starts_with(BODY);
+    let covered = |name: &str| kind == WeightsKind::Detector || backbone_covers(vgg, name);
     let mut missing: Vec<String> = vars
         .keys()
         .filter(|k| covered(k) && !mapped.contains_key(*k))
@@ -131,6 +162,9 @@ fn load_tensors(
         }
         let what = match kind {
             WeightsKind::Detector => "a detector state dict",
+            WeightsKind::Backbone if vgg => {
+                "a VGG16 state dict (loaded into backbone.features and backbone.extra.0)"
+            }
             WeightsKind::Backbone => "a backbone state dict (loaded into backbone.body)",
         };
         return Err(TrainError::Weights {
@@ -156,7 +190,7 @@ pub fn load_expecting(vs: &VarStore, path: &Path, expected: WeightsKind) -> Resu
         let name = |k: WeightsKind| {
             match k {
             WeightsKind::Detector => "a whole detector's state dict (keys backbone.*, head.*): set it as model.detector.weights",
-            WeightsKind::Backbone => "a backbone's state dict (keys conv1.*, layer1.*): set it as model.backbone.weights",
+            WeightsKind::Backbone => "a backbone's state dict (keys conv1.*, layer1.* or features.*): set it as model.backbone.weights",
         }
         };
         return Err(TrainError::Weights {

@@ -44,7 +44,7 @@ enum Args {
         #[arg(long)]
         interactive: bool,
     },
-    /// Run a finished job's model, or a torchvision-layout RetinaNet or FCOS from a weights file, on images; write COCO results
+    /// Run a finished job's model, or a torchvision-layout RetinaNet, FCOS or SSD300 from a weights file, on images; write COCO results
     #[command(
         name = "predict",
         bin_name = "sweep predict",
@@ -112,6 +112,7 @@ impl From<DeviceArg> for DeviceChoice {
 enum DetectorArg {
     Retinanet,
     Fcos,
+    Ssd,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -168,6 +169,7 @@ fn predict(a: PredictArgs) -> Result<(), TrainError> {
         detector: match a.detector {
             DetectorArg::Retinanet => DetectorKind::Retinanet,
             DetectorArg::Fcos => DetectorKind::Fcos,
+            DetectorArg::Ssd => DetectorKind::Ssd,
         },
         weights: a.weights.expect("clap requires --weights without --job"),
         depth: a.depth,

@@ -108,3 +108,34 @@ fn torchvision_fcos_plans_and_its_detector_weights_are_part_of_the_job_id() {
         "{err}"
     );
 }
+
+#[test]
+fn torchvision_ssd_plans_on_vgg16_and_its_backbone_weights_are_part_of_the_job_id() {
+    let dir = temp_dir("tv-ssd-weights-id");
+    let text = "name: tv\nbase:\n  model:\n    detector: {kind: torchvision_ssd}\n    backbone: {kind: vgg16, weights: vgg16.safetensors}\n  loss:\n    cls: {kind: ce_ohem}\n    reg: {kind: smooth_l1, beta: 1}\n";
+    let spec = write(&dir, "s.yaml", text);
+    let backbone_sha = || {
+        let (code, out, err) = plan(&dir, &spec);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let j = &v["jobs"][0];
+        assert_eq!(j["config"]["model"]["detector"]["topk_candidates"], 400);
+        assert_eq!(j["config"]["model"]["backbone"]["trainable_layers"], 4);
+        let sha = j["config"]["model"]["backbone"]["weights_sha256"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        (j["id"].as_str().unwrap().to_string(), sha)
+    };
+    write(&dir, "vgg16.safetensors", "first");
+    let a = backbone_sha();
+    write(&dir, "vgg16.safetensors", "second");
+    let b = backbone_sha();
+    assert_eq!(a.1.len(), 64, "{a:?}");
+    assert_ne!(a.0, b.0, "other weights, other job");
+    let text = text.replace("kind: vgg16, weights: vgg16.safetensors", "kind: resnet");
+    let spec = write(&dir, "s2.yaml", &text);
+    let (code, _, err) = plan(&dir, &spec);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("s2.yaml:5:") && err.contains("vgg16"), "{err}");
+}

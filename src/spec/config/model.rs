@@ -69,6 +69,48 @@ pub enum DetectorSpec {
     /// matcher, focal + GIoU + center-ness, `GeneralizedRCNNTransform` input and its
     /// post-processing. The thresholds here replace `eval`'s for this detector.
     TorchvisionFcos(TorchvisionFcosSpec),
+    /// SSD300 exactly as torchvision 0.26 builds it (`ssd300_vgg16`) on a `vgg16` backbone:
+    /// conv4_3 (L2-normalised, learnable scale) and fc6/fc7 plus four extra blocks, a 3×3 conv
+    /// head per map, 8732 default boxes, the SSD matcher (IoU 0.5, every box forced onto its best
+    /// default box), box coder weights (10, 10, 5, 5), input resized to 300×300 with the VGG
+    /// mean and 0–255 pixels, and its post-processing (these fields). With `loss.cls` `ce_ohem`
+    /// it trains torchvision's own loss (softmax with a background column, hard negatives at
+    /// `neg_pos_ratio`); torchvision's regression loss is `smooth_l1` with `beta: 1`.
+    TorchvisionSsd(TorchvisionSsdSpec),
+}
+
+/// The settings of [`DetectorSpec::TorchvisionSsd`]; the defaults are torchvision's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TorchvisionSsdSpec {
+    /// IoU at which a default box is matched to a ground-truth box (`iou_thresh`).
+    pub iou_thresh: f64,
+    pub score_thresh: f64,
+    pub nms_thresh: f64,
+    pub detections_per_img: u32,
+    /// Candidates kept per class before NMS.
+    pub topk_candidates: u32,
+    /// A whole detector's state dict in safetensors (e.g. torchvision's COCO SSD300 after
+    /// `scripts/convert-weights`); absent: the backbone's `weights` and fresh layers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// SHA-256 of `weights`, filled in by sweep when it expands the spec (part of the job id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
+}
+
+impl Default for TorchvisionSsdSpec {
+    fn default() -> Self {
+        TorchvisionSsdSpec {
+            iou_thresh: 0.5,
+            score_thresh: 0.01,
+            nms_thresh: 0.45,
+            detections_per_img: 200,
+            topk_candidates: 400,
+            weights: None,
+            weights_sha256: None,
+        }
+    }
 }
 
 /// The settings of [`DetectorSpec::TorchvisionRetinanet`]; the defaults are torchvision's.
@@ -185,6 +227,35 @@ pub enum BackboneSpec {
     /// torchvision's ResNet (18, 34, 50, 101, 152) with FrozenBatchNorm2d, for the
     /// `torchvision_*` detectors.
     Resnet(ResnetSpec),
+    /// torchvision's VGG16 as SSD300 rearranges it, for `torchvision_ssd`.
+    Vgg16(Vgg16Spec),
+}
+
+/// The settings of [`BackboneSpec::Vgg16`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Vgg16Spec {
+    /// torchvision's `trainable_backbone_layers`: the last N of VGG's five stages train
+    /// (fc6, fc7, the extras and the L2 scale always do).
+    pub trainable_layers: u32,
+    /// ImageNet weights as a safetensors state dict (torchvision's
+    /// `vgg16_features-amdegroot-88682ab5.pth` after `scripts/convert-weights`); absent:
+    /// torchvision's random initialisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// SHA-256 of `weights`, filled in by sweep when it expands the spec (part of the job id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
+}
+
+impl Default for Vgg16Spec {
+    fn default() -> Self {
+        Vgg16Spec {
+            trainable_layers: 4,
+            weights: None,
+            weights_sha256: None,
+        }
+    }
 }
 
 /// The settings of [`BackboneSpec::Resnet`].

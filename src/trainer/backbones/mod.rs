@@ -1,8 +1,10 @@
 //! Backbones of the paper-scale detectors, laid out as torchvision's (`torchvision.models`).
 
 pub mod resnet;
+pub mod vgg;
 
 pub use resnet::ResNet;
+pub use vgg::SsdVgg;
 
 use crate::trainer::necks::{ExtraBlock, Fpn, FpnSpec};
 use tch::nn;

@@ -19,6 +19,14 @@ impl BoxCoder {
         }
     }
 
+    /// SSD's coder: weights (10, 10, 5, 5).
+    pub fn ssd() -> BoxCoder {
+        BoxCoder {
+            weights: [10.0, 10.0, 5.0, 5.0],
+            ..BoxCoder::retinanet()
+        }
+    }
+
     /// Deltas `[P, 4]` that move `anchors [P, 4]` onto `gt [P, 4]` (`encode_single`).
     pub fn encode(&self, gt: &Tensor, anchors: &Tensor) -> Tensor {
         let c = |t: &Tensor, i: i64| t.select(1, i).unsqueeze(1);

@@ -111,20 +111,24 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// The outputs over all levels: `[B, N, K]` logits, `[B, N, 4]` deltas (and their
-    /// distribution logits `[B, N, 4, n + 1]` with a distribution head).
+    /// `[B, N, K]` logits and `[B, N, 4]` deltas over all levels.
+    pub fn concat(&self) -> (Tensor, Tensor) {
+        let cls: Vec<&Tensor> = self.levels.iter().map(|l| &l.cls_logits).collect();
+        let reg: Vec<&Tensor> = self.levels.iter().map(|l| &l.bbox_regression).collect();
+        (Tensor::cat(&cls, 1), Tensor::cat(&reg, 1))
+    }
+
+    /// The outputs over all levels: [`Forward::concat`], and with a distribution head the
+    /// deltas' logits `[B, N, 4, n + 1]`.
     pub fn head_output(&self) -> HeadOutput {
-        let cat = |f: &dyn Fn(&LevelOutput) -> &Tensor| {
-            let v: Vec<&Tensor> = self.levels.iter().map(f).collect();
-            Tensor::cat(&v, 1)
-        };
-        let distribution = self.levels.iter().all(|l| l.reg_logits.is_some());
+        let (cls, reg) = self.concat();
+        let logits: Option<Vec<&Tensor>> =
+            self.levels.iter().map(|l| l.reg_logits.as_ref()).collect();
         HeadOutput {
-            cls: cat(&|l| &l.cls_logits),
-            reg: cat(&|l| &l.bbox_regression),
+            cls,
+            reg,
             ctr: None,
-            reg_logits: distribution
-                .then(|| cat(&|l| l.reg_logits.as_ref().expect("a distribution head"))),
+            reg_logits: logits.map(|v| Tensor::cat(&v, 1)),
         }
     }
 }

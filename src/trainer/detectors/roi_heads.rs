@@ -20,11 +20,11 @@ use super::box_coder::BoxCoder;
 use super::matcher::{Matcher, BELOW_LOW, BETWEEN};
 use super::retinanet::{Detections, Target};
 use super::roi_sampling::{BalancedSampler, Draw};
+pub use super::Losses;
 use crate::trainer::box_ops::box_iou;
 use crate::trainer::heads::box_head::{BoxHead, REPRESENTATION};
 use crate::trainer::losses::RegLoss;
 use loss::BoxClassLoss;
-pub use loss::Losses;
 use tch::{nn, Kind, Tensor};
 
 /// Everything that shapes torchvision's `RoIHeads` (box branch only).

@@ -4,3 +4,4 @@ pub mod box_head;
 pub mod fcos;
 pub mod retinanet;
 pub mod rpn;
+pub mod ssd;

@@ -17,17 +17,9 @@
 //! The two losses come back unweighted: the caller weights each.
 
 use super::{HeadOutput, RoiHeads, TrainingSamples};
+use crate::trainer::detectors::Losses;
 use crate::trainer::losses::{ClsBatch, ClsLoss, RegLoss, Score, Space};
 use tch::{Reduction, Tensor};
-
-/// The two losses of the box head: what to back-propagate and what to log for the
-/// classification (they differ for the ranking losses), and the regression loss; unweighted.
-#[derive(Debug)]
-pub struct Losses {
-    pub cls_backprop: Tensor,
-    pub cls: Tensor,
-    pub reg: Tensor,
-}
 
 /// The box head's classification loss.
 #[derive(Debug, Clone, Copy)]
