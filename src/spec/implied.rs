@@ -88,7 +88,10 @@ mod tests {
         };
         assert_eq!(on_tree("{}"), Some(10.0));
         for kind in REFERENCE_RECIPE_DETECTORS {
-            assert_eq!(on_tree(&format!("model: {{detector: {{kind: {kind}}}}}")), None);
+            assert_eq!(
+                on_tree(&format!("model: {{detector: {{kind: {kind}}}}}")),
+                None
+            );
             let written = format!("model: {{detector: {{kind: {kind}}}}}\ntrain: {{grad_clip: 5}}");
             assert_eq!(on_tree(&written), Some(5.0));
         }
