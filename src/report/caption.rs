@@ -26,6 +26,7 @@ pub(crate) fn caption(
                 DetectorSpec::Retinanet { .. } => "RetinaNet-style",
                 DetectorSpec::TorchvisionRetinanet(_) => "torchvision RetinaNet",
                 DetectorSpec::TorchvisionFcos(_) => "FCOS (torchvision)",
+                DetectorSpec::TorchvisionFasterRcnn(_) => "Faster R-CNN (torchvision)",
             }));
             if names.len() == 1 {
                 format!("{} detector", names[0])

@@ -4,6 +4,8 @@
 use super::config::*;
 use std::path::Path;
 
+mod two_stage;
+
 pub struct Problem {
     pub key: String,
     pub found: String,
@@ -269,7 +271,9 @@ fn model(c: &mut Checks, m: &ModelSpec) {
     );
     let tv = matches!(
         m.detector,
-        DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_)
+        DetectorSpec::TorchvisionRetinanet(_)
+            | DetectorSpec::TorchvisionFcos(_)
+            | DetectorSpec::TorchvisionFasterRcnn(_)
     );
     match &m.backbone {
         BackboneSpec::TinyResnet { width, blocks } => {
@@ -277,7 +281,7 @@ fn model(c: &mut Checks, m: &ModelSpec) {
                 !tv,
                 "model.backbone.kind",
                 "tiny_resnet",
-                "resnet (torchvision_retinanet and torchvision_fcos run on torchvision's ResNet)",
+                "resnet (torchvision_retinanet, torchvision_fcos and torchvision_faster_rcnn run on torchvision's ResNet)",
             );
             c.check(
                 (8..=512).contains(width) && width % 8 == 0,
@@ -338,6 +342,7 @@ fn model(c: &mut Checks, m: &ModelSpec) {
         }
         DetectorSpec::TorchvisionRetinanet(d) => torchvision_retinanet(c, d),
         DetectorSpec::TorchvisionFcos(d) => torchvision_fcos(c, d),
+        DetectorSpec::TorchvisionFasterRcnn(d) => two_stage::faster_rcnn(c, d),
     }
 }
 
@@ -346,8 +351,10 @@ fn combinations(c: &mut Checks, cfg: &JobConfig) {
     let whole_weights = match &cfg.model.detector {
         DetectorSpec::TorchvisionRetinanet(d) => d.weights.as_ref(),
         DetectorSpec::TorchvisionFcos(d) => d.weights.as_ref(),
+        DetectorSpec::TorchvisionFasterRcnn(d) => d.weights.as_ref(),
         _ => None,
     };
+    two_stage::losses(c, cfg);
     if let (Some(w), RegLossSpec::Ugs(_)) = (whole_weights, &cfg.loss.reg) {
         c.check(
             false,
@@ -395,7 +402,7 @@ fn resnet(c: &mut Checks, r: &ResnetSpec, tv: bool) {
         tv,
         "model.backbone.kind",
         "resnet",
-        "tiny_resnet (fcos and retinanet are the tiny detectors; torchvision_retinanet and torchvision_fcos run on resnet)",
+        "tiny_resnet (fcos and retinanet are the tiny detectors; torchvision_retinanet, torchvision_fcos and torchvision_faster_rcnn run on resnet)",
     );
     c.check(
         [18, 34, 50, 101, 152].contains(&r.depth),
@@ -574,6 +581,7 @@ fn losses(c: &mut Checks, l: &LossSpec) {
                 "> 0 negatives per positive",
             );
         }
+        ClsLossSpec::Softmax => {}
         ClsLossSpec::Auc { delta, .. } | ClsLossSpec::Ap { delta, .. } => c.check(
             *delta > 0.0 && delta.is_finite(),
             "loss.cls.delta",

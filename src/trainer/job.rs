@@ -42,7 +42,9 @@ pub fn open_with(
     data: std::sync::Arc<super::datasets::Dataset>,
 ) -> Result<Box<dyn TrainJob>, TrainError> {
     Ok(match cfg.model.detector {
-        DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_) => {
+        DetectorSpec::TorchvisionRetinanet(_)
+        | DetectorSpec::TorchvisionFcos(_)
+        | DetectorSpec::TorchvisionFasterRcnn(_) => {
             Box::new(TvSession::with_data(cfg, device, data)?)
         }
         _ => Box::new(Session::with_data(cfg, device, data)?),

@@ -50,7 +50,9 @@ impl Layout {
                 *pos_iou,
                 *neg_iou,
             )),
-            DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_) => {
+            DetectorSpec::TorchvisionRetinanet(_)
+            | DetectorSpec::TorchvisionFcos(_)
+            | DetectorSpec::TorchvisionFasterRcnn(_) => {
                 panic!("the torchvision detectors have their own session (trainer::tv_session)")
             }
         }
