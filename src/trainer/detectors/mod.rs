@@ -16,5 +16,6 @@ pub mod matcher;
 pub mod retinanet;
 #[cfg(test)]
 mod retinanet_tests;
+pub mod roi_heads;
 pub mod rpn;
 pub mod sampler;

@@ -6,7 +6,6 @@
 //! contract.
 
 use super::{with_background, ClsBatch, ClsLoss, ClsOut, Score};
-use tch::{Kind, Tensor};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Softmax;
@@ -34,7 +33,7 @@ impl ClsLoss for Softmax {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Reduction;
+    use tch::{Kind, Reduction, Tensor};
 
     #[test]
     fn equals_torch_cross_entropy_on_the_background_padded_logits() {
