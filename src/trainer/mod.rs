@@ -45,6 +45,7 @@ pub mod predict;
 pub mod predict_job;
 pub mod priors;
 pub mod retina;
+pub mod roi;
 pub mod run;
 pub mod synth;
 #[cfg(test)]
