@@ -169,10 +169,7 @@ impl Weighting {
         let Some(a) = &mut self.alwa else {
             return Ok(());
         };
-        let (weights_key, window_key) = (
-            format!("{prefix}.weights"),
-            format!("{prefix}.window"),
-        );
+        let (weights_key, window_key) = (format!("{prefix}.weights"), format!("{prefix}.window"));
         let w = saved.get(&weights_key).ok_or(weights_key.clone())?;
         let w = Vec::<f64>::try_from(w.to_kind(Kind::Double).to_device(tch::Device::Cpu))
             .map_err(|_| weights_key)?;

@@ -92,10 +92,15 @@ impl TrainJob for TvSession {
         TvSession::loss_names(self)
     }
     fn weights(&self) -> Vec<(String, f64)> {
-        vec![
+        let mut v = vec![
             ("cls".to_string(), self.weighting.cls),
             ("reg".to_string(), self.weighting.reg),
-        ]
+        ];
+        if let super::tv_session::TvModel::Faster(f) = &self.model {
+            v.push(("rpn_cls".to_string(), f.rpn_weighting.cls));
+            v.push(("rpn_reg".to_string(), f.rpn_weighting.reg));
+        }
+        v
     }
     fn weighting(&self) -> &Weighting {
         &self.weighting

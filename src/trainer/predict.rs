@@ -8,8 +8,10 @@
 //! category in id order (`sorted`).
 
 use super::datasets::transform::decode;
+use super::detectors::faster_rcnn::{FasterRcnn, FasterRcnnConfig};
 use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig};
+use super::detectors::roi_heads::loss::BoxClassLoss;
 use super::losses::Score;
 use super::transform::Transform;
 use super::tv_session::{dets_tensors, host_dets};
@@ -33,12 +35,16 @@ pub enum DetectorKind {
     Retinanet,
     /// `fcos_resnet50_fpn`'s layout (torchvision's thresholds).
     Fcos,
+    /// `fasterrcnn_resnet50_fpn`'s layout (torchvision's thresholds); its logit column 0 is
+    /// the background, so `num_classes` counts it, as torchvision's does.
+    FasterRcnn,
 }
 
 /// The model `predict` runs.
 enum Model {
     Retina(Box<RetinaNet>),
     Fcos(Box<FcosModel>),
+    Faster(Box<FasterRcnn>),
 }
 
 /// What to run and on what.
@@ -140,7 +146,14 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
             cfg.fpn_channels = o.fpn_channels;
             Model::Fcos(Box::new(FcosModel::new(&vs.root(), &cfg)))
         }
+        DetectorKind::FasterRcnn => {
+            let mut cfg = FasterRcnnConfig::torchvision(o.depth, o.num_classes - 1);
+            cfg.fpn_channels = o.fpn_channels;
+            Model::Faster(Box::new(FasterRcnn::new(&vs.root(), &cfg)))
+        }
     };
+    // Faster R-CNN's detections are foreground columns; its box head's column is one more.
+    let column_offset = usize::from(matches!(model, Model::Faster(_)));
     weights::load_expecting(&vs, &o.weights, weights::WeightsKind::Detector)?;
     let transform = Transform::torchvision(o.min_size, o.max_size);
     let _guard = tch::no_grad_guard();
@@ -169,13 +182,19 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
                 let d = m.detect(&list.tensors, &[[ih, iw]], Score::Sigmoid)?;
                 dets_tensors(&d[0], o.device)
             }
+            Model::Faster(m) => {
+                let d = m
+                    .detect(&list.tensors, &list.image_sizes, &BoxClassLoss::Softmax)
+                    .remove(0);
+                (d.boxes, d.scores, d.labels)
+            }
         };
         let boxes =
             Transform::postprocess_boxes(&d_boxes, list.image_sizes[0], (h as i64, w as i64));
         for det in host_dets(&boxes, &d_scores, &d_labels) {
             let category = match o.labels {
                 // Columns that are no category of the file (torchvision's unused ids) go.
-                Labels::Direct => Some(det.class as u64)
+                Labels::Direct => Some((det.class + column_offset) as u64)
                     .filter(|c| o.coco.is_none() || cats.binary_search(c).is_ok()),
                 Labels::Sorted => cats.get(det.class).copied(),
             };

@@ -112,6 +112,8 @@ impl From<DeviceArg> for DeviceChoice {
 enum DetectorArg {
     Retinanet,
     Fcos,
+    /// `fasterrcnn_resnet50_fpn` (--num-classes counts the background, 91 for COCO)
+    FasterRcnn,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -168,6 +170,7 @@ fn predict(a: PredictArgs) -> Result<(), TrainError> {
         detector: match a.detector {
             DetectorArg::Retinanet => DetectorKind::Retinanet,
             DetectorArg::Fcos => DetectorKind::Fcos,
+            DetectorArg::FasterRcnn => DetectorKind::FasterRcnn,
         },
         weights: a.weights.expect("clap requires --weights without --job"),
         depth: a.depth,

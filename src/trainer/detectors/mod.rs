@@ -4,6 +4,7 @@
 
 pub mod anchors;
 pub mod box_coder;
+pub mod faster_rcnn;
 pub mod fcos;
 #[cfg(test)]
 mod fcos_golden;

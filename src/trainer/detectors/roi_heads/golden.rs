@@ -93,7 +93,12 @@ impl Draw for Replay {
     fn draw(&mut self, _: usize, _: Side, candidates: &[i64], k: usize) -> Vec<i64> {
         let t = self.0.pop_front().expect("torchvision drew as often");
         let n = candidates.len();
-        assert_eq!(t.size()[0] as usize, k, "torchvision drew {} of {n}", t.size()[0]);
+        assert_eq!(
+            t.size()[0] as usize,
+            k,
+            "torchvision drew {} of {n}",
+            t.size()[0]
+        );
         Vec::<i64>::try_from(t.to_kind(Kind::Int64))
             .unwrap()
             .into_iter()
