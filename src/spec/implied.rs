@@ -7,8 +7,9 @@
 //!   spec that writes `train.grad_clip` (a number or null) keeps what it wrote.
 //! - `loss.cls` and `loss.reg` of `torchvision_faster_rcnn` (its box head's): torchvision's
 //!   `fastrcnn_loss`, softmax cross-entropy and smooth L1 with β = 1/9, when the spec does not
-//!   write them; `loss.rpn` gets torchvision's RPN losses ([`RpnLossSpec::default`]) when
-//!   absent (the validator refuses it on the one-stage detectors).
+//!   write them; `loss.rpn.reg` is the box head's `loss.reg` when not written (one regression
+//!   loss for both stages, torchvision's smooth L1 by default), and `loss.rpn.weights` 1:1
+//!   ([`RpnLossSpec`]); the validator refuses `loss.rpn` on the one-stage detectors.
 //! - `loss.reg.ur_scope` (UGS): `image` when UR is on (γ > 0) and the spec does not say;
 //!   dropped when γ = 0, where nothing reads it, so jobs without UR keep their ids.
 
@@ -58,6 +59,14 @@ pub fn fill_written_defaults(value: &mut Value) {
                 m.insert(Value::String("kind".into()), Value::String(kind.into()));
                 loss.entry(Value::String(key.into()))
                     .or_insert(Value::Mapping(m));
+            }
+            // One regression loss for both stages unless the RPN's is written.
+            let reg = loss[&Value::String("reg".into())].clone();
+            let rpn = loss
+                .entry(Value::String("rpn".into()))
+                .or_insert_with(|| Value::Mapping(Default::default()));
+            if let Some(rpn) = rpn.as_mapping_mut() {
+                rpn.entry(Value::String("reg".into())).or_insert(reg);
             }
         }
     }
@@ -118,9 +127,16 @@ mod tests {
             "model: {detector: {kind: torchvision_faster_rcnn}}\nloss: {reg: {kind: ciou}}",
         );
         assert_eq!(
-            (cfg.loss.cls, cfg.loss.reg),
-            (ClsLossSpec::Softmax, RegLossSpec::Ciou)
+            (&cfg.loss.cls, &cfg.loss.reg),
+            (&ClsLossSpec::Softmax, &RegLossSpec::Ciou)
         );
+        assert_eq!(cfg.loss.rpn.as_ref().unwrap().reg, RegLossSpec::Ciou);
+        let cfg = resolved(
+            "model: {detector: {kind: torchvision_faster_rcnn}}\nloss: {reg: {kind: l1}, rpn: {reg: {kind: smooth_l1, beta: 0.5}, weights: {cls: 2}}}",
+        );
+        let rpn = cfg.loss.rpn.unwrap();
+        assert_eq!(rpn.reg, RegLossSpec::SmoothL1 { beta: 0.5 });
+        assert_eq!((rpn.weights.cls, rpn.weights.reg), (2.0, 1.0));
         // Other detectors keep their defaults and no RPN losses.
         let cfg = resolved("model: {detector: {kind: torchvision_retinanet}}");
         assert!(matches!(cfg.loss.cls, ClsLossSpec::Focal { .. }));

@@ -17,8 +17,8 @@ pub struct LossSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coupling: Option<CouplingSpec>,
     /// A two-stage detector's RPN (`torchvision_faster_rcnn` only): its regression loss and
-    /// task weights (`loss.cls`, `loss.reg`, `loss.weights` are then the box head's). Filled
-    /// with torchvision's defaults for that detector, so its job ids include it.
+    /// task weights (`loss.cls`, `loss.reg`, `loss.weights` are then the box head's). Always
+    /// filled for that detector (`reg` defaults to `loss.reg`), so its job ids include it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rpn: Option<RpnLossSpec>,
 }
