@@ -360,7 +360,6 @@ fn faster_rcnn_settings_have_ranges_and_its_losses_their_stage() {
             "model.detector.rpn_post_nms_top_n_test",
             ">= 1",
         ),
-        ("loss.reg.kind=ugs", "loss.reg.kind", "no distribution head"),
         ("loss.rpn.weights.adapt.kind=alwa", "", ""),
         (
             "loss.rpn.reg.kind=ugs",
@@ -377,6 +376,15 @@ fn faster_rcnn_settings_have_ranges_and_its_losses_their_stage() {
         assert_eq!(e.key, key, "{set}: {e}");
         assert!(e.to_string().contains(allowed), "{set}: {e}");
     }
+    // UGS on the box head (and so on the RPN, whose loss follows it) is refused.
+    let errors = resolve(&base, &["loss.reg.kind=ugs"]).expect_err("ugs");
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["loss.reg.kind", "base.loss.rpn.reg.kind"],
+        "{errors:?}"
+    );
+    assert!(errors[0].to_string().contains("no distribution head"));
     // The box head's softmax and the RPN's losses belong to the two-stage detector.
     let e = one_error("{loss: {cls: {kind: softmax}}}", &[]);
     assert_eq!(e.key, "base.loss.cls.kind");
