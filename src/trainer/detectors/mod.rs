@@ -5,6 +5,8 @@
 pub mod anchors;
 pub mod box_coder;
 pub mod faster_rcnn;
+#[cfg(test)]
+mod faster_rcnn_golden;
 pub mod fcos;
 #[cfg(test)]
 mod fcos_golden;
