@@ -13,9 +13,7 @@ use super::detectors::roi_heads::loss::BoxClassLoss;
 use super::detectors::rpn::RpnConfig;
 use super::detectors::sampler::Seeded;
 use super::losses::{self, ClsLoss, Reg, RegLoss};
-use crate::spec::config::{
-    BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig, RegLossSpec, RpnLossSpec,
-};
+use crate::spec::config::{BackboneSpec, ClsLossSpec, DetectorSpec, JobConfig, RegLossSpec};
 use tch::{nn, Tensor};
 
 /// Names of the values a step returns: the weighted total, then each unweighted loss, then the
@@ -93,7 +91,7 @@ pub struct Step {
 
 impl FasterParts {
     pub fn new(root: &nn::Path, cfg: &JobConfig, num_classes: i64) -> FasterParts {
-        let rpn = cfg.loss.rpn.clone().unwrap_or_else(RpnLossSpec::default);
+        let rpn = cfg.loss.rpn.clone().unwrap_or_default();
         FasterParts {
             model: FasterRcnn::new(root, &config(cfg, num_classes)),
             cls: match cfg.loss.cls {
