@@ -27,6 +27,7 @@ pub(crate) fn caption(
                 DetectorSpec::TorchvisionRetinanet(_) => "torchvision RetinaNet",
                 DetectorSpec::TorchvisionFcos(_) => "FCOS (torchvision)",
                 DetectorSpec::TorchvisionSsd(_) => "SSD300 (torchvision)",
+                DetectorSpec::TorchvisionFasterRcnn(_) => "Faster R-CNN (torchvision)",
             }));
             if names.len() == 1 {
                 format!("{} detector", names[0])

@@ -10,9 +10,7 @@ use super::error::{explain_serde, ErrorKind, Origin, SpecError, SpecErrors};
 use super::executor::{is_slurm_memory, is_slurm_time, ExecutorSpec};
 use super::scale::{self, Scale};
 use super::yaml::{self, Pos, Seg, Value};
-use super::{
-    key_path, render, resolve, Axis, JobConfig, Override, Resources, Spec, TableSpec, Variant,
-};
+use super::{key_path, render, resolve, Axis, Override, Resources, Spec, TableSpec, Variant};
 
 /// The spec as written, before expansion.
 #[derive(Debug, Deserialize)]

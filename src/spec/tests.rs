@@ -374,3 +374,63 @@ fn torchvision_ssd_runs_on_vgg16_and_vgg16_only_under_it() {
         assert!(e.to_string().contains(says), "{e}");
     }
 }
+
+const FASTER_RCNN: &str =
+    "model: {detector: {kind: torchvision_faster_rcnn}, backbone: {kind: resnet, depth: 18}}";
+
+#[test]
+fn faster_rcnn_settings_have_ranges_and_its_losses_their_stage() {
+    assert!(resolve(&format!("{{{FASTER_RCNN}}}"), &[]).is_ok());
+    let alwa = format!(
+        "{{{FASTER_RCNN}, loss: {{reg: {{kind: ciou}}, rpn: {{reg: {{kind: ciou}}, weights: {{adapt: {{kind: alwa, variant: 2}}}}}}}}}}"
+    );
+    assert!(resolve(&alwa, &[]).is_ok(), "{:?}", resolve(&alwa, &[]));
+    let base = format!("{{{FASTER_RCNN}}}");
+    for (set, key, allowed) in [
+        (
+            "model.detector.rpn_bg_iou_thresh=0.8",
+            "model.detector.rpn_bg_iou_thresh",
+            "rpn_bg_iou_thresh <= rpn_fg_iou_thresh",
+        ),
+        (
+            "model.detector.box_positive_fraction=0",
+            "model.detector.box_positive_fraction",
+            "0 < fraction <= 1",
+        ),
+        (
+            "model.detector.rpn_post_nms_top_n_test=0",
+            "model.detector.rpn_post_nms_top_n_test",
+            ">= 1",
+        ),
+        ("loss.rpn.weights.adapt.kind=alwa", "", ""),
+        (
+            "loss.rpn.reg.kind=ugs",
+            "loss.rpn.reg.kind",
+            "the RPN has no distribution head",
+        ),
+        ("loss.rpn.weights.reg=-1", "loss.rpn.weights.reg", ">= 0"),
+    ] {
+        if key.is_empty() {
+            assert!(resolve(&base, &[set]).is_ok(), "{set}");
+            continue;
+        }
+        let e = one_error(&base, &[set]);
+        assert_eq!(e.key, key, "{set}: {e}");
+        assert!(e.to_string().contains(allowed), "{set}: {e}");
+    }
+    // UGS on the box head (and so on the RPN, whose loss follows it) is refused.
+    let errors = resolve(&base, &["loss.reg.kind=ugs"]).expect_err("ugs");
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["loss.reg.kind", "base.loss.rpn.reg.kind"],
+        "{errors:?}"
+    );
+    assert!(errors[0].to_string().contains("no distribution head"));
+    // The box head's softmax and the RPN's losses belong to the two-stage detector.
+    let e = one_error("{loss: {cls: {kind: softmax}}}", &[]);
+    assert_eq!(e.key, "base.loss.cls.kind");
+    assert!(e.to_string().contains("torchvision_faster_rcnn"), "{e}");
+    let e = one_error("{loss: {rpn: {reg: {kind: l1}}}}", &[]);
+    assert_eq!(e.key, "base.loss.rpn");
+}

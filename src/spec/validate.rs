@@ -4,6 +4,8 @@
 use super::config::*;
 use std::path::Path;
 
+mod two_stage;
+
 pub struct Problem {
     pub key: String,
     pub found: String,
@@ -270,7 +272,9 @@ fn model(c: &mut Checks, m: &ModelSpec) {
     );
     let tv = matches!(
         m.detector,
-        DetectorSpec::TorchvisionRetinanet(_) | DetectorSpec::TorchvisionFcos(_)
+        DetectorSpec::TorchvisionRetinanet(_)
+            | DetectorSpec::TorchvisionFcos(_)
+            | DetectorSpec::TorchvisionFasterRcnn(_)
     );
     let ssd = matches!(m.detector, DetectorSpec::TorchvisionSsd(_));
     match &m.backbone {
@@ -279,7 +283,7 @@ fn model(c: &mut Checks, m: &ModelSpec) {
                 !tv,
                 "model.backbone.kind",
                 "tiny_resnet",
-                "resnet (torchvision_retinanet and torchvision_fcos run on torchvision's ResNet)",
+                "resnet (torchvision_retinanet, torchvision_fcos and torchvision_faster_rcnn run on torchvision's ResNet)",
             );
             c.check(
                 !ssd,
@@ -358,6 +362,7 @@ fn model(c: &mut Checks, m: &ModelSpec) {
         DetectorSpec::TorchvisionRetinanet(d) => torchvision_retinanet(c, d),
         DetectorSpec::TorchvisionFcos(d) => torchvision_fcos(c, d),
         DetectorSpec::TorchvisionSsd(d) => torchvision_ssd(c, d),
+        DetectorSpec::TorchvisionFasterRcnn(d) => two_stage::faster_rcnn(c, d),
     }
 }
 
@@ -403,8 +408,10 @@ fn combinations(c: &mut Checks, cfg: &JobConfig) {
     let whole_weights = match &cfg.model.detector {
         DetectorSpec::TorchvisionRetinanet(d) => d.weights.as_ref(),
         DetectorSpec::TorchvisionFcos(d) => d.weights.as_ref(),
+        DetectorSpec::TorchvisionFasterRcnn(d) => d.weights.as_ref(),
         _ => None,
     };
+    two_stage::losses(c, cfg);
     if let (Some(w), RegLossSpec::Ugs(_)) = (whole_weights, &cfg.loss.reg) {
         c.check(
             false,
@@ -452,7 +459,7 @@ fn resnet(c: &mut Checks, r: &ResnetSpec, tv: bool) {
         tv,
         "model.backbone.kind",
         "resnet",
-        "tiny_resnet (fcos and retinanet are the tiny detectors; torchvision_retinanet and torchvision_fcos run on resnet)",
+        "tiny_resnet (fcos and retinanet are the tiny detectors; torchvision_retinanet, torchvision_fcos and torchvision_faster_rcnn run on resnet)",
     );
     c.check(
         [18, 34, 50, 101, 152].contains(&r.depth),
@@ -648,6 +655,7 @@ fn losses(c: &mut Checks, l: &LossSpec) {
                 "> 0 negatives per positive",
             );
         }
+        ClsLossSpec::Softmax => {}
         ClsLossSpec::Auc { delta, .. } | ClsLossSpec::Ap { delta, .. } => c.check(
             *delta > 0.0 && delta.is_finite(),
             "loss.cls.delta",

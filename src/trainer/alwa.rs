@@ -28,8 +28,8 @@ use crate::spec::config::{AdaptSpec, AlwaRecord, StdKind, WeightsSpec};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
 
-const WEIGHTS_KEY: &str = "alwa.weights";
-const WINDOW_KEY: &str = "alwa.window";
+/// The checkpoint keys' prefix of the (only, or the second stage's) weighting.
+const PREFIX: &str = "alwa";
 
 /// The weights in force and, with ALWA, its state.
 #[derive(Debug)]
@@ -37,6 +37,9 @@ pub struct Weighting {
     pub cls: f64,
     pub reg: f64,
     alwa: Option<Alwa>,
+    /// Checkpoint keys are `{prefix}.weights` and `{prefix}.window` (a two-stage detector
+    /// keeps one weighting per stage).
+    prefix: &'static str,
 }
 
 #[derive(Debug)]
@@ -74,7 +77,13 @@ pub fn new_cls_weight(cls: &[f64], reg: &[f64], variant: u8, std: StdKind) -> Op
 
 impl Weighting {
     pub fn new(spec: &WeightsSpec) -> Weighting {
+        Self::with_prefix(spec, PREFIX)
+    }
+
+    /// A weighting whose checkpoint keys start with `prefix` (e.g. `alwa.rpn`).
+    pub fn with_prefix(spec: &WeightsSpec, prefix: &'static str) -> Weighting {
         Weighting {
+            prefix,
             cls: spec.cls,
             reg: spec.reg,
             alwa: spec.adapt.as_ref().map(|a| match *a {
@@ -143,10 +152,10 @@ impl Weighting {
         };
         vec![
             (
-                WEIGHTS_KEY.to_string(),
+                format!("{}.weights", self.prefix),
                 Tensor::from_slice(&[self.cls, self.reg]),
             ),
-            (WINDOW_KEY.to_string(), window),
+            (format!("{}.window", self.prefix), window),
         ]
     }
 
@@ -156,14 +165,16 @@ impl Weighting {
         saved: &HashMap<String, Tensor>,
         device: tch::Device,
     ) -> Result<(), String> {
+        let prefix = self.prefix;
         let Some(a) = &mut self.alwa else {
             return Ok(());
         };
-        let w = saved.get(WEIGHTS_KEY).ok_or(WEIGHTS_KEY.to_string())?;
+        let (weights_key, window_key) = (format!("{prefix}.weights"), format!("{prefix}.window"));
+        let w = saved.get(&weights_key).ok_or(weights_key.clone())?;
         let w = Vec::<f64>::try_from(w.to_kind(Kind::Double).to_device(tch::Device::Cpu))
-            .map_err(|_| WEIGHTS_KEY.to_string())?;
+            .map_err(|_| weights_key)?;
         (self.cls, self.reg) = (w[0], w[1]);
-        let window = saved.get(WINDOW_KEY).ok_or(WINDOW_KEY.to_string())?;
+        let window = saved.get(&window_key).ok_or(window_key)?;
         a.samples = (0..window.size()[0])
             .map(|k| window.get(k).to_kind(Kind::Double).to_device(device))
             .collect();

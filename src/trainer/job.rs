@@ -44,7 +44,10 @@ pub fn open_with(
     Ok(match cfg.model.detector {
         DetectorSpec::TorchvisionRetinanet(_)
         | DetectorSpec::TorchvisionFcos(_)
-        | DetectorSpec::TorchvisionSsd(_) => Box::new(TvSession::with_data(cfg, device, data)?),
+        | DetectorSpec::TorchvisionSsd(_)
+        | DetectorSpec::TorchvisionFasterRcnn(_) => {
+            Box::new(TvSession::with_data(cfg, device, data)?)
+        }
         _ => Box::new(Session::with_data(cfg, device, data)?),
     })
 }
@@ -90,10 +93,15 @@ impl TrainJob for TvSession {
         TvSession::loss_names(self)
     }
     fn weights(&self) -> Vec<(String, f64)> {
-        vec![
+        let mut v = vec![
             ("cls".to_string(), self.weighting.cls),
             ("reg".to_string(), self.weighting.reg),
-        ]
+        ];
+        if let super::tv_session::TvModel::Faster(f) = &self.model {
+            v.push(("rpn_cls".to_string(), f.rpn_weighting.cls));
+            v.push(("rpn_reg".to_string(), f.rpn_weighting.reg));
+        }
+        v
     }
     fn weighting(&self) -> &Weighting {
         &self.weighting

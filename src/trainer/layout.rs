@@ -52,7 +52,8 @@ impl Layout {
             )),
             DetectorSpec::TorchvisionRetinanet(_)
             | DetectorSpec::TorchvisionFcos(_)
-            | DetectorSpec::TorchvisionSsd(_) => {
+            | DetectorSpec::TorchvisionSsd(_)
+            | DetectorSpec::TorchvisionFasterRcnn(_) => {
                 panic!("the torchvision detectors have their own session (trainer::tv_session)")
             }
         }

@@ -63,6 +63,7 @@ mod tests_torchvision;
 pub mod tiny_layers;
 pub(crate) mod torchvision_golden;
 pub mod transform;
+pub mod tv_faster;
 pub mod tv_session;
 pub mod weights;
 

@@ -8,8 +8,10 @@
 //! category in id order (`sorted`).
 
 use super::datasets::transform::decode;
+use super::detectors::faster_rcnn::{FasterRcnn, FasterRcnnConfig};
 use super::detectors::fcos_model::{FcosModel, FcosModelConfig};
 use super::detectors::retinanet::{RetinaNet, RetinaNetConfig};
+use super::detectors::roi_heads::loss::BoxClassLoss;
 use super::detectors::ssd::{Ssd, SsdConfig};
 use super::losses::Score;
 use super::transform::Transform;
@@ -37,6 +39,9 @@ pub enum DetectorKind {
     /// `ssd300_vgg16`'s layout (torchvision's thresholds; `depth`, `fpn_channels` and the
     /// sizes are not read).
     Ssd,
+    /// `fasterrcnn_resnet50_fpn`'s layout (torchvision's thresholds); its logit column 0 is
+    /// the background, so `num_classes` counts it, as torchvision's does.
+    FasterRcnn,
 }
 
 /// The model `predict` runs.
@@ -44,6 +49,7 @@ enum Model {
     Retina(Box<RetinaNet>),
     Fcos(Box<FcosModel>),
     Ssd(Box<Ssd>),
+    Faster(Box<FasterRcnn>),
 }
 
 /// What to run and on what.
@@ -150,14 +156,20 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
             &vs.root(),
             &SsdConfig::torchvision(o.num_classes - 1),
         ))),
+        DetectorKind::FasterRcnn => {
+            let mut cfg = FasterRcnnConfig::torchvision(o.depth, o.num_classes - 1);
+            cfg.fpn_channels = o.fpn_channels;
+            Model::Faster(Box::new(FasterRcnn::new(&vs.root(), &cfg)))
+        }
     };
     weights::load_expecting(&vs, &o.weights, weights::WeightsKind::Detector)?;
     let transform = match model {
         Model::Ssd(_) => Transform::ssd300(),
         _ => Transform::torchvision(o.min_size, o.max_size),
     };
-    // SSD's labels are classes, column − 1 (column 0 is its background).
-    let column_offset = usize::from(matches!(model, Model::Ssd(_)));
+    // SSD's and Faster R-CNN's detections are foreground classes: the logit column (column 0
+    // being the background) is one more.
+    let column_offset = usize::from(matches!(model, Model::Ssd(_) | Model::Faster(_)));
     let _guard = tch::no_grad_guard();
     let mut rows = Vec::new();
     for (id, path) in &images {
@@ -189,6 +201,12 @@ pub fn predict(o: &PredictOptions) -> Result<usize, TrainError> {
                 let anchors = m.anchors(&list.tensors, &out.features);
                 let d = m
                     .postprocess(&out, &anchors, &list.image_sizes, None)
+                    .remove(0);
+                (d.boxes, d.scores, d.labels)
+            }
+            Model::Faster(m) => {
+                let d = m
+                    .detect(&list.tensors, &list.image_sizes, &BoxClassLoss::Softmax)
                     .remove(0);
                 (d.boxes, d.scores, d.labels)
             }

@@ -1,5 +1,5 @@
-//! The torchvision RetinaNet and FCOS through the whole job: train, checkpoint, resume,
-//! evaluate, and FCOS's loss falling on a small synthetic set.
+//! The torchvision RetinaNet, FCOS and Faster R-CNN through the whole job: train, checkpoint,
+//! resume, evaluate, and FCOS's loss falling on a small synthetic set.
 //! (Its numerics against torchvision itself: tests/it/golden_detectors.rs.)
 
 use super::tests::{fresh_dir, run_job};
@@ -73,9 +73,76 @@ fn tv_ssd() -> JobConfig {
     cfg
 }
 
+/// [`tv`] with torchvision's Faster R-CNN at tiny sizes, its losses as the spec resolves them
+/// (softmax and smooth L1 on the box head, torchvision's RPN losses), ALWA_1 on the RPN's
+/// weights.
+fn tv_faster() -> JobConfig {
+    let mut cfg = tv();
+    cfg.model.detector = DetectorSpec::TorchvisionFasterRcnn(TorchvisionFasterRcnnSpec {
+        min_size: 64,
+        max_size: 64,
+        fpn_channels: 16,
+        representation_size: 32,
+        rpn_pre_nms_top_n_train: 200,
+        rpn_post_nms_top_n_train: 100,
+        rpn_pre_nms_top_n_test: 100,
+        rpn_post_nms_top_n_test: 50,
+        rpn_batch_size_per_image: 64,
+        box_batch_size_per_image: 32,
+        box_score_thresh: 0.0,
+        ..Default::default()
+    });
+    cfg.loss.cls = ClsLossSpec::Softmax;
+    cfg.loss.reg = RegLossSpec::SmoothL1 { beta: 1.0 / 9.0 };
+    cfg.loss.rpn = Some(RpnLossSpec {
+        weights: WeightsSpec {
+            // A small regression weight, so the (weighted) objectness exceeds it and ALWA
+            // moves the objectness weight.
+            reg: 0.1,
+            adapt: Some(AdaptSpec::Alwa {
+                variant: 1,
+                window: 2,
+                record: AlwaRecord::default(),
+                std: StdKind::default(),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    cfg
+}
+
 #[test]
 fn torchvision_ssd_trains_resumes_bit_identically_and_evaluates() {
     trains_resumes_bit_identically_and_evaluates(&tv_ssd(), "tv-ssd");
+}
+
+#[test]
+fn torchvision_faster_rcnn_trains_resumes_bit_identically_and_evaluates() {
+    let cfg = tv_faster();
+    let (r, seen) = run_job(&cfg, &fresh_dir("tv-faster-names"), None);
+    r.unwrap();
+    let names: Vec<&str> = seen[0].losses.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, super::tv_faster::LOSS_NAMES);
+    let w: Vec<&str> = seen[0].weights.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(w, ["cls", "reg", "rpn_cls", "rpn_reg"]);
+    // ALWA moved the RPN's classification weight off 1 after its first window.
+    let last = seen.last().unwrap();
+    assert!(last.weights[2].1 != 1.0, "{seen:?}");
+    trains_resumes_bit_identically_and_evaluates(&cfg, "tv-faster");
+    // The IoU family on both stages and a registry loss on the box head run too.
+    let mut iou = cfg.clone();
+    iou.loss.reg = RegLossSpec::Ciou;
+    iou.loss.rpn.as_mut().unwrap().reg = RegLossSpec::Ciou;
+    iou.loss.cls = ClsLossSpec::Focal {
+        alpha: 0.25,
+        gamma: 2.0,
+    };
+    let (r, seen) = run_job(&iou, &fresh_dir("tv-faster-ciou"), None);
+    r.unwrap();
+    assert!(seen
+        .iter()
+        .all(|p| p.losses.iter().all(|(_, v)| v.is_finite())));
 }
 
 #[test]

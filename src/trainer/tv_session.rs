@@ -1,6 +1,6 @@
 //! The training session of a torchvision-layout detector (RetinaNet,
 //! [`super::detectors::retinanet::RetinaNet`], FCOS, [`super::detectors::fcos_model::FcosModel`],
-//! or SSD300, [`super::detectors::ssd::Ssd`]):
+//! SSD300, [`super::detectors::ssd::Ssd`], or Faster R-CNN, [`super::tv_faster`]):
 //! raw images through torchvision's transform ([`super::transform`]), torchvision's matching
 //! and losses through the loss registry, SGD, and evaluation with torchvision's
 //! post-processing, detections mapped back to each original image.
@@ -28,6 +28,7 @@ use super::perturb::perturb_raw;
 use super::postprocess::Det;
 use super::synth::Object;
 use super::transform::Transform;
+use super::tv_faster::FasterParts;
 use super::weights;
 use super::TrainError;
 use crate::eval::{Detection, GtSet};
@@ -49,6 +50,8 @@ pub enum TvModel {
     Fcos(Box<FcosModel>),
     /// SSD300 computes its losses itself (over the batch, as torchvision's).
     Ssd(Box<SsdJob>),
+    /// Faster R-CNN with its per-stage losses ([`super::tv_faster`]).
+    Faster(Box<FasterParts>),
 }
 
 /// SSD300 and its losses: torchvision's own classification loss for `ce_ohem`, else the
@@ -175,6 +178,7 @@ fn detector_input(d: &DetectorSpec) -> (u32, u32, Option<PathBuf>) {
         DetectorSpec::TorchvisionRetinanet(d) => (d.min_size, d.max_size, d.weights.clone()),
         DetectorSpec::TorchvisionFcos(d) => (d.min_size, d.max_size, d.weights.clone()),
         DetectorSpec::TorchvisionSsd(d) => (300, 300, d.weights.clone()),
+        DetectorSpec::TorchvisionFasterRcnn(d) => (d.min_size, d.max_size, d.weights.clone()),
         _ => panic!("a torchvision detector (the caller dispatches on it)"),
     }
 }
@@ -197,6 +201,9 @@ impl TvSession {
         let objective = Objective::new(cfg);
         let grid = objective.grid();
         let model = match cfg.model.detector {
+            DetectorSpec::TorchvisionFasterRcnn(_) => {
+                TvModel::Faster(Box::new(FasterParts::new(&vs.root(), cfg, classes)))
+            }
             DetectorSpec::TorchvisionFcos(_) => TvModel::Fcos(Box::new(FcosModel::new(
                 &vs.root(),
                 &fcos_config(cfg, classes, grid),
@@ -286,6 +293,19 @@ impl TvSession {
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let (list, targets) = self.prepare(&images);
+        if let TvModel::Faster(f) = &mut self.model {
+            let s = f.step(
+                it,
+                &list.tensors,
+                &list.image_sizes,
+                &targets,
+                &mut self.weighting,
+            );
+            self.opt.zero_grad();
+            s.total.backward();
+            self.opt.step(lr);
+            return Ok(s.logged);
+        }
         let t = match &self.model {
             TvModel::Retina(m) => {
                 let out = m.forward(&list.tensors);
@@ -312,6 +332,7 @@ impl TvSession {
                     harmonic_neg: None,
                 }
             }
+            TvModel::Faster(_) => unreachable!("stepped above"),
         };
         let extras = t.logged_extras();
         let (cls_backprop, cls, reg, ctr) = (t.cls_backprop, t.cls, t.reg, t.ctr);
@@ -337,6 +358,7 @@ impl TvSession {
         let mut v = match &self.model {
             TvModel::Retina(_) | TvModel::Ssd(_) => vec!["total", "cls", "reg"],
             TvModel::Fcos(_) => vec!["total", "cls", "reg", "ctr"],
+            TvModel::Faster(_) => return super::tv_faster::LOSS_NAMES.to_vec(),
         };
         v.extend(self.objective.extra_names());
         v
@@ -344,7 +366,11 @@ impl TvSession {
 
     /// Model variables (frozen ones included), momentum buffers and the task weights' state.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        checkpoint::training_state(&self.vs, &self.opt, &self.weighting)
+        let mut v = checkpoint::training_state(&self.vs, &self.opt, &self.weighting);
+        if let TvModel::Faster(f) = &self.model {
+            v.extend(f.rpn_weighting.state());
+        }
+        v
     }
 
     pub fn restore(&mut self, ck: &checkpoint::Loaded) -> Result<(), TrainError> {
@@ -354,7 +380,19 @@ impl TvSession {
             &mut self.opt,
             &mut self.weighting,
             self.device,
-        )
+        )?;
+        if let TvModel::Faster(f) = &mut self.model {
+            f.rpn_weighting
+                .load_state(&ck.tensors, self.device)
+                .map_err(|name| TrainError::Io {
+                    path: ck.path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("checkpoint has no tensor {name}"),
+                    ),
+                })?;
+        }
+        Ok(())
     }
 
     /// Detections on the val split (COCO records in the original images' pixels) and its
@@ -448,6 +486,11 @@ impl TvSession {
                     .map(|d| dets_tensors(d, self.device))
                     .collect()
             }
+            TvModel::Faster(f) => f
+                .detect(&list.tensors, &list.image_sizes)
+                .into_iter()
+                .map(|d| (d.boxes, d.scores, d.labels))
+                .collect(),
         })
     }
 

@@ -189,7 +189,7 @@ pub fn load_expecting(vs: &VarStore, path: &Path, expected: WeightsKind) -> Resu
     if found != expected {
         let name = |k: WeightsKind| {
             match k {
-            WeightsKind::Detector => "a whole detector's state dict (keys backbone.*, head.*): set it as model.detector.weights",
+            WeightsKind::Detector => "a whole detector's state dict (keys backbone.*, head.* or rpn.* and roi_heads.*): set it as model.detector.weights",
             WeightsKind::Backbone => "a backbone's state dict (keys conv1.*, layer1.* or features.*): set it as model.backbone.weights",
         }
         };

@@ -113,6 +113,8 @@ enum DetectorArg {
     Retinanet,
     Fcos,
     Ssd,
+    /// `fasterrcnn_resnet50_fpn` (--num-classes counts the background, 91 for COCO)
+    FasterRcnn,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -170,6 +172,7 @@ fn predict(a: PredictArgs) -> Result<(), TrainError> {
             DetectorArg::Retinanet => DetectorKind::Retinanet,
             DetectorArg::Fcos => DetectorKind::Fcos,
             DetectorArg::Ssd => DetectorKind::Ssd,
+            DetectorArg::FasterRcnn => DetectorKind::FasterRcnn,
         },
         weights: a.weights.expect("clap requires --weights without --job"),
         depth: a.depth,

@@ -26,10 +26,13 @@ type FullScale = (
     usize,
 );
 
-const FULL: [FullScale; 9] = [
+const FULL: [FullScale; 12] = [
     ("ablation_ugs", &["torchvision_fcos"], &[50], "visdrone", 15),
     ("alwa_t1", &["torchvision_retinanet"], &[50], "voc", 99),
     ("alwa_t2", &["torchvision_retinanet"], &[50, 101], "voc", 54),
+    ("alwa_t3", &["torchvision_faster_rcnn"], &[50], "voc", 27),
+    ("alwa_t4", &["torchvision_faster_rcnn"], &[50], "coco", 27),
+    ("alwa_t5", &["torchvision_faster_rcnn"], &[50], "coco", 30),
     ("alwa_t7_t8", &["torchvision_retinanet"], &[50], "voc", 72),
     (
         "ap_loss",

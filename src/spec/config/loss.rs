@@ -16,12 +16,41 @@ pub struct LossSpec {
     /// serialized config (and the job id) when not set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coupling: Option<CouplingSpec>,
+    /// A two-stage detector's RPN (`torchvision_faster_rcnn` only): its regression loss and
+    /// task weights (`loss.cls`, `loss.reg`, `loss.weights` are then the box head's). Always
+    /// filled for that detector (`reg` defaults to `loss.reg`), so its job ids include it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpn: Option<RpnLossSpec>,
+}
+
+/// The RPN's losses: binary cross-entropy objectness (fixed, torchvision's) and `reg`, weighted
+/// by `weights` (fixed or ALWA, as `loss.weights`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpnLossSpec {
+    pub reg: RegLossSpec,
+    pub weights: WeightsSpec,
+}
+
+impl Default for RpnLossSpec {
+    /// torchvision's: smooth L1 with β = 1/9, weights 1:1.
+    fn default() -> Self {
+        RpnLossSpec {
+            reg: RegLossSpec::SmoothL1 {
+                beta: defaults::smooth_l1_beta(),
+            },
+            weights: WeightsSpec::default(),
+        }
+    }
 }
 
 /// Classification losses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClsLossSpec {
+    /// Softmax cross-entropy over the background and the classes, averaged over every sampled
+    /// entry (torchvision's `fastrcnn_loss`; the box head of `torchvision_faster_rcnn`).
+    Softmax,
     /// Sigmoid focal loss (Lin et al.), normalised by the number of positives.
     Focal {
         #[serde(default = "defaults::focal_alpha")]

@@ -77,6 +77,13 @@ pub enum DetectorSpec {
     /// it trains torchvision's own loss (softmax with a background column, hard negatives at
     /// `neg_pos_ratio`); torchvision's regression loss is `smooth_l1` with `beta: 1`.
     TorchvisionSsd(TorchvisionSsdSpec),
+    /// Faster R-CNN exactly as torchvision 0.26 builds it (`fasterrcnn_resnet50_fpn`, v1) on a
+    /// `resnet` backbone: FPN P2–P5 plus a max-pooled P6, the RPN (anchors 32–512 × ratios
+    /// (0.5, 1, 2), proposals filtered per level, its balanced sampler and losses),
+    /// MultiScaleRoIAlign(['0', '1', '2', '3'], 7, 2), the two-MLP box head and predictor, box
+    /// coder weights (10, 10, 5, 5), `GeneralizedRCNNTransform` input and its post-processing.
+    /// `loss.cls`, `loss.reg` and `loss.weights` are the box head's; `loss.rpn` the RPN's.
+    TorchvisionFasterRcnn(TorchvisionFasterRcnnSpec),
 }
 
 /// The settings of [`DetectorSpec::TorchvisionSsd`]; the defaults are torchvision's.
@@ -197,6 +204,84 @@ impl Default for TorchvisionFcosSpec {
             detections_per_img: defaults::tv_detections_per_img(),
             topk_candidates: defaults::tv_topk_candidates(),
             num_convs: defaults::tv_num_convs(),
+            weights: None,
+            weights_sha256: None,
+        }
+    }
+}
+
+/// The settings of [`DetectorSpec::TorchvisionFasterRcnn`]; names and defaults are
+/// torchvision's `FasterRCNN` constructor arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TorchvisionFasterRcnnSpec {
+    /// Shorter side of the network input (torchvision's `min_size`).
+    pub min_size: u32,
+    /// Cap on the longer side (torchvision's `max_size`).
+    pub max_size: u32,
+    /// Channels of the FPN levels (the RPN head's and the pooled features').
+    pub fpn_channels: i64,
+    /// Width of the box head's two fully connected layers (`TwoMLPHead`'s representation).
+    pub representation_size: i64,
+    /// Proposals kept per level before the RPN's NMS, in training and at test time.
+    pub rpn_pre_nms_top_n_train: u32,
+    pub rpn_pre_nms_top_n_test: u32,
+    /// Proposals kept per image after the RPN's NMS.
+    pub rpn_post_nms_top_n_train: u32,
+    pub rpn_post_nms_top_n_test: u32,
+    pub rpn_nms_thresh: f64,
+    /// An anchor with IoU ≥ fg is an RPN positive, below bg a negative.
+    pub rpn_fg_iou_thresh: f64,
+    pub rpn_bg_iou_thresh: f64,
+    /// Anchors sampled per image for the RPN's losses, and the positive share at most.
+    pub rpn_batch_size_per_image: u32,
+    pub rpn_positive_fraction: f64,
+    /// Proposals with sigmoid(objectness) below are dropped.
+    pub rpn_score_thresh: f64,
+    /// Detections scoring at most this are dropped.
+    pub box_score_thresh: f64,
+    /// Class-wise NMS IoU threshold of the detections.
+    pub box_nms_thresh: f64,
+    pub box_detections_per_img: u32,
+    /// A proposal with IoU ≥ fg is a box-head positive, below bg a background.
+    pub box_fg_iou_thresh: f64,
+    pub box_bg_iou_thresh: f64,
+    /// Proposals sampled per image for the box head's losses, and the positive share at most.
+    pub box_batch_size_per_image: u32,
+    pub box_positive_fraction: f64,
+    /// A whole detector's state dict in safetensors (e.g. torchvision's COCO Faster R-CNN after
+    /// `scripts/convert-weights`); absent: the backbone's `weights` and a fresh FPN and heads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+    /// SHA-256 of `weights`, filled in by sweep when it expands the spec (part of the job id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
+}
+
+impl Default for TorchvisionFasterRcnnSpec {
+    fn default() -> Self {
+        TorchvisionFasterRcnnSpec {
+            min_size: 800,
+            max_size: 1333,
+            fpn_channels: 256,
+            representation_size: 1024,
+            rpn_pre_nms_top_n_train: 2000,
+            rpn_pre_nms_top_n_test: 1000,
+            rpn_post_nms_top_n_train: 2000,
+            rpn_post_nms_top_n_test: 1000,
+            rpn_nms_thresh: 0.7,
+            rpn_fg_iou_thresh: 0.7,
+            rpn_bg_iou_thresh: 0.3,
+            rpn_batch_size_per_image: 256,
+            rpn_positive_fraction: 0.5,
+            rpn_score_thresh: 0.0,
+            box_score_thresh: 0.05,
+            box_nms_thresh: 0.5,
+            box_detections_per_img: 100,
+            box_fg_iou_thresh: 0.5,
+            box_bg_iou_thresh: 0.5,
+            box_batch_size_per_image: 512,
+            box_positive_fraction: 0.25,
             weights: None,
             weights_sha256: None,
         }

@@ -5,6 +5,9 @@
 pub mod anchors;
 pub mod box_coder;
 pub mod default_boxes;
+pub mod faster_rcnn;
+#[cfg(test)]
+mod faster_rcnn_golden;
 pub mod fcos;
 #[cfg(test)]
 mod fcos_golden;
@@ -18,7 +21,6 @@ pub mod retinanet;
 #[cfg(test)]
 mod retinanet_tests;
 pub mod roi_heads;
-pub mod roi_sampling;
 pub mod rpn;
 pub mod sampler;
 pub mod ssd;

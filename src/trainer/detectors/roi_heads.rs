@@ -19,8 +19,7 @@ mod golden;
 use super::box_coder::BoxCoder;
 use super::matcher::{Matcher, BELOW_LOW, BETWEEN};
 use super::retinanet::{Detections, Target};
-use super::roi_sampling::{BalancedSampler, Draw};
-pub use super::Losses;
+use super::sampler::{BalancedSampler, Draw};
 use crate::trainer::box_ops::box_iou;
 use crate::trainer::heads::box_head::{BoxHead, REPRESENTATION};
 use crate::trainer::losses::RegLoss;
@@ -67,6 +66,8 @@ impl RoiHeadsConfig {
         }
     }
 }
+
+pub use super::Losses;
 
 /// The sampled proposals of each image and what they are trained towards.
 #[derive(Debug)]
@@ -177,11 +178,22 @@ impl RoiHeads {
             matched_gt_boxes: vec![],
             regression_targets: vec![],
         };
-        for (p, t) in proposals.iter().zip(targets) {
+        let assigned: Vec<(Tensor, Tensor, Tensor)> = proposals
+            .iter()
+            .zip(targets)
+            .map(|(p, t)| {
+                let all = Tensor::cat(&[p, &t.boxes.to_kind(p.kind())], 0);
+                let (matched, labels) = self.assign(&all, t);
+                (all, matched, labels)
+            })
+            .collect();
+        let labels: Vec<Tensor> = assigned.iter().map(|a| a.2.shallow_clone()).collect();
+        let sampled = self.sampler.sample(&labels, draw);
+        for (((p, t), (all, matched, labels)), drawn) in
+            proposals.iter().zip(targets).zip(assigned).zip(sampled)
+        {
             let gt = t.boxes.to_kind(p.kind());
-            let all = Tensor::cat(&[p, &gt], 0);
-            let (matched, labels) = self.assign(&all, t);
-            let idx = self.sampler.sample(&labels, draw).indices();
+            let idx = drawn.indices();
             let sampled = all.index_select(0, &idx);
             let matched = matched.index_select(0, &idx);
             let gt = if gt.numel() == 0 {

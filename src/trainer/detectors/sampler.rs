@@ -5,8 +5,10 @@
 //!
 //! The draw is injectable ([`Draw`]): training uses [`Seeded`], a stream keyed by the job's
 //! seed, the iteration and the stage, so a run (and a resumed run) draws the same samples on any
-//! device; a test can replay exactly the indices torchvision drew ([`Replay`]). The result is
-//! torchvision's after its masks: the chosen indices of each side in ascending order.
+//! device; a test can replay exactly the indices torchvision drew ([`Replay`]), or draw as
+//! torchvision does from torch's global generator ([`TorchDraw`]: the same draws as torchvision
+//! from the same `torch.manual_seed`). The result is torchvision's after its masks: the chosen
+//! indices of each side in ascending order.
 
 use crate::trainer::synth::{key, Rng};
 use tch::{Device, Kind, Tensor};
@@ -57,6 +59,23 @@ impl Draw for Seeded {
     }
 }
 
+/// torchvision's own draw: the first `k` of `torch.randperm(#candidates)` on the CPU generator
+/// (torchvision draws on the labels' device; on the CPU they are the same stream).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TorchDraw;
+
+impl Draw for TorchDraw {
+    fn draw(&mut self, _image: usize, _side: Side, candidates: &[i64], k: usize) -> Vec<i64> {
+        let perm = Tensor::randperm(candidates.len() as i64, (Kind::Int64, Device::Cpu))
+            .narrow(0, 0, k as i64);
+        Vec::<i64>::try_from(perm)
+            .expect("int64 positions")
+            .into_iter()
+            .map(|p| candidates[p as usize])
+            .collect()
+    }
+}
+
 /// Replays recorded draws: per image, the positives and the negatives to return (checked to be
 /// `k` of the candidates, so a replay also checks the counts and the labels it is fed).
 #[cfg(test)]
@@ -93,6 +112,15 @@ impl Draw for Replay {
 pub struct Sampled {
     pub positives: Tensor,
     pub negatives: Tensor,
+}
+
+impl Sampled {
+    /// Every sampled index, ascending (torchvision's `subsample` of the box head).
+    pub fn indices(&self) -> Tensor {
+        Tensor::cat(&[&self.positives, &self.negatives], 0)
+            .sort(0, false)
+            .0
+    }
 }
 
 /// torchvision's `BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)`.
@@ -229,6 +257,25 @@ mod tests {
             // Expected 6000, sd ≈ 65.
             assert!((h as i64 - 6000).abs() < 400, "{hits:?}");
         }
+    }
+
+    #[test]
+    fn torch_draw_takes_distinct_candidates_and_indices_merge_the_sides() {
+        let s = BalancedSampler {
+            batch_size_per_image: 8,
+            positive_fraction: 0.25,
+        };
+        // Class labels as the box head's: positives 1, 4, 6, 7; ignored 5.
+        let l = Tensor::from_slice(&[0i64, 2, 0, 0, 1, -1, 3, 1, 0]);
+        tch::manual_seed(4);
+        let o = &s.sample(&[l], &mut TorchDraw)[0];
+        let (p, n) = (host(&o.positives), host(&o.negatives));
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|i| [1, 4, 6, 7].contains(i)));
+        assert_eq!(n, vec![0, 2, 3, 8]);
+        let mut all = [p, n].concat();
+        all.sort_unstable();
+        assert_eq!(host(&o.indices()), all);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod l1;
 pub mod l2;
 pub mod ranking;
 pub mod smooth_l1;
+pub mod softmax;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod ugs;
@@ -157,6 +158,7 @@ pub fn reduce(per_box: &Tensor, weight: &Tensor, weight_sum: f64) -> Tensor {
 /// The classification loss of a spec.
 pub fn build(spec: &ClsLossSpec) -> Box<dyn ClsLoss> {
     match *spec {
+        ClsLossSpec::Softmax => Box::new(softmax::Softmax),
         ClsLossSpec::Focal { alpha, gamma } => Box::new(focal::Focal { alpha, gamma }),
         ClsLossSpec::CeOhem { neg_pos_ratio } => Box::new(ce_ohem::CeOhem { neg_pos_ratio }),
         ClsLossSpec::Auc { delta, minibatch } => Box::new(auc::AucLoss { delta, minibatch }),

@@ -12,7 +12,7 @@
 use super::loss::BoxClassLoss;
 use super::{RoiHeads, RoiHeadsConfig};
 use crate::trainer::detectors::retinanet::{Detections, Target};
-use crate::trainer::detectors::roi_sampling::{Draw, TorchDraw};
+use crate::trainer::detectors::sampler::{Draw, Side, TorchDraw};
 use crate::trainer::losses::diou::{Ciou, Diou};
 use crate::trainer::losses::{giou::Giou, l1::L1, smooth_l1::SmoothL1, RegLoss, Score};
 use crate::trainer::torchvision_golden::fixture;
@@ -86,25 +86,41 @@ impl Golden {
     }
 }
 
-/// Replays recorded draws.
+/// Replays recorded draws (positions among the candidates, in draw order).
 struct Replay(VecDeque<Tensor>);
 
 impl Draw for Replay {
-    fn choose(&mut self, n: i64, k: i64, _: Device) -> Tensor {
+    fn draw(&mut self, _: usize, _: Side, candidates: &[i64], k: usize) -> Vec<i64> {
         let t = self.0.pop_front().expect("torchvision drew as often");
-        assert_eq!(t.size()[0], k, "torchvision drew {} of {n}", t.size()[0]);
-        t
+        let n = candidates.len();
+        assert_eq!(
+            t.size()[0] as usize,
+            k,
+            "torchvision drew {} of {n}",
+            t.size()[0]
+        );
+        Vec::<i64>::try_from(t.to_kind(Kind::Int64))
+            .unwrap()
+            .into_iter()
+            .map(|p| candidates[p as usize])
+            .collect()
     }
 }
 
-/// Records what another draw chose (sorted: a draw decides a set).
+/// Records what another draw chose, as sorted positions among the candidates (a draw decides
+/// a set).
 struct Recording(TorchDraw, Vec<Tensor>);
 
 impl Draw for Recording {
-    fn choose(&mut self, n: i64, k: i64, device: Device) -> Tensor {
-        let t = self.0.choose(n, k, device);
-        self.1.push(t.sort(0, false).0);
-        t
+    fn draw(&mut self, image: usize, side: Side, candidates: &[i64], k: usize) -> Vec<i64> {
+        let chosen = self.0.draw(image, side, candidates, k);
+        let mut pos: Vec<i64> = chosen
+            .iter()
+            .map(|c| candidates.binary_search(c).unwrap() as i64)
+            .collect();
+        pos.sort_unstable();
+        self.1.push(Tensor::from_slice(&pos));
+        chosen
     }
 }
 

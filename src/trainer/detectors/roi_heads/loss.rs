@@ -16,8 +16,8 @@
 //!
 //! The two losses come back unweighted: the caller weights each.
 
+use super::Losses;
 use super::{HeadOutput, RoiHeads, TrainingSamples};
-use crate::trainer::detectors::Losses;
 use crate::trainer::losses::{ClsBatch, ClsLoss, RegLoss, Score, Space};
 use tch::{Reduction, Tensor};
 
