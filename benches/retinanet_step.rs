@@ -12,10 +12,15 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../src/trainer/mod.rs"]
 mod trainer;
+
+#[allow(dead_code)] // each bench uses some of them
+#[path = "support/mod.rs"]
+mod support;
+use support::{env, python};
 #[allow(unused_imports)]
 use sweep::{eval, journal, spec};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -27,27 +32,6 @@ use trainer::transform::Transform;
 
 const SIZE: u32 = 512;
 const BATCH: usize = 2;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SWEEP_PYTHON") {
-        return p.into();
-    }
-    if let Some(lib) = std::env::var_os("SWEEP_TORCH_LIB") {
-        for dir in Path::new(&lib).ancestors() {
-            if dir.join("bin/python").is_file() {
-                return dir.join("bin/python");
-            }
-        }
-    }
-    "python3".into()
-}
 
 fn ours(steps: usize) -> f64 {
     tch::manual_seed(0);

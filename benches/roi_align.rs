@@ -19,10 +19,14 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../src/trainer/mod.rs"]
 mod trainer;
+
+#[allow(dead_code)] // each bench uses some of them
+#[path = "support/mod.rs"]
+mod support;
+use support::{env, median, python};
 #[allow(unused_imports)]
 use sweep::{eval, journal, spec};
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -32,32 +36,6 @@ const SIZE: i64 = 512;
 const BATCH: i64 = 2;
 const CHANNELS: i64 = 256;
 const PROPOSALS: i64 = 512;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SWEEP_PYTHON") {
-        return p.into();
-    }
-    if let Some(lib) = std::env::var_os("SWEEP_TORCH_LIB") {
-        for dir in Path::new(&lib).ancestors() {
-            if dir.join("bin/python").is_file() {
-                return dir.join("bin/python");
-            }
-        }
-    }
-    "python3".into()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Proposals as an RPN leaves them: sides log-uniform in 8 ... 512 px, aspect ratios around
 /// 1:2 ... 2:1, clipped to the image.

@@ -23,6 +23,11 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../src/trainer/mod.rs"]
 mod trainer;
+
+#[allow(dead_code)] // each bench uses some of them
+#[path = "support/mod.rs"]
+mod support;
+use support::{env, median};
 #[allow(unused_imports)]
 use sweep::{eval, journal, spec};
 
@@ -33,18 +38,6 @@ use tch::{Device, Tensor};
 use trainer::data::{to_tensor, Split};
 use trainer::run::Session;
 use trainer::synth::{Image, Object};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let threads = env("SWEEP_BENCH_THREADS", 2);

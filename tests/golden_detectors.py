@@ -43,12 +43,12 @@ import torch  # noqa: E402
 from torchvision.models import resnet18  # noqa: E402
 from torchvision.models.detection.backbone_utils import BackboneWithFPN  # noqa: E402
 from torchvision.models.detection.retinanet import RetinaNet, _default_anchorgen  # noqa: E402
-from torchvision.ops.feature_pyramid_network import LastLevelP6P7  # noqa: E402
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7  # noqa: E402
 from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
 
 FPN = 64
 CLASSES = 5
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 
 
 def save_safetensors(path, tensors):
@@ -86,6 +86,22 @@ def resnet18_fpn(fpn=FPN):
         extra_blocks=LastLevelP6P7(fpn, fpn),
     )
     return backbone
+
+
+def resnet18_fpn_maxpool(fpn=FPN):
+    """resnet18 with FrozenBatchNorm2d and the FPN as _resnet_fpn_extractor(body, 3) wires them
+    (returned_layers [1, 2, 3, 4], LastLevelMaxPool), with FPN channels instead of 256."""
+    body = resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
+    for name, p in body.named_parameters():
+        if all(not name.startswith(l) for l in ["layer4", "layer3", "layer2"]):
+            p.requires_grad_(False)
+    return BackboneWithFPN(
+        body,
+        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+        in_channels_list=[64, 128, 256, 512],
+        out_channels=fpn,
+        extra_blocks=LastLevelMaxPool(),
+    )
 
 
 def randomise_frozen_bn(model, g):

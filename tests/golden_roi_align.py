@@ -29,15 +29,18 @@ Written to OUT_DIR:
 
 import json
 import os
-import struct
 import sys
 from collections import OrderedDict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# The writer and torchvision's install (on import) are tests/golden_detectors.py's.
+from golden_detectors import save_safetensors  # noqa: E402
 
 import torch
 import torchvision
 from torchvision.ops import MultiScaleRoIAlign, roi_align
 
-DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 
 # name, aligned, sampling_ratio, output_size, spatial_scale, dtype
 CASES = [
@@ -53,26 +56,6 @@ CASES = [
 
 IMAGE_SIZES = [(300, 333), (290, 350)]
 GRIDS = [(80, 88), (40, 44), (20, 22), (10, 11)]
-
-
-def save_safetensors(path, tensors):
-    """A minimal safetensors writer (little-endian, contiguous), so no extra package is needed."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def roi_boxes(g):

@@ -41,8 +41,12 @@ Written to OUT_DIR:
 
 import json
 import os
-import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# The writer and torchvision's install (on import) are tests/golden_detectors.py's.
+from golden_detectors import save_safetensors  # noqa: E402
 
 import torch
 import torchvision
@@ -61,27 +65,6 @@ BATCH = (160, 160)
 IMAGE_SIZES = [(100, 150), (130, 110)]
 SEED = 1234
 SETS = {"strict": {"score_thresh": 0.3, "nms_thresh": 0.3, "detections_per_img": 10}}
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
-
-
-def save_safetensors(path, tensors):
-    """A minimal safetensors writer (little-endian, contiguous), so no extra package is needed."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def build(g):

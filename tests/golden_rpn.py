@@ -26,30 +26,15 @@ objects. The sampler's draws (torch.randperm) are recorded by wrapping `model.rp
 
 import json
 import os
-import struct
-import subprocess
 import sys
 
-TORCHVISION = "0.26.0"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def ensure_torchvision():
-    try:
-        import torchvision  # noqa: F401
-        if torchvision.__version__.split("+")[0] == TORCHVISION:
-            return
-    except ImportError:
-        pass
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"torchvision=={TORCHVISION}"])
-
-
-ensure_torchvision()
+# The writer and torchvision's install (on import) are tests/golden_detectors.py's.
+from golden_detectors import TORCHVISION, resnet18_fpn_maxpool, save_safetensors  # noqa: E402
 
 import torch  # noqa: E402
-from torchvision.models import resnet18  # noqa: E402
-from torchvision.models.detection.backbone_utils import BackboneWithFPN  # noqa: E402
 from torchvision.models.detection.faster_rcnn import FasterRCNN  # noqa: E402
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool  # noqa: E402
 from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
 
 FPN = 64
@@ -62,48 +47,11 @@ RPN = {
     "rpn_batch_size_per_image": 64,
     "rpn_positive_fraction": 0.25,
 }
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
-
-
-def save_safetensors(path, tensors):
-    """A minimal safetensors writer (little-endian, contiguous), so no extra package is needed."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-
-
-def resnet18_fpn_maxpool():
-    """resnet18 with FrozenBatchNorm2d and the FPN as _resnet_fpn_extractor(body, 3) wires them
-    (returned_layers [1, 2, 3, 4], LastLevelMaxPool), with FPN channels instead of 256."""
-    body = resnet18(weights=None, norm_layer=FrozenBatchNorm2d)
-    for name, p in body.named_parameters():
-        if all(not name.startswith(l) for l in ["layer4", "layer3", "layer2"]):
-            p.requires_grad_(False)
-    return BackboneWithFPN(
-        body,
-        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
-        in_channels_list=[64, 128, 256, 512],
-        out_channels=FPN,
-        extra_blocks=LastLevelMaxPool(),
-    )
 
 
 def build():
     torch.manual_seed(0)
-    model = FasterRCNN(resnet18_fpn_maxpool(), CLASSES, min_size=128, max_size=160, **RPN)
+    model = FasterRCNN(resnet18_fpn_maxpool(FPN), CLASSES, min_size=128, max_size=160, **RPN)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         # FrozenBatchNorm2d statistics away from identity, so that loading them matters.

@@ -23,51 +23,18 @@ Two images of different shapes; the second has no objects.
 
 import json
 import os
-import struct
-import subprocess
 import sys
 
-TORCHVISION = "0.26.0"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def ensure_torchvision():
-    try:
-        import torchvision  # noqa: F401
-        if torchvision.__version__.split("+")[0] == TORCHVISION:
-            return
-    except ImportError:
-        pass
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"torchvision=={TORCHVISION}"])
-
-
-ensure_torchvision()
+# The writer and torchvision's install (on import) are tests/golden_detectors.py's.
+from golden_detectors import TORCHVISION, save_safetensors  # noqa: E402
 
 import torch  # noqa: E402
 from torchvision.models import vgg16  # noqa: E402
 from torchvision.models.detection.ssd import _vgg_extractor, ssd300_vgg16  # noqa: E402
 
 CLASSES = 5
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
-
-
-def save_safetensors(path, tensors):
-    """A minimal safetensors writer (little-endian, contiguous), so no extra package is needed."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def build():

@@ -4,9 +4,9 @@
 //! `python` that `scripts/libtorch-env.sh` puts first on `PATH`, the one tch was built
 //! against), after installing torchvision 0.26.0 (the release built for torch 2.11.0) into it
 //! when it is missing, under the same lock the torch installer takes. The script writes into a
-//! directory named after the hash of its own text under `target/golden/`, so an unchanged script
-//! runs once, and a changed one runs again; the directory appears whole (written beside, then
-//! renamed) or not at all.
+//! directory named after the hash of its own text and of the golden modules it imports, under
+//! `target/golden/`, so an unchanged script runs once, and a changed one runs again; the
+//! directory appears whole (written beside, then renamed) or not at all.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -84,7 +84,20 @@ pub fn fixture(script: &str) -> Result<PathBuf, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = root.join("tests").join(script);
     let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let hash = Sha256::digest(&text);
+    // The script and the golden modules it imports (`from golden_x import …`): a change to
+    // either makes new outputs.
+    let mut hasher = Sha256::new();
+    hasher.update(&text);
+    for line in String::from_utf8_lossy(&text).lines() {
+        let module = line
+            .strip_prefix("from golden_")
+            .and_then(|l| l.split_whitespace().next());
+        if let Some(module) = module {
+            let dep = root.join("tests").join(format!("golden_{module}.py"));
+            hasher.update(std::fs::read(&dep).map_err(|e| format!("{}: {e}", dep.display()))?);
+        }
+    }
+    let hash = hasher.finalize();
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let stem = script.trim_end_matches(".py");
     let dir = root
