@@ -16,12 +16,10 @@ mod trainer;
 #[allow(dead_code)] // each bench uses some of them
 #[path = "support/mod.rs"]
 mod support;
-use support::{env, python};
+use support::{eager_median, env, median};
 #[allow(unused_imports)]
 use sweep::{eval, journal, spec};
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use trainer::detectors::retinanet::Target;
@@ -80,8 +78,7 @@ fn ours(steps: usize) -> f64 {
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    median(times)
 }
 
 fn main() {
@@ -89,21 +86,7 @@ fn main() {
     let steps = env("SWEEP_BENCH_STEPS", 3);
     tch::set_num_threads(threads as i32);
     tch::set_num_interop_threads(1);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/ssd_step.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .args([threads, steps, SIZE as usize, BATCH].map(|v| v.to_string()))
-        .output()
-        .expect("start python");
-    if !out.status.success() {
-        eprintln!(
-            "torchvision step failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::process::exit(1);
-    }
-    let tv: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
-    let tv = tv["median_s"].as_f64().expect("median_s");
+    let tv = eager_median("ssd_step.py", &[threads, steps, SIZE as usize, BATCH]);
     let us = ours(steps);
     println!("SSD300 VGG16 training step, {SIZE} px images, batch {BATCH}, {threads} threads, CPU, median of {steps}:");
     println!("  torchvision 0.26 eager: {tv:.3} s");

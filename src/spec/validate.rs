@@ -691,31 +691,26 @@ fn losses(c: &mut Checks, l: &LossSpec) {
         | RegLossSpec::Diou
         | RegLossSpec::Ciou => {}
     }
-    c.check(
-        l.weights.cls >= 0.0,
-        "loss.weights.cls",
-        l.weights.cls,
-        ">= 0",
-    );
-    c.check(
-        l.weights.reg >= 0.0,
-        "loss.weights.reg",
-        l.weights.reg,
-        ">= 0",
-    );
+    task_weights(c, &l.weights, "loss.weights");
+}
+
+/// The task weights at `key` (`loss.weights`, or a stage's, `loss.rpn.weights`) and their ALWA.
+fn task_weights(c: &mut Checks, w: &WeightsSpec, key: &str) {
+    c.check(w.cls >= 0.0, &format!("{key}.cls"), w.cls, ">= 0");
+    c.check(w.reg >= 0.0, &format!("{key}.reg"), w.reg, ">= 0");
     if let Some(AdaptSpec::Alwa {
         variant, window, ..
-    }) = &l.weights.adapt
+    }) = &w.adapt
     {
         c.check(
             *variant == 1 || *variant == 2,
-            "loss.weights.adapt.variant",
+            &format!("{key}.adapt.variant"),
             variant,
             "1 (ALWA_1: mean + std) or 2 (ALWA_2: std)",
         );
         c.check(
             *window >= 2,
-            "loss.weights.adapt.window",
+            &format!("{key}.adapt.window"),
             window,
             ">= 2 iterations",
         );

@@ -1,7 +1,7 @@
 //! The validator's part for the two-stage detector (`torchvision_faster_rcnn`): its settings'
 //! ranges, its RPN losses (`loss.rpn`), and the losses it cannot run.
 
-use super::{input_sizes, thresholds, Checks, WEIGHTS_FILE};
+use super::{input_sizes, task_weights, thresholds, Checks, WEIGHTS_FILE};
 use crate::spec::config::*;
 
 /// The ranges of [`TorchvisionFasterRcnnSpec`].
@@ -154,33 +154,5 @@ pub(super) fn losses(c: &mut Checks, cfg: &JobConfig) {
         | RegLossSpec::Diou
         | RegLossSpec::Ciou => {}
     }
-    c.check(
-        rpn.weights.cls >= 0.0,
-        "loss.rpn.weights.cls",
-        rpn.weights.cls,
-        ">= 0",
-    );
-    c.check(
-        rpn.weights.reg >= 0.0,
-        "loss.rpn.weights.reg",
-        rpn.weights.reg,
-        ">= 0",
-    );
-    if let Some(AdaptSpec::Alwa {
-        variant, window, ..
-    }) = &rpn.weights.adapt
-    {
-        c.check(
-            *variant == 1 || *variant == 2,
-            "loss.rpn.weights.adapt.variant",
-            variant,
-            "1 (ALWA_1: mean + std) or 2 (ALWA_2: std)",
-        );
-        c.check(
-            *window >= 2,
-            "loss.rpn.weights.adapt.window",
-            window,
-            ">= 2 iterations",
-        );
-    }
+    task_weights(c, &rpn.weights, "loss.rpn.weights");
 }
